@@ -1,0 +1,535 @@
+"""Flask adapter: the :class:`LTIKit` extension, the PyLTI-compatible ``lti`` decorator,
+and the ``current_lti`` proxy.
+
+This is the only package of ltikit that imports Flask.  Migrating from PyLTI is a change
+of import::
+
+    from ltikit.flask import lti        # was: from pylti.flask import lti
+
+    @app.route('/launch', methods=['POST'])
+    @lti(error=error, request='initial', role='staff', app=app)
+    def launch(lti):
+        return render_template('index.html', name=lti.name)
+
+Apps that want more than PyLTI offered create the extension explicitly
+(``LTIKit(app)`` or ``init_app`` in an app factory); otherwise it is created on first use
+from ``app.config``.  See ``CONFIG_DEFAULTS`` for the settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from flask import Flask, after_this_request, current_app, g, make_response, url_for
+from flask import request as flask_request
+from markupsafe import Markup
+from werkzeug.local import LocalProxy
+from werkzeug.sansio.utils import get_current_url
+from werkzeug.wrappers import Request, Response
+
+from ..errors import (
+    LTIConfigurationError,
+    LTIException,
+    LTIMalformedRequest,
+    LTINotInSessionException,
+    LTIPostMessageException,
+    LTIRoleException,
+)
+from ..launch import BASIC_LAUNCH, Launch
+from ..launches import ActiveLaunch, LaunchManager
+from ..lti11.consumers import ConsumerRegistry, consumers_from_config
+from ..lti11.launch import verify_launch
+from ..lti11.outcomes import OutcomeResponse, OutcomeService
+from ..lti11.signature import OAuthRequest
+from ..roles import ANY, RoleGroups, Roles
+from ..storage import SQLStorage
+from ..storage.sql import current_revision, head_revision, upgrade
+
+__all__ = [
+    "LTI", "LTIException", "LTIKit", "LTINotInSessionException", "LTIPostMessageException",
+    "LTIRoleException", "current_lti", "lti",
+]
+
+log = logging.getLogger("ltikit")
+
+CONFIG_DEFAULTS: Mapping[str, Any] = {
+    # {key: secret} or {key: {"secret": secret}}; PYLTI_CONFIG["consumers"] is read too.
+    "LTIKIT_CONSUMERS": {},
+    # SQLAlchemy URL; default: a SQLite file in the app's instance folder.
+    "LTIKIT_DATABASE_URL": None,
+    # Create/upgrade ltikit's tables at startup (run `ltikit db upgrade` and set False
+    # when deploys should migrate explicitly).
+    "LTIKIT_AUTO_UPGRADE": True,
+    # Accepted clock difference, both ways, for oauth_timestamp (seconds).
+    "LTIKIT_TIMESTAMP_WINDOW": 300,
+    # How long a launch stays usable for later requests (seconds).
+    "LTIKIT_LAUNCH_LIFETIME": 8 * 3600,
+    # Number of proxies in front of the app whose X-Forwarded-Proto/Host are trusted
+    # when reconstructing the URL the platform signed (0: trust none, as ProxyFix).
+    "LTIKIT_TRUSTED_PROXIES": 0,
+    # Extra or replaced role groups: {"reviewer": ["Mentor", "TeachingAssistant"]}.
+    "LTIKIT_ROLE_GROUPS": {},
+    # lti_message_type values a launch route accepts unless the decorator says otherwise.
+    "LTIKIT_MESSAGE_TYPES": (BASIC_LAUNCH,),
+    # The launch-id cookie: SameSite=None; Secure; Partitioned so it survives in the
+    # platform's cross-site iframe.  Browsers treat http://localhost as secure, so this
+    # also works in development; set False only for plain-http hosts other than localhost.
+    "LTIKIT_COOKIE_NAME": "ltikit_launch",
+    "LTIKIT_COOKIE_SECURE": True,
+    "LTIKIT_COOKIE_PARTITIONED": True,
+    # Query/form parameter and header that carry a launch id explicitly (per tab).
+    "LTIKIT_LAUNCH_PARAM": "ltikit_launch",
+    "LTIKIT_LAUNCH_HEADER": "X-LTIKit-Launch",
+}
+
+_REQUEST_TYPES = ("any", "initial", "session")
+
+
+class LTI:
+    """The ``lti`` object a decorated view receives (PyLTI's public members and more)."""
+
+    def __init__(self, state: _AppState, active: ActiveLaunch) -> None:
+        self._state = state
+        self._active = active
+
+    # -- the launch model -----------------------------------------------------------------
+    @property
+    def launch(self) -> Launch:
+        return self._active.launch
+
+    @property
+    def launch_id(self) -> str:
+        """The signed, opaque id of this launch (safe to put in URLs and forms)."""
+        return self._active.token
+
+    @property
+    def version(self) -> str:
+        return self.launch.version
+
+    @property
+    def user(self):
+        return self.launch.user
+
+    @property
+    def roles(self) -> Roles:
+        return self.launch.roles
+
+    @property
+    def context(self):
+        return self.launch.context
+
+    @property
+    def resource_link(self):
+        return self.launch.resource_link
+
+    @property
+    def custom(self) -> Mapping[str, str]:
+        return self.launch.custom
+
+    @property
+    def canvas(self):
+        return self.launch.canvas
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        """Every signed launch parameter (what PyLTI kept in the session)."""
+        return self.launch.params
+
+    # -- PyLTI's members ------------------------------------------------------------------
+    @property
+    def user_id(self) -> str | None:
+        return self.launch.user.id
+
+    @property
+    def key(self) -> str | None:
+        """The consumer key the launch was signed with."""
+        return self.launch.consumer_key
+
+    @property
+    def name(self) -> str:
+        """PyLTI's display id: SIS id, else email, else user id."""
+        user = self.launch.user
+        return user.sourcedid or user.email or user.id or ""
+
+    @property
+    def role(self) -> str:
+        """The raw ``roles`` parameter, as PyLTI returned it."""
+        return self.launch.params.get("roles", "")
+
+    def is_role(self, role: str) -> bool:
+        """True if the user is in role group ``role`` (``staff``, ``student``, ...)."""
+        return self._state.role_groups.check(self.roles, role)
+
+    @property
+    def response_url(self) -> str | None:
+        """The outcome service URL, rewritten by ``PYLTI_URL_FIX`` as PyLTI did."""
+        url = self.launch.outcome.service_url if self.launch.outcome else \
+            self.launch.params.get("lis_outcome_service_url")
+        if url is None:
+            return None
+        for prefix, mapping in self._state.app.config.get("PYLTI_URL_FIX", {}).items():
+            if url.startswith(prefix):
+                for old, new in mapping.items():
+                    url = url.replace(old, new)
+        return url
+
+    def post_grade(self, score: float, *, result_text: str | None = None,
+                   result_url: str | None = None) -> bool:
+        """Send ``score`` (0.0 to 1.0) with LTI 1.1 replaceResult.
+
+        As in PyLTI: ``False`` if the score is out of range, ``True`` once the platform
+        confirms, :class:`LTIPostMessageException` if it does not.
+        """
+        try:
+            value = float(score)
+        except (TypeError, ValueError):
+            return False
+        if not 0.0 <= value <= 1.0:
+            return False
+        service, url, sourcedid = self._outcome_service()
+        service.replace_result(url, sourcedid, value, result_text=result_text,
+                               result_url=result_url)
+        log.info("grade sent: key=%s user=%s", self.key, self.user_id)
+        return True
+
+    def read_grade(self) -> float | None:
+        service, url, sourcedid = self._outcome_service()
+        return service.read_result(url, sourcedid).score
+
+    def delete_grade(self) -> OutcomeResponse:
+        service, url, sourcedid = self._outcome_service()
+        return service.delete_result(url, sourcedid)
+
+    def _outcome_service(self) -> tuple[OutcomeService, str, str]:
+        outcome = self.launch.outcome
+        url = self.response_url
+        if outcome is None or not url:
+            raise LTIPostMessageException(
+                "This launch cannot take a grade: the platform sent no outcome service URL "
+                "or result sourcedid (not a graded placement, or the user is not a learner).",
+                reason="no_outcome_service")
+        secret = self._state.consumers.secret_for(self.key or "")
+        if secret is None:
+            raise LTIPostMessageException("The consumer of this launch is no longer known.",
+                                          reason="unknown_consumer_key")
+        return OutcomeService(self.key or "", secret), url, outcome.result_sourcedid
+
+    def close_session(self) -> None:
+        """End this launch: later requests carrying its id are refused."""
+        self._state.launches.end(self._active)
+        cookie = self._state.app.config["LTIKIT_COOKIE_NAME"]
+        if flask_request and flask_request.cookies.get(cookie) == self._active.token:
+            after_this_request(lambda response: self._state.clear_cookie(response) or response)
+
+    # -- carrying the launch to the next request ------------------------------------------
+    def url_for(self, endpoint: str, **values: Any) -> str:
+        """``flask.url_for`` plus this launch's id, so the link works in this tab even when
+        cookies are blocked or another launch happened in another tab."""
+        values[self._state.app.config["LTIKIT_LAUNCH_PARAM"]] = self.launch_id
+        return url_for(endpoint, **values)
+
+    def hidden_field(self) -> Markup:
+        """An ``<input type=hidden>`` carrying this launch's id, for forms."""
+        name = self._state.app.config["LTIKIT_LAUNCH_PARAM"]
+        return Markup('<input type="hidden" name="{}" value="{}">').format(name, self.launch_id)
+
+    def __repr__(self) -> str:
+        return f"<LTI {self.version} user={self.user_id!r} key={self.key!r}>"
+
+
+class _AppState:
+    """What the extension keeps per Flask app (one extension may serve several apps)."""
+
+    def __init__(self, app: Flask, role_groups: Mapping[str, Any] | None,
+                 storage: SQLStorage | None) -> None:
+        config = app.config
+        for name, value in CONFIG_DEFAULTS.items():
+            config.setdefault(name, value)
+        self.app = app
+        static = consumers_from_config((config.get("PYLTI_CONFIG") or {}).get("consumers"))
+        static.update(consumers_from_config(config["LTIKIT_CONSUMERS"]))
+        if storage is None:
+            url = config["LTIKIT_DATABASE_URL"] or \
+                f"sqlite:///{app.instance_path}/ltikit.sqlite3"
+            storage = SQLStorage(url)
+        self.storage = storage
+        if config["LTIKIT_AUTO_UPGRADE"]:
+            _upgrade_once(storage)
+        self.consumers = ConsumerRegistry(static, storage)
+        groups = dict(config["LTIKIT_ROLE_GROUPS"])
+        groups.update(role_groups or {})
+        self.role_groups = RoleGroups(groups)
+        self._launches: LaunchManager | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def launches(self) -> LaunchManager:
+        # Created on first use: PyLTI apps often set app.secret_key after creating the app.
+        if self._launches is None:
+            with self._lock:
+                if self._launches is None:
+                    self._launches = LaunchManager(
+                        self.storage, self.app.secret_key or "",
+                        lifetime=int(self.app.config["LTIKIT_LAUNCH_LIFETIME"]),
+                        timestamp_window=int(self.app.config["LTIKIT_TIMESTAMP_WINDOW"]))
+        return self._launches
+
+    # -- request handling -----------------------------------------------------------------
+    def authenticate(self, request: Request, request_type: str, role: str,
+                     message_types: Collection[str] | None) -> LTI:
+        if request_type == "initial" or (request_type == "any" and _looks_like_launch(request)):
+            return self._launch(request, role, message_types)
+        active = self.launches.resume(self._launch_token(request))
+        self._check_role(active.launch.roles, role)
+        return LTI(self, active)
+
+    def _launch(self, request: Request, role: str,
+                message_types: Collection[str] | None) -> LTI:
+        config = self.app.config
+        verified = verify_launch(
+            self.oauth_request(request), self.consumers,
+            message_types=message_types or config["LTIKIT_MESSAGE_TYPES"],
+            timestamp_window=int(config["LTIKIT_TIMESTAMP_WINDOW"]))
+        self._check_role(verified.launch.roles, role)  # before anything is stored
+        active = self.launches.start(verified)
+        after_this_request(lambda response: self.set_cookie(response, active.token) or response)
+        launch = active.launch
+        log.info("LTI %s launch accepted: key=%s user=%s context=%s", launch.version,
+                 launch.consumer_key, launch.user.id, launch.context.id if launch.context
+                 else None)
+        return LTI(self, active)
+
+    def _check_role(self, roles: Roles, role: str) -> None:
+        if not self.role_groups.check(roles, role):
+            raise LTIRoleException()
+
+    def oauth_request(self, request: Request) -> OAuthRequest:
+        form = request.form.items(multi=True) \
+            if request.mimetype == "application/x-www-form-urlencoded" else ()
+        return OAuthRequest(method=request.method, url=self.public_url(request),
+                            query=list(request.args.items(multi=True)), form=list(form),
+                            authorization=request.headers.get("Authorization"))
+
+    def public_url(self, request: Request) -> str:
+        """The URL the platform signed: the request's, or the proxy's when trusted."""
+        trusted = int(self.app.config["LTIKIT_TRUSTED_PROXIES"])
+        if trusted <= 0:
+            return request.base_url
+        headers = request.headers
+        scheme = _forwarded(headers.get("X-Forwarded-Proto"), trusted) or request.scheme
+        host = _forwarded(headers.get("X-Forwarded-Host"), trusted) or request.host
+        return get_current_url(scheme, host, request.root_path, request.path)
+
+    def _launch_token(self, request: Request) -> str | None:
+        config = self.app.config
+        param = config["LTIKIT_LAUNCH_PARAM"]
+        return (request.args.get(param) or
+                (request.form.get(param) if request.method == "POST" else None) or
+                request.headers.get(config["LTIKIT_LAUNCH_HEADER"]) or
+                request.cookies.get(config["LTIKIT_COOKIE_NAME"]))
+
+    # -- responses ------------------------------------------------------------------------
+    def set_cookie(self, response: Response, token: str) -> None:
+        config = self.app.config
+        secure = bool(config["LTIKIT_COOKIE_SECURE"])
+        response.set_cookie(config["LTIKIT_COOKIE_NAME"], token,
+                            max_age=int(config["LTIKIT_LAUNCH_LIFETIME"]), httponly=True,
+                            secure=secure, samesite="None" if secure else "Lax",
+                            partitioned=secure and bool(config["LTIKIT_COOKIE_PARTITIONED"]))
+
+    def clear_cookie(self, response: Response) -> None:
+        config = self.app.config
+        secure = bool(config["LTIKIT_COOKIE_SECURE"])
+        response.delete_cookie(config["LTIKIT_COOKIE_NAME"], httponly=True, secure=secure,
+                               samesite="None" if secure else "Lax",
+                               partitioned=secure and bool(config["LTIKIT_COOKIE_PARTITIONED"]))
+
+    def refuse(self, request: Request, exc: LTIException, error: Callable[..., Any] | None,
+               args: tuple, kwargs: dict) -> Response:
+        key = request.args.get("oauth_consumer_key") or (
+            request.form.get("oauth_consumer_key")
+            if request.mimetype == "application/x-www-form-urlencoded" else None)
+        log.warning("LTI request refused: status=%s reason=%s path=%s key=%s: %s",
+                    exc.status, exc.reason, request.path, key, exc.message)
+        if error is None:
+            return error_page(exc)
+        response = make_response(error(exception={"exception": exc, "kwargs": kwargs,
+                                                  "args": args}))
+        if response.status_code == 200:
+            # PyLTI error callbacks usually return a bare page; a refusal is never a 200.
+            response.status_code = exc.status
+        return response
+
+
+def _forwarded(value: str | None, trusted: int) -> str | None:
+    if not value:
+        return None
+    values = [v.strip() for v in value.split(",")]
+    return values[-trusted] if len(values) >= trusted else None
+
+
+def _looks_like_launch(request: Request) -> bool:
+    """Would PyLTI's ``request='any'`` treat this request as a new launch?"""
+    if (request.headers.get("Authorization") or "")[:6].lower() == "oauth ":
+        return True
+    if "oauth_signature" in request.args or "lti_message_type" in request.args:
+        return True
+    return request.method == "POST" and request.mimetype == \
+        "application/x-www-form-urlencoded" and (
+            "oauth_signature" in request.form or "lti_message_type" in request.form)
+
+
+_upgrade_lock = threading.Lock()
+
+
+def _upgrade_once(storage: SQLStorage) -> None:
+    with _upgrade_lock:
+        try:
+            if current_revision(storage.engine) == head_revision():
+                return
+            upgrade(storage.engine)
+        except Exception:
+            # Another worker may have run the same migration at the same moment.
+            time.sleep(0.2)
+            if current_revision(storage.engine) != head_revision():
+                raise
+
+
+_TITLES = {400: "This launch could not be read", 401: "This launch could not be verified",
+           403: "You do not have access to this page"}
+_HINTS = {
+    401: "Go back to your course and open the tool again from there. If this keeps "
+         "happening, your browser may be blocking cookies for this tool inside the course "
+         "page; opening the tool in a new window usually helps.",
+    403: "This part of the tool is for a different role in the course.",
+}
+
+
+def error_page(exc: LTIException) -> Response:
+    """The default refusal page: escaped, plain, with the refusal's HTTP status."""
+    status = exc.status
+    title = _TITLES.get(status, "The tool could not complete this request")
+    hint = _HINTS.get(status, "")
+    body = Markup(
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        "<title>{title}</title>"
+        "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
+        "padding:0 1rem;color:#222'><h1 style='font-size:1.4rem'>{title}</h1>"
+        "<p>{message}</p><p style='color:#555'>{hint}</p>"
+        "<p style='color:#888;font-size:.85rem'>Error {status} ({reason})</p></body></html>"
+    ).format(title=title, message=exc.message, hint=hint, status=status, reason=exc.reason)
+    response = Response(str(body), status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class LTIKit:
+    """The Flask extension: ``LTIKit(app)`` or ``ext = LTIKit(); ext.init_app(app)``.
+
+    ``role_groups`` adds or replaces role groups for the apps this extension serves (see
+    :mod:`ltikit.roles`); ``storage`` replaces the default SQL storage.
+    """
+
+    def __init__(self, app: Flask | None = None, *, role_groups: Mapping[str, Any] | None = None,
+                 storage: SQLStorage | None = None) -> None:
+        self._role_groups = role_groups
+        self._storage = storage
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["ltikit"] = _AppState(app, self._role_groups, self._storage)
+
+    def lti(self, *args: Any, **kwargs: Any):
+        """The decorator, as a method (same arguments as :func:`lti`)."""
+        return lti(*args, **kwargs)
+
+    @staticmethod
+    def state(app: Flask) -> _AppState:
+        return _state(app)
+
+
+_init_lock = threading.Lock()
+
+
+def _state(app: Flask) -> _AppState:
+    state = app.extensions.get("ltikit")
+    if state is None:
+        with _init_lock:  # PyLTI-style apps never call init_app: set up from app.config
+            state = app.extensions.get("ltikit")
+            if state is None:
+                LTIKit(app)
+                state = app.extensions["ltikit"]
+    return state
+
+
+def default_error(exception: dict[str, Any] | None = None) -> Response:
+    """An error callback with PyLTI's signature that renders ltikit's error page."""
+    exc = (exception or {}).get("exception")
+    return error_page(exc if isinstance(exc, LTIException) else LTIException())
+
+
+def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
+        error: Callable[..., Any] | None = None, role: str = ANY, *,
+        message_types: Collection[str] | None = None):
+    """Protect a view with an LTI launch, PyLTI-style; the view receives ``lti=LTI``.
+
+    ``request``: ``'initial'`` (the request must be a signed launch), ``'session'`` (an
+    earlier launch of this browser or tab), ``'any'`` (either).  ``role``: a role group
+    name, or ``'any'``.  ``error``: called as ``error(exception={'exception': exc,
+    'kwargs': ..., 'args': ...})`` when the request is refused; its return value is the
+    response (given the refusal's status when it has none).  ``message_types``: the
+    ``lti_message_type`` values accepted as a launch (default: basic launches).
+    """
+    if callable(app) and not isinstance(app, Flask):  # bare @lti
+        return lti()(app)
+    if request not in _REQUEST_TYPES:
+        raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+    bound_app = app
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            flask_app = bound_app if isinstance(bound_app, Flask) else \
+                current_app._get_current_object()  # type: ignore[attr-defined]
+            req = flask_request._get_current_object()  # type: ignore[attr-defined]
+            try:
+                state = _state(flask_app)
+                the_lti = state.authenticate(req, request, role, message_types)
+            except LTIException as exc:
+                return _refuse(flask_app, req, exc, error, args, kwargs)
+            g.ltikit_lti = the_lti
+            kwargs["lti"] = the_lti
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _refuse(app: Flask, req: Request, exc: LTIException, error, args, kwargs) -> Response:
+    state = app.extensions.get("ltikit")
+    if state is None:  # the extension itself could not start: still answer with a page
+        log.error("ltikit is misconfigured: %s", exc.message)
+        return error_page(exc)
+    return state.refuse(req, exc, error, args, kwargs)
+
+
+def _current() -> LTI:
+    the_lti = g.get("ltikit_lti")
+    if the_lti is None:
+        raise LTINotInSessionException(reason="no_launch_in_request")
+    return the_lti
+
+
+current_lti: LTI = LocalProxy(_current)  # type: ignore[assignment]
+"""The ``lti`` object of the current request (inside a decorated view)."""
+
+
+__all__ += ["LTIMalformedRequest", "default_error", "error_page"]

@@ -1,0 +1,192 @@
+"""The launch model: what a tool knows about the user, the course and the link.
+
+One :class:`Launch` describes a verified launch whatever the LTI version; the LTI 1.1
+parameters and (later) the LTI 1.3 claims are both mapped onto it.  It is immutable and
+cheap to rebuild from its stored form, which is how later requests of the same launch
+get it back (see :mod:`ltikit.storage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .roles import Roles
+
+BASIC_LAUNCH = "basic-lti-launch-request"
+"""LTI 1.1 ``lti_message_type`` of a resource link launch."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str | None
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    sourcedid: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The course (or group, or account) the tool was launched from."""
+
+    id: str
+    label: str | None = None
+    title: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLink:
+    """The placement of the tool in the platform; grades attach to it."""
+
+    id: str
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where and for whom a grade may be sent (LTI 1.1 Basic Outcomes)."""
+
+    service_url: str
+    result_sourcedid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """The LMS instance that launched (LTI 1.1 ``tool_consumer_*`` parameters)."""
+
+    guid: str | None = None
+    name: str | None = None
+    product_family_code: str | None = None
+    version: str | None = None
+    contact_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CanvasInfo:
+    """Canvas's own variables (``custom_canvas_*``), present when Canvas launched.
+
+    Canvas ids are 64-bit integers across shards; they are kept as the strings Canvas sent.
+    """
+
+    user_id: str | None = None
+    user_login_id: str | None = None
+    course_id: str | None = None
+    account_id: str | None = None
+    api_domain: str | None = None
+    enrollment_state: str | None = None
+    assignment_id: str | None = None
+    assignment_title: str | None = None
+    assignment_points_possible: str | None = None
+
+
+def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A verified launch.  ``params`` keeps every signed parameter (``oauth_*`` removed)."""
+
+    version: str
+    message_type: str
+    user: User
+    roles: Roles
+    context: Context | None
+    resource_link: ResourceLink | None
+    consumer_key: str | None = None
+    custom: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    ext: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    canvas: CanvasInfo | None = None
+    outcome: Outcome | None = None
+    platform: Platform = field(default_factory=Platform)
+    return_url: str | None = None
+    locale: str | None = None
+    document_target: str | None = None
+    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def is_canvas(self) -> bool:
+        return self.canvas is not None
+
+    @classmethod
+    def from_lti11(cls, params: Mapping[str, str], consumer_key: str | None) -> Launch:
+        """Build the model from verified LTI 1.1 parameters (single values)."""
+        get = params.get
+        custom = {k[7:]: v for k, v in params.items() if k.startswith("custom_")}
+        ext = {k[4:]: v for k, v in params.items() if k.startswith("ext_")}
+        canvas = None
+        if any(k.startswith("canvas_") for k in custom):
+            canvas = CanvasInfo(
+                user_id=custom.get("canvas_user_id"),
+                user_login_id=custom.get("canvas_user_login_id"),
+                course_id=custom.get("canvas_course_id"),
+                account_id=custom.get("canvas_account_id"),
+                api_domain=custom.get("canvas_api_domain"),
+                enrollment_state=custom.get("canvas_enrollment_state"),
+                assignment_id=custom.get("canvas_assignment_id"),
+                assignment_title=custom.get("canvas_assignment_title"),
+                assignment_points_possible=custom.get("canvas_assignment_points_possible"),
+            )
+        outcome_url = get("lis_outcome_service_url")
+        sourcedid = get("lis_result_sourcedid")
+        context_id = get("context_id")
+        link_id = get("resource_link_id")
+        return cls(
+            version="1.1",
+            message_type=get("lti_message_type", ""),
+            consumer_key=consumer_key,
+            user=User(
+                id=get("user_id") or None,
+                name=get("lis_person_name_full"),
+                given_name=get("lis_person_name_given"),
+                family_name=get("lis_person_name_family"),
+                email=get("lis_person_contact_email_primary"),
+                sourcedid=get("lis_person_sourcedid"),
+                image=get("user_image"),
+            ),
+            roles=Roles.parse(get("roles")),
+            context=Context(
+                id=context_id,
+                label=get("context_label"),
+                title=get("context_title"),
+                type=get("context_type"),
+            ) if context_id else None,
+            resource_link=ResourceLink(
+                id=link_id,
+                title=get("resource_link_title"),
+                description=get("resource_link_description"),
+            ) if link_id else None,
+            custom=_frozen(custom),
+            ext=_frozen(ext),
+            canvas=canvas,
+            outcome=Outcome(outcome_url, sourcedid) if outcome_url and sourcedid else None,
+            platform=Platform(
+                guid=get("tool_consumer_instance_guid"),
+                name=get("tool_consumer_instance_name"),
+                product_family_code=get("tool_consumer_info_product_family_code"),
+                version=get("tool_consumer_info_version"),
+                contact_email=get("tool_consumer_instance_contact_email"),
+            ),
+            return_url=get("launch_presentation_return_url"),
+            locale=get("launch_presentation_locale"),
+            document_target=get("launch_presentation_document_target"),
+            params=_frozen(params),
+        )
+
+    def to_stored(self) -> dict[str, Any]:
+        """The JSON-able form kept on the server between requests of this launch."""
+        return {"version": self.version, "consumer_key": self.consumer_key,
+                "params": dict(self.params)}
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> Launch:
+        if data.get("version") != "1.1":
+            raise ValueError(f"unsupported stored launch version {data.get('version')!r}")
+        return cls.from_lti11(data["params"], data.get("consumer_key"))

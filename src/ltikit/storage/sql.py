@@ -1,0 +1,195 @@
+"""SQLAlchemy implementation of ltikit's storage (SQLite by default, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from . import tables
+
+log = logging.getLogger("ltikit.storage")
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "ltikit_alembic_version"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the one writer; NORMAL sync is durable across
+    # application crashes (only an OS crash may lose the last commits), which is the
+    # usual trade-off for SQLite in WAL mode.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings ltikit relies on (WAL and a busy timeout on SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = parsed.database
+    if not database or database == ":memory:":
+        engine = create_engine(url, poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _dispose_after_fork() -> None:
+    # A pooled connection must never be shared by two processes (gunicorn --preload forks
+    # after the app, and so its engine, was created).
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_dispose_after_fork)
+
+
+class SQLStorage:
+    """Nonces, launches and consumers in a SQL database.
+
+    ``purge_interval`` is how often (seconds, per process) expired nonces and launches are
+    deleted, piggy-backing on a launch's transaction: no cron job is needed.
+    """
+
+    def __init__(self, url_or_engine: str | Engine, *, purge_interval: float = 60.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = (make_engine(url_or_engine) if isinstance(url_or_engine, str)
+                       else url_or_engine)
+        _engines.add(self.engine)
+        self._purge_interval = purge_interval
+        self._clock = clock
+        self._next_purge = 0.0
+        self._insert_nonce = insert(tables.nonces)
+        self._insert_launch = insert(tables.launches)
+        self._select_launch = select(tables.launches.c.data, tables.launches.c.expires_at) \
+            .where(tables.launches.c.id == bindparam("launch_id"))
+
+    # -- launches -------------------------------------------------------------------------
+
+    def begin_launch(self, *, consumer_key: str, nonce: str, nonce_expires_at: int,
+                     launch_id: str, data: Mapping[str, Any], expires_at: int) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert_nonce, {"consumer_key": consumer_key, "nonce": nonce,
+                                                  "expires_at": nonce_expires_at})
+                conn.execute(self._insert_launch, {"id": launch_id, "expires_at": expires_at,
+                                                   "data": json.dumps(data)})
+                self._maybe_purge(conn)
+        except IntegrityError:
+            return False
+        return True
+
+    def load_launch(self, launch_id: str, now: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._select_launch, {"launch_id": launch_id}).first()
+        if row is None or row.expires_at <= now:
+            return None
+        return json.loads(row.data)
+
+    def delete_launch(self, launch_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(tables.launches).where(tables.launches.c.id == launch_id))
+
+    def purge_expired(self, now: float | None = None) -> None:
+        """Delete expired nonces and launches now (normally done in passing)."""
+        with self.engine.begin() as conn:
+            self._purge(conn, int(now if now is not None else self._clock()))
+
+    def _maybe_purge(self, conn) -> None:
+        now = self._clock()
+        if now >= self._next_purge:
+            self._next_purge = now + self._purge_interval
+            self._purge(conn, int(now))
+
+    @staticmethod
+    def _purge(conn, now: int) -> None:
+        conn.execute(delete(tables.nonces).where(tables.nonces.c.expires_at < now))
+        conn.execute(delete(tables.launches).where(tables.launches.c.expires_at < now))
+
+    # -- consumers ------------------------------------------------------------------------
+
+    def consumer_secret(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(tables.consumers.c.secret)
+                                .where(tables.consumers.c.key == key)).scalar()
+
+    def add_consumer(self, key: str, secret: str) -> None:
+        """Add a consumer; raises ``ValueError`` if the key exists (secrets are not replaced
+        silently: remove the consumer first)."""
+        if not key or not secret:
+            raise ValueError("a consumer needs a key and a secret")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(tables.consumers), {"key": key, "secret": secret,
+                                                        "created_at": datetime.now(UTC)})
+        except IntegrityError:
+            raise ValueError(f"consumer {key!r} already exists") from None
+
+    def remove_consumer(self, key: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(tables.consumers).where(tables.consumers.c.key == key))
+        return result.rowcount > 0
+
+    def consumer_keys(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(tables.consumers.c.key)
+                                     .order_by(tables.consumers.c.key)).scalars())
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Bring ltikit's tables up to ``revision`` with Alembic (idempotent).
+
+    ltikit keeps its own version table (``ltikit_alembic_version``) so it never clashes
+    with the app's own Alembic history in the same database.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(url_or_engine: str | Engine) -> str | None:
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection,
+                                             opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head

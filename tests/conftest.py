@@ -1,0 +1,74 @@
+"""Shared fixtures: a Flask tool protected by ltikit, and a platform-side signer.
+
+Launches are signed with oauthlib's ``Client`` (through :mod:`ltikit.testing`), never
+with ltikit's own verifier code, so every accepted launch is one a real platform could send.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from flask import Flask
+
+from ltikit.flask import LTIKit, lti
+from ltikit.testing import launch_params, sign_launch
+
+KEY = "canvas-key"
+SECRET = "s3cret-shared-with-canvas"
+LAUNCH_URL = "https://tool.example.edu/launch"
+
+
+def build_tool(tmp_path, **config) -> Flask:
+    """A small tool: a launch page, a page for later requests, a staff-only page."""
+    app = Flask("tool", instance_path=str(tmp_path / "instance"))
+    app.config.update(SECRET_KEY="test-secret-key", LTIKIT_CONSUMERS={KEY: SECRET},
+                      LTIKIT_DATABASE_URL=f"sqlite:///{tmp_path}/ltikit.sqlite3")
+    app.config.update(config)
+    LTIKit(app)
+
+    @app.route("/launch", methods=["GET", "POST"])
+    @lti(request="initial")
+    def launch(lti):
+        return f"hello {lti.user.name} in {lti.context.title if lti.context else '-'}"
+
+    @app.route("/page")
+    @lti(request="session")
+    def page(lti):
+        return f"page for {lti.user_id} sourcedid={lti.launch.outcome.result_sourcedid if lti.launch.outcome else None}"
+
+    @app.route("/staff", methods=["GET", "POST"])
+    @lti(request="any", role="staff")
+    def staff(lti):
+        return f"staff page for {lti.user_id}"
+
+    return app
+
+
+@pytest.fixture
+def tool(tmp_path):
+    return build_tool(tmp_path)
+
+
+@pytest.fixture
+def client(tool):
+    return tool.test_client()
+
+
+@pytest.fixture
+def signed():
+    """``signed(**overrides)`` → a Canvas-like launch signed for LAUNCH_URL."""
+
+    def make(url=LAUNCH_URL, *, key=KEY, secret=SECRET, where="body", method="POST",
+             timestamp=None, nonce=None, signature_method="HMAC-SHA1", **overrides):
+        return sign_launch(url, launch_params(**overrides), key=key, secret=secret,
+                           where=where, method=method, timestamp=timestamp, nonce=nonce,
+                           signature_method=signature_method)
+
+    return make
+
+
+@pytest.fixture
+def ltikit_log(caplog):
+    caplog.set_level(logging.INFO, logger="ltikit")
+    return caplog
