@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import KEY, LAUNCH_URL, SECRET, build_tool
 from flask import Flask
 
+from conftest import KEY, LAUNCH_URL, SECRET, build_tool
 from ltikit.errors import LTIException, LTINotInSessionException, LTIRoleException
 from ltikit.flask import current_lti, lti
 
@@ -64,7 +64,7 @@ def test_role_refusal_is_403_and_stores_nothing(tmp_path, signed):
     response = client.open(**signed(url=BASE + "/staff", roles="Learner").for_flask())
     assert response.status_code == 403
     assert "Not authorized." in response.get_data(as_text=True)
-    assert "set-cookie" not in {h.lower() for h in response.headers.keys()}
+    assert "set-cookie" not in {h.lower() for h in response.headers}
     # The same signed launch was not consumed: nothing was stored for the refused request.
     assert client.get("/page", base_url=BASE).status_code == 401
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import KEY, LAUNCH_URL, SECRET, build_tool
 from oauthlib.oauth1 import SIGNATURE_PLAINTEXT, SIGNATURE_TYPE_BODY, Client
 from sqlalchemy import func, select
 
+from conftest import KEY, LAUNCH_URL, SECRET, build_tool
 from ltikit.storage import tables
 from ltikit.testing import FORM, launch_params
 
@@ -119,7 +119,7 @@ def test_broken_launches_get_a_clear_status_and_store_nothing(
     assert response.mimetype == "text/html"
     assert f"({reason})" in response.get_data(as_text=True)
     assert stored_counts(tool) == (0, 0)
-    assert "set-cookie" not in {h.lower() for h in response.headers.keys()}
+    assert "set-cookie" not in {h.lower() for h in response.headers}
     refusal = [r for r in ltikit_log.records if "refused" in r.getMessage()]
     assert refusal and f"reason={reason}" in refusal[-1].getMessage()
     assert SECRET not in ltikit_log.text
@@ -128,7 +128,7 @@ def test_broken_launches_get_a_clear_status_and_store_nothing(
 def test_plaintext_signatures_are_refused_even_with_the_right_secret(tool, client):
     client_ = Client(KEY, client_secret=SECRET, signature_method=SIGNATURE_PLAINTEXT,
                      signature_type=SIGNATURE_TYPE_BODY)
-    url, headers, body = client_.sign(LAUNCH_URL, "POST", body=launch_params(),
+    _url, headers, body = client_.sign(LAUNCH_URL, "POST", body=launch_params(),
                                       headers={"Content-Type": FORM})
     response = client.post("/launch", base_url="https://tool.example.edu", data=body,
                            headers=headers)

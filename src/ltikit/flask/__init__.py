@@ -484,7 +484,8 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
     earlier launch of this browser or tab), ``'any'`` (either).  ``role``: a role group
     name, or ``'any'``.  ``error``: called as ``error(exception={'exception': exc,
     'kwargs': ..., 'args': ...})`` when the request is refused; its return value is the
-    response (given the refusal's status when it has none).  ``message_types``: the
+    response (given the refusal's status when it has none); LTI errors raised by the view
+    itself (such as a refused ``post_grade``) are handled the same way.  ``message_types``: the
     ``lti_message_type`` values accepted as a launch (default: basic launches).
     """
     if callable(app) and not isinstance(app, Flask):  # bare @lti
@@ -502,11 +503,13 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
             try:
                 state = _state(flask_app)
                 the_lti = state.authenticate(req, request, role, message_types)
+                g.ltikit_lti = the_lti
+                kwargs["lti"] = the_lti
+                # As in PyLTI, an LTI error raised by the view itself (a refused grade,
+                # say) goes to the same error callback instead of becoming a 500.
+                return view(*args, **kwargs)
             except LTIException as exc:
                 return _refuse(flask_app, req, exc, error, args, kwargs)
-            g.ltikit_lti = the_lti
-            kwargs["lti"] = the_lti
-            return view(*args, **kwargs)
 
         return wrapper
 
