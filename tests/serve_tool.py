@@ -7,8 +7,9 @@ database stand for the worker processes of a real deployment behind a load balan
 import sys
 from pathlib import Path
 
-from conftest import build_tool
 from werkzeug.serving import make_server
+
+from conftest import build_tool
 
 app = build_tool(Path(sys.argv[1]), LTIKIT_TRUSTED_PROXIES=1)
 server = make_server("127.0.0.1", 0, app, threaded=True)

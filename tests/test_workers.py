@@ -49,7 +49,7 @@ def test_simultaneous_copies_of_one_launch_succeed_exactly_once(workers, signed)
     for _ in range(5):
         launch = signed()
         with ThreadPoolExecutor(max_workers=9) as pool:
-            statuses = sorted(pool.map(lambda i: send(workers[i % 3], launch).status_code,
+            statuses = sorted(pool.map(lambda i, launch=launch: send(workers[i % 3], launch).status_code,
                                        range(9)))
         assert statuses == [200] + [401] * 8
 

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""The two commands of this repository; needs only Python 3.11+.
+
+    python3 dev.py run     # the example tool + a local launcher on http://127.0.0.1:5000
+    python3 dev.py test    # lint and the whole test suite
+
+Both create ``.venv`` (once, or again when pyproject.toml changes) and install ltikit
+into it in editable mode with its development dependencies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".ltikit-installed"
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
+        sys.exit(f"ltikit needs Python 3.11 or newer (this is {sys.version.split()[0]})")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print("creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing ltikit and its development dependencies into .venv ...", flush=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run_tests(args: list[str]) -> int:
+    lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", "src", "tests", "examples",
+                           "bench", "dev.py"], cwd=ROOT)
+    if lint.returncode:
+        return lint.returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode
+
+
+def run_example() -> int:
+    port = os.environ.get("PORT", "5000")
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(ROOT)!r})
+from examples.pylti_app.app import app
+from examples.dev_launcher import make_blueprint
+app.register_blueprint(make_blueprint(
+    os.environ.get("CONSUMER_KEY", "__consumer_key__"),
+    os.environ.get("SHARED_SECRET", "__lti_secret__")))
+print("\\n  Open http://127.0.0.1:{port}/ and launch the example tool.\\n", flush=True)
+app.run(host="127.0.0.1", port={int(port)}, debug=False)
+"""
+    try:
+        return subprocess.run([str(PYTHON), "-c", code], cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "help"
+    if command not in ("run", "test"):
+        print(__doc__)
+        return 0 if command in ("help", "-h", "--help") else 2
+    ensure_venv()
+    return run_tests(argv[2:]) if command == "test" else run_example()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
