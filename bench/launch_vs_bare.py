@@ -71,7 +71,7 @@ def run(app: Flask, requests: list[tuple[dict, bytes]], expect: str) -> float:
     for env, body in requests:
         env = dict(env)
         env["wsgi.input"] = io.BytesIO(body)
-        for chunk in wsgi(env, start_response):
+        for _chunk in wsgi(env, start_response):
             pass
     elapsed = time.perf_counter() - start
     if any(not s.startswith(expect) for s in statuses):

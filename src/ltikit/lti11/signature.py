@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
-from urllib.parse import quote
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
@@ -39,14 +38,20 @@ _SIGNERS = {
 SUPPORTED_SIGNATURE_METHODS = frozenset(_SIGNERS)
 """PLAINTEXT is never accepted: it sends the shared secret in the clear."""
 
-_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+_RESERVED_RUN = re.compile(r"[^A-Za-z0-9._~-]+")
+
+
+def _percent_encode(match: re.Match[str]) -> str:
+    return "".join([f"%{byte:02X}" for byte in match.group().encode("utf-8")])
 
 
 def escape(value: str) -> str:
-    """RFC 5849 section 3.6 percent-encoding (same result as ``oauthlib...utils.escape``)."""
-    if _UNRESERVED.fullmatch(value):
-        return value  # nothing to encode: the common case for ids, numbers and names
-    return quote(value, safe="~")
+    """RFC 5849 section 3.6 percent-encoding (same result as ``oauthlib...utils.escape``).
+
+    A regex finds the runs that need encoding, so the common all-unreserved value costs
+    one C-level scan; ``urllib.parse.quote`` walks every byte in Python.
+    """
+    return _RESERVED_RUN.sub(_percent_encode, value)
 
 
 @dataclass(slots=True)
@@ -111,8 +116,16 @@ def normalize_parameters(params: Iterable[tuple[str, str]]) -> str:
 
 def signature_base_string(method: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     """RFC 5849 section 3.4.1: the text that the HMAC signs."""
-    return "&".join((escape(method.upper()), escape(base_string_uri(url)),
-                     escape(normalize_parameters(params))))
+    # The normalised parameters are already percent-encoded, so encoding them again only
+    # touches the three characters that can appear unencoded in them.
+    normalized = normalize_parameters(params)
+    encoded = normalized.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+    return f"{escape(method.upper())}&{_escaped_base_uri(url)}&{encoded}"
+
+
+@lru_cache(maxsize=512)
+def _escaped_base_uri(url: str) -> str:
+    return escape(base_string_uri(url))
 
 
 class _Secrets(NamedTuple):
