@@ -1,0 +1,43 @@
+"""An operator manages consumer keys with the `ltikit` command; the tool uses them at once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import build_tool
+
+
+def ltikit(*args, db):
+    return subprocess.run([sys.executable, "-m", "ltikit.cli", "--database-url", db, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_consumers_added_on_the_command_line_can_launch(tmp_path, signed):
+    db = f"sqlite:///{tmp_path}/ltikit.sqlite3"
+    upgraded = ltikit("db", "upgrade", db=db)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "revision 0001" in upgraded.stdout
+    added = ltikit("consumers", "add", "moodle", db=db)
+    assert added.returncode == 0, added.stderr
+    secret = re.search(r"shared secret: (\S+)", added.stdout).group(1)
+    assert len(secret) >= 40
+    assert ltikit("consumers", "add", "moodle", db=db).returncode == 1
+    assert ltikit("consumers", "list", db=db).stdout.split() == ["moodle"]
+
+    client = build_tool(tmp_path, LTIKIT_CONSUMERS={}).test_client()
+    assert client.open(**signed(key="moodle", secret=secret).for_flask()).status_code == 200
+
+    assert ltikit("consumers", "remove", "moodle", db=db).returncode == 0
+    fresh_worker = build_tool(tmp_path, LTIKIT_CONSUMERS={}).test_client()
+    assert fresh_worker.open(**signed(key="moodle", secret=secret).for_flask()).status_code \
+        == 401
+
+
+def test_missing_database_url_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("LTIKIT_DATABASE_URL", raising=False)
+    result = subprocess.run([sys.executable, "-m", "ltikit.cli", "consumers", "list"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--database-url" in result.stderr
