@@ -45,13 +45,25 @@ def _percent_encode(match: re.Match[str]) -> str:
     return "".join([f"%{byte:02X}" for byte in match.group().encode("utf-8")])
 
 
+_escaped: dict[str, str] = {}
+
+
 def escape(value: str) -> str:
     """RFC 5849 section 3.6 percent-encoding (same result as ``oauthlib...utils.escape``).
 
-    A regex finds the runs that need encoding, so the common all-unreserved value costs
-    one C-level scan; ``urllib.parse.quote`` walks every byte in Python.
+    A regex finds the runs that need encoding (``urllib.parse.quote`` walks every byte in
+    Python), and results are remembered: parameter names and most values (roles, context,
+    URLs) repeat from one launch to the next.  The memo is cleared when it grows, so
+    attacker-chosen values cannot make it grow without bound.
     """
-    return _RESERVED_RUN.sub(_percent_encode, value)
+    cached = _escaped.get(value)
+    if cached is None:
+        cached = _RESERVED_RUN.sub(_percent_encode, value)
+        if len(value) <= 256:
+            if len(_escaped) >= 4096:
+                _escaped.clear()
+            _escaped[value] = cached
+    return cached
 
 
 @dataclass(slots=True)
