@@ -106,9 +106,8 @@ class OAuthRequest:
         return any(k.startswith("oauth_") for k, _ in self.all_params())
 
 
-@lru_cache(maxsize=512)
 def base_string_uri(url: str) -> str:
-    """oauthlib's base string URI, cached: a tool has few launch URLs."""
+    """oauthlib's base string URI, as a 400 when the URL cannot be signed."""
     try:
         return oauth_signature.base_string_uri(url)
     except ValueError as exc:
@@ -137,6 +136,7 @@ def signature_base_string(method: str, url: str, params: Iterable[tuple[str, str
 
 @lru_cache(maxsize=512)
 def _escaped_base_uri(url: str) -> str:
+    """Cached: a tool has few launch URLs, and oauthlib's parsing is slow."""
     return escape(base_string_uri(url))
 
 
