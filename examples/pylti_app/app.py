@@ -33,39 +33,38 @@ PAGE = """<!doctype html><title>{{ title }}</title>
 """
 
 
+def page(title, message, lti=None):
+    return render_template_string(PAGE, title=title, message=message, lti=lti)
+
+
 def error(exception=None):
     """PyLTI's error callback contract: exception={'exception', 'kwargs', 'args'}."""
-    return render_template_string(PAGE, title="LTI error", lti=None,
-                                  message=str(exception["exception"]))
+    return page("LTI error", str(exception["exception"]))
 
 
 @app.route("/any", methods=["GET", "POST"])
 @lti(error=error, request="any", app=app)
 def any_route(lti):
     """Works for the launch itself and for later requests of the same launch."""
-    return render_template_string(PAGE, title="Landing page", lti=lti,
-                                  message=f"Hello {lti.name}")
+    return page("Landing page", f"Hello {lti.name}", lti)
 
 
 @app.route("/initial", methods=["GET", "POST"])
 @lti(error=error, request="initial", app=app)
 def initial_route(lti):
-    return render_template_string(PAGE, title="Initial request", lti=lti,
-                                  message=f"Launched by {lti.name}")
+    return page("Initial request", f"Launched by {lti.name}", lti)
 
 
 @app.route("/session", methods=["GET", "POST"])
 @lti(error=error, request="session", app=app)
 def session_route(lti):
-    return render_template_string(PAGE, title="Session request", lti=lti,
-                                  message=f"Still {lti.name}")
+    return page("Session request", f"Still {lti.name}", lti)
 
 
 @app.route("/staff", methods=["GET", "POST"])
 @lti(error=error, request="any", role="staff", app=app)
 def staff_route(lti):
-    return render_template_string(PAGE, title="Staff only", lti=lti,
-                                  message=f"Welcome, staff member {lti.name}")
+    return page("Staff only", f"Welcome, staff member {lti.name}", lti)
 
 
 @app.route("/grade")
@@ -74,16 +73,15 @@ def grade(lti):
     try:
         lti.post_grade(float(request.args.get("score", "0.8")))
     except LTIPostMessageException as exc:
-        return render_template_string(PAGE, title="Grade not sent", lti=lti,
-                                      message=str(exc)), 502
-    return render_template_string(PAGE, title="Grade sent", lti=lti, message="Thank you")
+        return page("Grade not sent", str(exc), lti), 502
+    return page("Grade sent", "Thank you", lti)
 
 
 @app.route("/close")
 @lti(error=error, request="session", app=app)
 def close(lti):
     lti.close_session()
-    return render_template_string(PAGE, title="Session closed", lti=None, message="Goodbye")
+    return page("Session closed", "Goodbye")
 
 
 if __name__ == "__main__":
