@@ -21,27 +21,51 @@ def count(storage, table):
         return conn.execute(select(func.count()).select_from(table)).scalar()
 
 
-def begin(storage, nonce, *, at, nonce_ttl=300, launch_ttl=3600):
-    return storage.begin_launch(consumer_key="k", nonce=nonce, nonce_expires_at=at + nonce_ttl,
-                                launch_id=f"id-{nonce}", data={"n": nonce},
-                                expires_at=at + launch_ttl)
+def begin(storage, nonce, *, at, ttl=3600):
+    return storage.begin_launch(issuer="k", nonce=nonce, secret=f"s-{nonce}",
+                                data=f"data-{nonce}", expires_at=at + ttl)
 
 
-def test_expired_nonces_and_launches_are_purged_in_passing(tmp_path):
+def test_a_nonce_is_claimed_once_and_its_launch_found_with_its_secret(tmp_path):
+    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
+    upgrade(storage.engine)
+    row = begin(storage, "a", at=1_000_000)
+    assert row is not None
+    assert begin(storage, "a", at=1_000_000) is None  # replay
+    assert storage.begin_launch(issuer="other-key", nonce="a", secret="s", data="d",
+                                expires_at=1_003_600) is not None  # nonces are per issuer
+    assert storage.load_launch(row, "s-a", 1_000_000) == "data-a"
+    assert storage.load_launch(row, "s-b", 1_000_000) is None  # wrong secret
+    assert storage.load_launch(row, "s-a", 1_003_600) is None  # expired
+    storage.delete_launch(row)
+    assert storage.load_launch(row, "s-a", 1_000_000) is None
+
+
+def test_expired_launches_are_purged_in_passing(tmp_path):
     clock = Clock(1_000_000)
     storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3", purge_interval=60, clock=clock)
     upgrade(storage.engine)
-    assert begin(storage, "a", at=1_000_000)
-    assert not begin(storage, "a", at=1_000_000)  # replay while remembered
+    a = begin(storage, "a", at=1_000_000, ttl=300)
     clock.now += 30
-    assert begin(storage, "b", at=int(clock.now))
-    assert count(storage, tables.nonces) == 2
-    clock.now = 1_000_000 + 4000  # both nonces and the first launch are past expiry
-    assert begin(storage, "c", at=int(clock.now))
-    assert count(storage, tables.nonces) == 1
-    assert count(storage, tables.launches) == 1
-    assert storage.load_launch("id-c", int(clock.now)) == {"n": "c"}
-    assert storage.load_launch("id-a", int(clock.now)) is None
+    b = begin(storage, "b", at=int(clock.now), ttl=3600)
+    clock.now += 30
+    c = begin(storage, "c", at=int(clock.now), ttl=300)  # expires before b
+    assert count(storage, tables.launches) == 3
+    clock.now = 1_000_000 + 400  # a and c are past expiry, b is not
+    d = begin(storage, "d", at=int(clock.now))
+    # a is deleted; c waits behind the longer-lived b but is already refused.
+    assert count(storage, tables.launches) == 3
+    assert storage.load_launch(a, "s-a", int(clock.now)) is None
+    assert storage.load_launch(c, "s-c", int(clock.now)) is None
+    assert storage.load_launch(b, "s-b", int(clock.now)) == "data-b"
+    clock.now = 1_000_000 + 30 + 3600 + 1  # b expired too; d is alive
+    begin(storage, "e", at=int(clock.now))
+    assert count(storage, tables.launches) == 2
+    assert storage.load_launch(d, "s-d", int(clock.now)) == "data-d"
+    clock.now += 10_000  # everything expired
+    storage.purge_expired()
+    assert count(storage, tables.launches) == 0
+    assert begin(storage, "a", at=int(clock.now)) is not None  # forgotten long after
 
 
 def test_upgrade_is_idempotent_and_keeps_its_own_version_table(tmp_path):
@@ -54,7 +78,7 @@ def test_upgrade_is_idempotent_and_keeps_its_own_version_table(tmp_path):
     upgrade(url)
     assert current_revision(url) == head_revision()
     names = set(inspect(storage.engine).get_table_names())
-    assert {"ltikit_nonces", "ltikit_launches", "ltikit_consumers",
+    assert {"ltikit_launches", "ltikit_consumers",
             "ltikit_alembic_version"} <= names
     with storage.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "app123"

@@ -119,10 +119,17 @@ class Launch:
     def from_lti11(cls, params: Mapping[str, str], consumer_key: str | None) -> Launch:
         """Build the model from verified LTI 1.1 parameters (single values)."""
         get = params.get
-        custom = {k[7:]: v for k, v in params.items() if k.startswith("custom_")}
-        ext = {k[4:]: v for k, v in params.items() if k.startswith("ext_")}
+        custom: dict[str, str] = {}
+        ext: dict[str, str] = {}
+        from_canvas = False
+        for name, value in params.items():
+            if name[:7] == "custom_":
+                custom[name[7:]] = value
+                from_canvas = from_canvas or name[7:14] == "canvas_"
+            elif name[:4] == "ext_":
+                ext[name[4:]] = value
         canvas = None
-        if any(k.startswith("canvas_") for k in custom):
+        if from_canvas:
             canvas = CanvasInfo(
                 user_id=custom.get("canvas_user_id"),
                 user_login_id=custom.get("canvas_user_login_id"),
@@ -163,8 +170,8 @@ class Launch:
                 title=get("resource_link_title"),
                 description=get("resource_link_description"),
             ) if link_id else None,
-            custom=_frozen(custom),
-            ext=_frozen(ext),
+            custom=MappingProxyType(custom),
+            ext=MappingProxyType(ext),
             canvas=canvas,
             outcome=Outcome(outcome_url, sourcedid) if outcome_url and sourcedid else None,
             platform=Platform(

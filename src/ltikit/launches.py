@@ -10,10 +10,11 @@ fallback for links that do not.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from itsdangerous import BadSignature, Signer
 
@@ -25,19 +26,62 @@ from .storage import LaunchStorage
 DEFAULT_LAUNCH_LIFETIME = 8 * 3600
 
 
-@dataclass(frozen=True, slots=True)
 class ActiveLaunch:
-    """A launch the current request belongs to: its signed id and its model."""
+    """A launch the current request belongs to: its signed id and its model.
 
-    token: str
-    launch: Launch
+    The :class:`~ltikit.launch.Launch` is built on first use, from the verified parameters
+    or the stored ones: a view that only needs the user id does not pay for the rest.
+    """
+
+    __slots__ = ("_launch", "_stored", "row_id", "token")
+
+    def __init__(self, token: str, row_id: int, stored: Mapping[str, Any] | None = None,
+                 launch: Launch | None = None) -> None:
+        self.token = token
+        self.row_id = row_id
+        self._stored = stored
+        self._launch = launch
 
     @property
-    def id(self) -> str:
-        return self.token.rsplit(".", 1)[0]
+    def launch(self) -> Launch:
+        if self._launch is None:
+            assert self._stored is not None
+            self._launch = Launch.from_stored(self._stored)
+        return self._launch
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        """The launch parameters, without building the model."""
+        if self._stored is not None:
+            return self._stored["params"]
+        return self.launch.params
+
+
+class _LaunchIdSigner(Signer):
+    """itsdangerous's Signer, deriving each secret key's signing key once, not per call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        raw = self.secret_keys[-1] if secret_key is None else secret_key
+        raw = raw.encode() if isinstance(raw, str) else raw
+        derived = self._derived.get(raw)
+        if derived is None:
+            derived = self._derived[raw] = super().derive_key(raw)
+        return derived
 
 
 class LaunchManager:
+    """Starts launches (claiming their nonce) and finds them again from their signed id.
+
+    The id the browser carries is ``<row>-<random>`` signed with the app's secret key: the
+    signature turns away forged ids without a database query, and the random part, kept
+    in the row, means that even someone holding the secret key cannot take over another
+    user's launch by guessing row numbers.
+    """
+
     def __init__(self, storage: LaunchStorage, secret_key: str | bytes, *,
                  lifetime: int = DEFAULT_LAUNCH_LIFETIME, timestamp_window: int = 300,
                  clock: Callable[[], float] = time.time) -> None:
@@ -47,37 +91,42 @@ class LaunchManager:
         self.storage = storage
         self.lifetime = lifetime
         self.timestamp_window = timestamp_window
-        self._signer = Signer(secret_key, salt="ltikit.launch-id")
+        self._signer = _LaunchIdSigner(secret_key, salt="ltikit.launch-id")
         self._clock = clock
 
     def start(self, verified: VerifiedLaunch) -> ActiveLaunch:
         """Claim the launch's nonce and store it; a second use of the nonce is a replay."""
-        launch_id = secrets.token_urlsafe(18)
-        now = int(self._clock())
-        stored = self.storage.begin_launch(
-            consumer_key=verified.consumer_key, nonce=verified.nonce,
-            # The timestamp check refuses the message after timestamp + window, so the
-            # nonce need not be remembered any longer than that.
-            nonce_expires_at=verified.timestamp + self.timestamp_window + 1,
-            launch_id=launch_id, data=verified.launch.to_stored(),
-            expires_at=now + self.lifetime)
-        if not stored:
+        secret = secrets.token_urlsafe(16)
+        expires_at = int(self._clock()) + self.lifetime
+        stored = {"version": "1.1", "consumer_key": verified.consumer_key,
+                  "params": verified.params, "expires_at": expires_at}
+        row_id = self.storage.begin_launch(
+            issuer=verified.consumer_key, nonce=verified.nonce, secret=secret,
+            data=json.dumps(stored, separators=(",", ":")),
+            # The row is also the record of the nonce, which must be kept until the
+            # timestamp check refuses the message anyway, however short the launch lives.
+            expires_at=max(expires_at, verified.timestamp + self.timestamp_window + 1))
+        if row_id is None:
             raise LTIAuthenticationError("This launch was already used; open the tool again "
                                          "from the course.", reason="replayed_nonce")
-        return ActiveLaunch(self._signer.sign(launch_id).decode("ascii"), verified.launch)
+        token = self._signer.sign(f"{row_id}-{secret}").decode("ascii")
+        return ActiveLaunch(token, row_id, stored, verified.built_launch)
 
     def resume(self, token: str | None) -> ActiveLaunch:
         """The launch a signed id refers to, or :class:`LTINotInSessionException`."""
         if not token:
             raise LTINotInSessionException(reason="no_launch")
         try:
-            launch_id = self._signer.unsign(token).decode("ascii")
-        except (BadSignature, UnicodeError):
+            row, _, secret = self._signer.unsign(token).decode("ascii").partition("-")
+            row_id = int(row)
+        except (BadSignature, UnicodeError, ValueError):
             raise LTINotInSessionException(reason="bad_launch_id") from None
-        data = self.storage.load_launch(launch_id, int(self._clock()))
-        if data is None:
+        now = int(self._clock())
+        data = self.storage.load_launch(row_id, secret, now)
+        stored = json.loads(data) if data is not None else None
+        if stored is None or stored.get("expires_at", 0) <= now:
             raise LTINotInSessionException(reason="launch_expired")
-        return ActiveLaunch(token, Launch.from_stored(data))
+        return ActiveLaunch(token, row_id, stored)
 
     def end(self, active: ActiveLaunch) -> None:
-        self.storage.delete_launch(active.id)
+        self.storage.delete_launch(active.row_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -88,6 +89,7 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
 }
 
 _REQUEST_TYPES = ("any", "initial", "session")
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 token
 
 
 class LTI:
@@ -266,6 +268,12 @@ class _AppState:
         self.role_groups = RoleGroups(groups)
         self._launches: LaunchManager | None = None
         self._lock = threading.Lock()
+        self._urls: dict[tuple, str] = {}
+        self._cookie_attributes: str | None = None
+        name = config["LTIKIT_COOKIE_NAME"]
+        if not name or not _COOKIE_NAME.fullmatch(name):
+            raise LTIConfigurationError(f"LTIKIT_COOKIE_NAME {name!r} is not a valid cookie "
+                                        "name.", reason="bad_cookie_name")
 
     @property
     def launches(self) -> LaunchManager:
@@ -285,7 +293,8 @@ class _AppState:
         if request_type == "initial" or (request_type == "any" and _looks_like_launch(request)):
             return self._launch(request, role, message_types)
         active = self.launches.resume(self._launch_token(request))
-        self._check_role(active.launch.roles, role)
+        if role != ANY:
+            self._check_role(active.launch.roles, role)
         return LTI(self, active)
 
     def _launch(self, request: Request, role: str,
@@ -295,13 +304,15 @@ class _AppState:
             self.oauth_request(request), self.consumers,
             message_types=message_types or config["LTIKIT_MESSAGE_TYPES"],
             timestamp_window=int(config["LTIKIT_TIMESTAMP_WINDOW"]))
-        self._check_role(verified.launch.roles, role)  # before anything is stored
+        if role != ANY:
+            self._check_role(verified.roles, role)  # before anything is stored
         active = self.launches.start(verified)
-        after_this_request(lambda response: self.set_cookie(response, active.token) or response)
-        launch = active.launch
-        log.info("LTI %s launch accepted: key=%s user=%s context=%s", launch.version,
-                 launch.consumer_key, launch.user.id, launch.context.id if launch.context
-                 else None)
+        cookie = self._cookie_header(active.token)
+        after_this_request(lambda response: response.headers.add("Set-Cookie", cookie)
+                           or response)
+        params = verified.params
+        log.info("LTI 1.1 launch accepted: key=%s user=%s context=%s",
+                 verified.consumer_key, params.get("user_id"), params.get("context_id"))
         return LTI(self, active)
 
     def _check_role(self, roles: Roles, role: str) -> None:
@@ -318,8 +329,20 @@ class _AppState:
     def public_url(self, request: Request) -> str:
         """The URL the platform signed: the request's, or the proxy's when trusted."""
         trusted = int(self.app.config["LTIKIT_TRUSTED_PROXIES"])
+        environ = request.environ
         if trusted <= 0:
-            return request.base_url
+            # Werkzeug rebuilds and re-quotes the URL on every access; a tool has few launch
+            # URLs, so remember them per raw WSGI values (bounded: Host is client-chosen).
+            key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+                   environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+                   environ.get("SCRIPT_NAME"), environ.get("PATH_INFO"))
+            url = self._urls.get(key)
+            if url is None:
+                url = request.base_url
+                if len(self._urls) >= 256:
+                    self._urls.clear()
+                self._urls[key] = url
+            return url
         headers = request.headers
         scheme = _forwarded(headers.get("X-Forwarded-Proto"), trusted) or request.scheme
         host = _forwarded(headers.get("X-Forwarded-Host"), trusted) or request.host
@@ -335,12 +358,25 @@ class _AppState:
 
     # -- responses ------------------------------------------------------------------------
     def set_cookie(self, response: Response, token: str) -> None:
-        config = self.app.config
-        secure = bool(config["LTIKIT_COOKIE_SECURE"])
-        response.set_cookie(config["LTIKIT_COOKIE_NAME"], token,
-                            max_age=int(config["LTIKIT_LAUNCH_LIFETIME"]), httponly=True,
-                            secure=secure, samesite="None" if secure else "Lax",
-                            partitioned=secure and bool(config["LTIKIT_COOKIE_PARTITIONED"]))
+        response.headers.add("Set-Cookie", self._cookie_header(token))
+
+    def _cookie_header(self, token: str) -> str:
+        # Written out rather than through Response.set_cookie, which re-validates and
+        # re-quotes every attribute on each launch; the token is URL-safe base64 and dots,
+        # which need no quoting.  Max-Age without Expires: every browser that can run
+        # an LTI tool honours it.
+        if self._cookie_attributes is None:
+            config = self.app.config
+            secure = bool(config["LTIKIT_COOKIE_SECURE"])
+            attributes = f"; Max-Age={int(config['LTIKIT_LAUNCH_LIFETIME'])}; HttpOnly; Path=/"
+            if secure:
+                attributes += "; Secure; SameSite=None"
+                if config["LTIKIT_COOKIE_PARTITIONED"]:
+                    attributes += "; Partitioned"
+            else:
+                attributes += "; SameSite=Lax"
+            self._cookie_attributes = attributes
+        return f"{self.app.config['LTIKIT_COOKIE_NAME']}={token}{self._cookie_attributes}"
 
     def clear_cookie(self, response: Response) -> None:
         config = self.app.config

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 from ..errors import LTIAuthenticationError, LTIException, LTIMalformedRequest
 from ..launch import BASIC_LAUNCH, Launch
+from ..roles import Roles
 from .consumers import ConsumerRegistry
 from .signature import OAuthRequest, verify_signature
 
@@ -26,24 +26,41 @@ _REQUIRED_OAUTH = ("oauth_consumer_key", "oauth_signature_method", "oauth_timest
                    "oauth_nonce", "oauth_signature")
 
 
-@dataclass(frozen=True, slots=True)
 class VerifiedLaunch:
-    """A launch whose signature, timestamp and message were checked; nonce not yet claimed."""
+    """A launch whose signature, timestamp and message were checked; nonce not yet claimed.
 
-    consumer_key: str
-    nonce: str
-    timestamp: int
-    launch: Launch
+    ``params`` are the signed parameters (``oauth_*`` removed); the
+    :class:`~ltikit.launch.Launch` model is built from them on first use of ``launch``.
+    """
 
+    __slots__ = ("_launch", "consumer_key", "nonce", "params", "timestamp")
 
-def _single_values(params: list[tuple[str, str]]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, value in params:
-        if name in values and values[name] != value:
-            raise LTIMalformedRequest(f"The parameter {name!r} was sent twice with different "
-                                      "values.", reason="duplicate_parameter")
-        values[name] = value
-    return values
+    def __init__(self, consumer_key: str, nonce: str, timestamp: int,
+                 params: dict[str, str]) -> None:
+        self.consumer_key = consumer_key
+        self.nonce = nonce
+        self.timestamp = timestamp
+        self.params = params
+        self._launch: Launch | None = None
+
+    @property
+    def launch(self) -> Launch:
+        if self._launch is None:
+            try:
+                self._launch = Launch.from_lti11(self.params, self.consumer_key)
+            except (TypeError, ValueError) as exc:  # the model must never 500 a launch
+                raise LTIException(f"The launch parameters cannot be read: {exc}",
+                                   reason="bad_parameters") from None
+        return self._launch
+
+    @property
+    def built_launch(self) -> Launch | None:
+        """The model if something already needed it (else ``None``)."""
+        return self._launch
+
+    @property
+    def roles(self) -> Roles:
+        return Roles.parse(self.params.get("roles"))
 
 
 def verify_launch(request: OAuthRequest, consumers: ConsumerRegistry, *,
@@ -57,14 +74,20 @@ def verify_launch(request: OAuthRequest, consumers: ConsumerRegistry, *,
     """
     params = request.all_params()
     oauth: dict[str, str] = {}
+    values: dict[str, str] = {}
     for name, value in params:
-        if name.startswith("oauth_"):
+        if name[:6] == "oauth_":
             if name in oauth:
                 # RFC 5849 section 3.2: protocol parameters must not repeat.
                 raise LTIMalformedRequest(f"The OAuth parameter {name!r} was sent twice.",
                                           reason="duplicate_oauth_parameter")
             oauth[name] = value
-    if not oauth and not any(name == "lti_message_type" for name, _ in params):
+        elif values.setdefault(name, value) != value:
+            # The signature covers every copy, but the launch model has one value per
+            # name: a second, different value would be ambiguous.
+            raise LTIMalformedRequest(f"The parameter {name!r} was sent twice with "
+                                      "different values.", reason="duplicate_parameter")
+    if not oauth and "lti_message_type" not in values:
         raise LTIMalformedRequest("This page requires a valid oauth session or request",
                                   reason="not_a_launch")
     missing = [name for name in _REQUIRED_OAUTH if not oauth.get(name)]
@@ -97,7 +120,6 @@ def verify_launch(request: OAuthRequest, consumers: ConsumerRegistry, *,
     verify_signature(request, params, oauth["oauth_signature_method"],
                      oauth["oauth_signature"], secret)
 
-    values = _single_values([(n, v) for n, v in params if not n.startswith("oauth_")])
     message_type = values.get("lti_message_type")
     if message_type not in message_types:
         raise LTIMalformedRequest(
@@ -110,9 +132,4 @@ def verify_launch(request: OAuthRequest, consumers: ConsumerRegistry, *,
     if message_type == BASIC_LAUNCH and not values.get("resource_link_id"):
         raise LTIMalformedRequest("The launch has no resource_link_id.",
                                   reason="missing_resource_link_id")
-    try:
-        launch = Launch.from_lti11(values, key)
-    except (TypeError, ValueError) as exc:  # defensive: the model must never 500 a launch
-        raise LTIException(f"The launch parameters cannot be read: {exc}",
-                           reason="bad_parameters") from None
-    return VerifiedLaunch(consumer_key=key, nonce=nonce, timestamp=timestamp, launch=launch)
+    return VerifiedLaunch(consumer_key=key, nonce=nonce, timestamp=timestamp, params=values)

@@ -1,4 +1,4 @@
-"""Server-side state: nonces, launches and consumers.
+"""Server-side state: launches (with their nonces) and consumers.
 
 The protocol code never touches storage directly; it needs the small interface below.
 :class:`~ltikit.storage.sql.SQLStorage` implements it on any SQLAlchemy database (SQLite
@@ -9,18 +9,18 @@ followed by a write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class LaunchStorage(Protocol):
-    def begin_launch(self, *, consumer_key: str, nonce: str, nonce_expires_at: int,
-                     launch_id: str, data: Mapping[str, Any], expires_at: int) -> bool:
-        """Claim the nonce and store the launch atomically; False if the nonce was used."""
+    def begin_launch(self, *, issuer: str, nonce: str, secret: str, data: str,
+                     expires_at: int) -> int | None:
+        """Claim the nonce and store the launch in one step: the launch's row id, or
+        ``None`` if the nonce was already claimed."""
 
-    def load_launch(self, launch_id: str, now: int) -> dict[str, Any] | None: ...
+    def load_launch(self, row_id: int, secret: str, now: int) -> str | None: ...
 
-    def delete_launch(self, launch_id: str) -> None: ...
+    def delete_launch(self, row_id: int) -> None: ...
 
     def consumer_secret(self, key: str) -> str | None: ...
 

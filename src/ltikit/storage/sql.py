@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import hmac
 import logging
 import os
 import time
@@ -81,10 +81,10 @@ class _Prepared:
 
 
 class SQLStorage:
-    """Nonces, launches and consumers in a SQL database.
+    """Launches (with their nonces) and consumers in a SQL database.
 
-    ``purge_interval`` is how often (seconds, per process) expired nonces and launches are
-    deleted, piggy-backing on a launch's transaction: no cron job is needed.
+    ``purge_interval`` is how often (seconds, per process) expired launches are deleted,
+    in passing, by the launch that finds the interval elapsed: no cron job is needed.
     """
 
     def __init__(self, url_or_engine: str | Engine, *, purge_interval: float = 60.0,
@@ -95,59 +95,96 @@ class SQLStorage:
         self._purge_interval = purge_interval
         self._clock = clock
         self._next_purge = 0.0
-        self._insert_nonce = _Prepared(self.engine, insert(tables.nonces))
-        self._insert_launch = _Prepared(self.engine, insert(tables.launches))
-        self._integrity_error = self.engine.dialect.loaded_dbapi.IntegrityError
-        self._select_launch = select(tables.launches.c.data, tables.launches.c.expires_at) \
-            .where(tables.launches.c.id == bindparam("launch_id"))
+        launches = tables.launches
+        dialect = self.engine.dialect
+        # SQLite hands back the new row id as cursor.lastrowid; elsewhere ask for it.
+        self._returning = dialect.name != "sqlite"
+        statement = insert(launches).values(
+            {name: bindparam(name) for name in ("issuer", "nonce", "secret", "expires_at",
+                                                "data")})
+        if self._returning:
+            statement = statement.returning(launches.c.id)
+        self._insert_launch = _Prepared(self.engine, statement)
+        self._integrity_error = dialect.loaded_dbapi.IntegrityError
+        self._select_launch = _Prepared(self.engine, select(
+            launches.c.secret, launches.c.data, launches.c.expires_at)
+            .where(launches.c.id == bindparam("row_id")))
 
     # -- launches -------------------------------------------------------------------------
 
-    def begin_launch(self, *, consumer_key: str, nonce: str, nonce_expires_at: int,
-                     launch_id: str, data: Mapping[str, Any], expires_at: int) -> bool:
+    def begin_launch(self, *, issuer: str, nonce: str, secret: str, data: str,
+                     expires_at: int) -> int | None:
+        """Claim ``(issuer, nonce)`` and store the launch: its row id, or ``None`` if the
+        nonce was already claimed (a replay)."""
         # The launch path's only write, so it skips SQLAlchemy's per-statement execution
         # machinery (about half the cost of a bare Flask request): the SQL is compiled once
         # by SQLAlchemy for this engine's dialect and run on a pooled DBAPI connection.
-        # The primary key on (consumer_key, nonce) makes the claim atomic across processes.
+        # The unique (issuer, nonce) constraint makes the claim atomic across processes.
         if self._clock() >= self._next_purge:
             self.purge_expired()
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                self._insert_nonce.run(cursor, {"consumer_key": consumer_key, "nonce": nonce,
-                                                "expires_at": nonce_expires_at})
-                self._insert_launch.run(cursor, {"id": launch_id, "expires_at": expires_at,
-                                                 "data": json.dumps(data)})
+                self._insert_launch.run(cursor, {"issuer": issuer, "nonce": nonce,
+                                                 "secret": secret, "expires_at": expires_at,
+                                                 "data": data})
+                row_id = cursor.fetchone()[0] if self._returning else cursor.lastrowid
             except self._integrity_error:
                 connection.rollback()
-                return False
+                return None
             finally:
                 cursor.close()
             connection.commit()
         finally:
             connection.close()  # back to the pool
-        return True
+        return int(row_id)
 
-    def load_launch(self, launch_id: str, now: int) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(self._select_launch, {"launch_id": launch_id}).first()
-        if row is None or row.expires_at <= now:
+    def load_launch(self, row_id: int, secret: str, now: int) -> str | None:
+        """The stored data of an unexpired launch whose secret matches, else ``None``."""
+        # Every later request of a launch runs this: the same raw-cursor path as the insert.
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                self._select_launch.run(cursor, {"row_id": row_id})
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            connection.rollback()  # end the read transaction before the pool takes it back
+        finally:
+            connection.close()
+        if row is None:
             return None
-        return json.loads(row.data)
+        stored_secret, data, expires_at = row
+        if expires_at <= now or not hmac.compare_digest(stored_secret.encode(),
+                                                        secret.encode()):
+            return None
+        return data
 
-    def delete_launch(self, launch_id: str) -> None:
+    def delete_launch(self, row_id: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(tables.launches).where(tables.launches.c.id == launch_id))
+            conn.execute(delete(tables.launches).where(tables.launches.c.id == row_id))
 
     def purge_expired(self, now: float | None = None) -> None:
-        """Delete expired nonces and launches (done in passing every ``purge_interval``)."""
-        now = self._clock() if now is None else now
+        """Delete expired launches (done in passing every ``purge_interval``).
+
+        Launches expire in about the order they were stored, so the oldest rows are walked
+        until the first unexpired one and everything before it is deleted: the work is
+        proportional to what is deleted, without an index on ``expires_at``.  A row whose
+        lifetime is longer than its successors' (the lifetime setting was lowered) holds
+        back their deletion until it expires itself; they are refused as expired meanwhile.
+        """
+        now = int(self._clock() if now is None else now)
         self._next_purge = now + self._purge_interval
+        launches = tables.launches
         with self.engine.begin() as conn:
-            conn.execute(delete(tables.nonces).where(tables.nonces.c.expires_at < int(now)))
-            conn.execute(delete(tables.launches)
-                         .where(tables.launches.c.expires_at < int(now)))
+            first_alive = conn.execute(
+                select(launches.c.id).where(launches.c.expires_at > now)
+                .order_by(launches.c.id).limit(1)).scalar()
+            condition = launches.c.expires_at <= now if first_alive is None \
+                else launches.c.id < first_alive
+            conn.execute(delete(launches).where(condition))
 
     # -- consumers ------------------------------------------------------------------------
 
