@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -36,6 +37,34 @@ def ensure_venv() -> None:
     subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     "-e", f"{ROOT}[dev]"], check=True)
     STAMP.write_text(wanted)
+
+
+def _postgres_installed() -> bool:
+    return bool(list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))) or \
+        shutil.which("initdb") is not None
+
+
+# Servers and browsers some tests need, with the Debian packages that provide them.
+SYSTEM_NEEDS = {
+    "postgresql": (_postgres_installed, "LTIKIT_TEST_POSTGRES_URL"),
+}
+
+
+def ensure_system_packages() -> None:
+    """Install, with apt-get, what the tests need and the machine lacks (as root only)."""
+    missing = [package for package, (installed, override) in SYSTEM_NEEDS.items()
+               if not os.environ.get(override) and not installed()]
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        sys.exit(f"The tests need {', '.join(missing)}. Install with: apt-get install "
+                 + " ".join(missing) + " (or see the README to use your own servers).")
+    print(f"installing {', '.join(missing)} with apt-get ...", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    apt = shutil.which("apt-get") or "apt-get"
+    subprocess.run([apt, "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 def run_tests(args: list[str]) -> int:
@@ -71,7 +100,10 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if command in ("help", "-h", "--help") else 2
     ensure_venv()
-    return run_tests(argv[2:]) if command == "test" else run_example()
+    if command == "test":
+        ensure_system_packages()
+        return run_tests(argv[2:])
+    return run_example()
 
 
 if __name__ == "__main__":

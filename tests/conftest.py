@@ -72,3 +72,19 @@ def signed():
 def ltikit_log(caplog):
     caplog.set_level(logging.INFO, logger="ltikit")
     return caplog
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from servers import PostgresServer
+
+    with PostgresServer.running() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty database of each kind ltikit supports: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ltikit.sqlite3"
+    return request.getfixturevalue("postgres_server").database()

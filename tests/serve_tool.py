@@ -1,4 +1,4 @@
-"""Run the test tool as a separate worker process: ``python serve_tool.py DB_DIR``.
+"""Run the test tool as a separate worker process: ``python serve_tool.py DIR [DB_URL]``.
 
 Prints the port it listens on, then serves until killed.  Several of these sharing one
 database stand for the worker processes of a real deployment behind a load balancer.
@@ -11,7 +11,8 @@ from werkzeug.serving import make_server
 
 from conftest import build_tool
 
-app = build_tool(Path(sys.argv[1]), LTIKIT_TRUSTED_PROXIES=1)
+config = {"LTIKIT_DATABASE_URL": sys.argv[2]} if len(sys.argv) > 2 else {}
+app = build_tool(Path(sys.argv[1]), LTIKIT_TRUSTED_PROXIES=1, **config)
 server = make_server("127.0.0.1", 0, app, threaded=True)
 print(server.server_port, flush=True)
 server.serve_forever()

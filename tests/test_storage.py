@@ -26,8 +26,8 @@ def begin(storage, nonce, *, at, ttl=3600):
                                 data=f"data-{nonce}", expires_at=at + ttl)
 
 
-def test_a_nonce_is_claimed_once_and_its_launch_found_with_its_secret(tmp_path):
-    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
+def test_a_nonce_is_claimed_once_and_its_launch_found_with_its_secret(database_url):
+    storage = SQLStorage(database_url)
     upgrade(storage.engine)
     row = begin(storage, "a", at=1_000_000)
     assert row is not None
@@ -41,9 +41,9 @@ def test_a_nonce_is_claimed_once_and_its_launch_found_with_its_secret(tmp_path):
     assert storage.load_launch(row, "s-a", 1_000_000) is None
 
 
-def test_expired_launches_are_purged_in_passing(tmp_path):
+def test_expired_launches_are_purged_in_passing(database_url):
     clock = Clock(1_000_000)
-    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3", purge_interval=60, clock=clock)
+    storage = SQLStorage(database_url, purge_interval=60, clock=clock)
     upgrade(storage.engine)
     a = begin(storage, "a", at=1_000_000, ttl=300)
     clock.now += 30
@@ -68,8 +68,8 @@ def test_expired_launches_are_purged_in_passing(tmp_path):
     assert begin(storage, "a", at=int(clock.now)) is not None  # forgotten long after
 
 
-def test_upgrade_is_idempotent_and_keeps_its_own_version_table(tmp_path):
-    url = f"sqlite:///{tmp_path}/app.sqlite3"
+def test_upgrade_is_idempotent_and_keeps_its_own_version_table(database_url):
+    url = database_url
     storage = SQLStorage(url)
     with storage.engine.begin() as conn:  # the app's own Alembic history, untouched
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
@@ -84,8 +84,8 @@ def test_upgrade_is_idempotent_and_keeps_its_own_version_table(tmp_path):
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "app123"
 
 
-def test_consumers_in_the_database(tmp_path):
-    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
+def test_consumers_in_the_database(database_url):
+    storage = SQLStorage(database_url)
     upgrade(storage.engine)
     storage.add_consumer("canvas", "s1")
     assert storage.consumer_secret("canvas") == "s1"

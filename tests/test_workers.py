@@ -17,12 +17,14 @@ PROXY_HEADERS = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example
 
 
 @pytest.fixture
-def workers(tmp_path):
+def workers(tmp_path, database_url):
+    """Three worker processes sharing one database (SQLite file, then PostgreSQL)."""
     # Deployments migrate once before starting workers; the workers then find the schema.
-    upgrade(f"sqlite:///{tmp_path}/ltikit.sqlite3")
+    upgrade(database_url)
     procs, ports = [], []
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, str(HERE / "serve_tool.py"), str(tmp_path)],
+        proc = subprocess.Popen([sys.executable, str(HERE / "serve_tool.py"), str(tmp_path),
+                                 database_url],
                                 stdout=subprocess.PIPE, text=True, cwd=HERE)
         procs.append(proc)
         ports.append(int(proc.stdout.readline()))
