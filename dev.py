@@ -44,9 +44,14 @@ def _postgres_installed() -> bool:
         shutil.which("initdb") is not None
 
 
+def _chromium_installed() -> bool:
+    return Path("/usr/bin/chromium").exists()
+
+
 # Servers and browsers some tests need, with the Debian packages that provide them.
 SYSTEM_NEEDS = {
     "postgresql": (_postgres_installed, "LTIKIT_TEST_POSTGRES_URL"),
+    "chromium": (_chromium_installed, "LTIKIT_TEST_CHROMIUM"),
 }
 
 

@@ -1,9 +1,12 @@
-"""The ``ltikit`` command: database migrations and LTI 1.1 consumers.
+"""The ``ltikit`` command: database migrations, LTI 1.1 consumers, the local platform.
 
     ltikit db upgrade --database-url sqlite:///instance/ltikit.sqlite3
     ltikit consumers add my-canvas            # prints a new random secret once
     ltikit consumers list
     ltikit consumers remove my-canvas
+    ltikit platform [--host 127.0.0.1] [--port 8000] [--data platform.sqlite3]
+    ltikit platform add-tool --key K --secret S (--url URL | --config-url URL) [--name N]
+    ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
 
 The database URL comes from ``--database-url`` or the ``LTIKIT_DATABASE_URL``
 environment variable.
@@ -16,6 +19,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _storage(args: argparse.Namespace):
@@ -73,6 +77,63 @@ def _consumers_remove(args: argparse.Namespace) -> int:
     return 1
 
 
+DEFAULT_PLATFORM_DATA = "ltikit-platform.sqlite3"
+
+
+def _platform_serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import run_simple
+
+    from ..platform import create_app
+
+    data = Path(args.data)
+    if args.reset and data.exists():
+        data.unlink()
+    config = {}
+    if args.token_lifetime is not None:
+        config["TOKEN_LIFETIME"] = args.token_lifetime or None
+    app = create_app(data, **config)
+    shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
+    print(f"ltikit platform on http://{shown}:{args.port}/ (data: {data})", flush=True)
+    run_simple(args.host, args.port, app, threaded=True)
+    return 0
+
+
+def _platform_add_tool(args: argparse.Namespace) -> int:
+    from ..platform import create_app
+    from ..platform.lti11 import ConfigError
+    from ..platform.web import register_tool_from_xml
+
+    store = create_app(Path(args.data)).extensions["ltikit_platform"]
+    try:
+        if args.config_url:
+            tool_id = register_tool_from_xml(store, consumer_key=args.key,
+                                             shared_secret=args.secret,
+                                             config_url=args.config_url)
+        else:
+            name = args.name or "LTI tool"
+            tool_id = store.add_tool(
+                name=name, consumer_key=args.key, shared_secret=args.secret, url=args.url,
+                placements={p: {"enabled": "true", "text": name} for p in args.placement})
+    except ConfigError as exc:
+        print(f"ltikit: {exc}", file=sys.stderr)
+        return 1
+    tool = store.tool(tool_id)
+    print(f"installed tool {tool_id}: {tool['name']} "
+          f"({', '.join(tool['placements']) or 'no placements'})")
+    return 0
+
+
+def _platform_add_key(args: argparse.Namespace) -> int:
+    from ..platform import create_app
+
+    store = create_app(Path(args.data)).extensions["ltikit_platform"]
+    key_id, secret = store.add_developer_key(args.name, args.redirect_uri,
+                                             scopes=args.scope or (),
+                                             require_scopes=bool(args.scope))
+    print(f"client id: {key_id}\nclient secret: {secret}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltikit", description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="SQLAlchemy URL of ltikit's database")
@@ -94,11 +155,43 @@ def build_parser() -> argparse.ArgumentParser:
     remove = consumers.add_parser("remove", help="remove a consumer key")
     remove.add_argument("key")
     remove.set_defaults(func=_consumers_remove)
+
+    platform = commands.add_parser(
+        "platform", help="run the local LMS stand-in (Canvas-like) for development")
+    platform.add_argument("--data", default=DEFAULT_PLATFORM_DATA,
+                          help="its SQLite file (created and seeded on first start)")
+    platform.add_argument("--host", default="127.0.0.1")
+    platform.add_argument("--port", type=int, default=8000)
+    platform.add_argument("--token-lifetime", type=float, default=None,
+                          help="seconds an OAuth2 access token lives (default 3600; 0: never "
+                               "expires)")
+    platform.add_argument("--reset", action="store_true", help="start from a fresh data file")
+    platform.set_defaults(func=_platform_serve)
+    platform_commands = platform.add_subparsers(dest="platform_command")
+    add_tool = platform_commands.add_parser("add-tool", help="install an LTI 1.1 tool")
+    add_tool.add_argument("--key", required=True, help="consumer key")
+    add_tool.add_argument("--secret", required=True, help="shared secret")
+    where = add_tool.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="launch URL")
+    where.add_argument("--config-url", help="URL of the tool's XML configuration")
+    add_tool.add_argument("--name", help="tool name (with --url)")
+    add_tool.add_argument("--placement", action="append", default=None,
+                          help="placement to enable with --url (repeatable; default "
+                               "course_navigation)")
+    add_tool.set_defaults(func=_platform_add_tool)
+    add_key = platform_commands.add_parser("add-key", help="create a Canvas API developer key")
+    add_key.add_argument("--name", required=True)
+    add_key.add_argument("--redirect-uri", action="append", required=True)
+    add_key.add_argument("--scope", action="append",
+                         help="enforce scopes: url:GET|/api/v1/... (repeatable)")
+    add_key.set_defaults(func=_platform_add_key)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "platform_command", None) == "add-tool" and args.placement is None:
+        args.placement = ["course_navigation"]
     return args.func(args)
 
 

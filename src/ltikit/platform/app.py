@@ -1,0 +1,161 @@
+"""The platform's Flask application and :class:`DevPlatform`, which runs it for tests."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from . import canvas_api, lti11, web
+from .store import PlatformStore
+
+log = logging.getLogger("ltikit.platform")
+
+DEFAULTS: Mapping[str, Any] = {
+    # Seconds an OAuth2 access token lives (Canvas: one hour); None: tokens never expire
+    # and the token response has no expires_in, as with Canvas keys from before 2015.
+    "TOKEN_LIFETIME": 3600,
+    # Canvas answers token-endpoint errors on requests carrying a redirect_uri with a 302
+    # to it, unless its no_redirect_on_oauth_token_method flag is on (then JSON).
+    "OAUTH_TOKEN_ERRORS_AS_JSON": False,
+    # Throttling: cost of one API call, the bucket's high-water mark and outflow per
+    # second (Canvas: 600 and 10), and the status of a throttled call (403 before late
+    # 2025, 429 since).
+    "API_REQUEST_COST": 1.0,
+    "RATE_LIMIT_HIGH_WATER": 600.0,
+    "RATE_LIMIT_OUTFLOW": 10.0,
+    "RATE_LIMIT_STATUS": 429,
+}
+
+
+def create_app(data: str | Path, **config: Any) -> Flask:
+    """The platform as a WSGI app keeping its state in the SQLite file ``data``."""
+    path = Path(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = PlatformStore(f"sqlite:///{path}")
+    app = Flask("ltikit.platform", root_path=str(Path(__file__).parent))
+    app.config.update(DEFAULTS)
+    app.config.update(config)
+    # Sessions signed with a secret kept in the data file survive restarts.
+    app.config["SECRET_KEY"] = store.instance_secret
+    app.config.setdefault("SESSION_COOKIE_NAME", "ltikit_platform_session")
+    app.extensions["ltikit_platform"] = store
+    app.extensions["ltikit_platform_consents"] = set()
+    app.extensions["ltikit_platform_throttle"] = canvas_api._Throttle()
+    app.register_blueprint(web.bp)
+    app.register_blueprint(canvas_api.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return {"errors": [{"message": exc.description}]}, exc.code
+        return render_template("platform/error.html", code=exc.code, name=exc.name,
+                               description=exc.description), exc.code
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        log.debug("%s %s", self.command, self.path)
+
+
+class DevPlatform:
+    """The platform running in a background thread, for tests and scripts::
+
+        with DevPlatform(tmp_path / "platform.sqlite3") as platform:
+            tool_id = platform.add_lti11_tool("My tool", "key", "secret",
+                                              url="http://127.0.0.1:5001/launch")
+            print(platform.url)   # http://localhost:<free port>
+
+    It listens on 127.0.0.1 and names itself ``localhost`` in its URLs, so a tool served
+    from ``127.0.0.1`` runs on another *site*, as a real tool does inside a real LMS.
+    """
+
+    def __init__(self, data: str | Path | None = None, *, port: int = 0,
+                 host: str = "127.0.0.1", public_host: str = "localhost",
+                 **config: Any) -> None:
+        self._tmp = None
+        if data is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ltikit-platform-")
+            data = Path(self._tmp.name) / "platform.sqlite3"
+        self.app = create_app(data, **config)
+        self.store: PlatformStore = self.app.extensions["ltikit_platform"]
+        self._server = make_server(host, port, self.app, threaded=True,
+                                   request_handler=_QuietHandler)
+        self.port = self._server.server_port
+        self.url = f"http://{public_host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DevPlatform:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="ltikit-platform")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.store.engine.dispose()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> DevPlatform:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- setting up, from Python --------------------------------------------------------------
+    def add_lti11_tool(self, name: str, consumer_key: str, shared_secret: str, *,
+                       url: str | None = None, privacy_level: str = "public",
+                       placements: Mapping[str, Mapping[str, Any]] | None = None,
+                       custom_fields: Mapping[str, str] | None = None) -> int:
+        """Install a tool by key, secret and launch URL (course navigation by default)."""
+        return self.store.add_tool(
+            name=name, consumer_key=consumer_key, shared_secret=shared_secret, url=url,
+            privacy_level=privacy_level, custom_fields=custom_fields,
+            placements=placements if placements is not None
+            else {"course_navigation": {"enabled": "true", "text": name}})
+
+    def add_lti11_tool_from_xml(self, consumer_key: str, shared_secret: str, *,
+                                config_url: str | None = None, xml: str | None = None) -> int:
+        """Install a tool from its XML configuration, as Canvas's "By URL" or "Paste XML"."""
+        return web.register_tool_from_xml(self.store, consumer_key=consumer_key,
+                                          shared_secret=shared_secret, xml=xml,
+                                          config_url=config_url)
+
+    def add_assignment(self, course_id: int, tool_id: int, name: str,
+                       points_possible: float = 10.0) -> int:
+        return self.store.add_assignment(course_id, tool_id, name, points_possible)
+
+    def add_developer_key(self, name: str, redirect_uris: list[str], *,
+                          scopes: list[str] | None = None, require_scopes: bool = False
+                          ) -> tuple[int, str]:
+        """A Canvas API developer key: (client id, client secret)."""
+        return self.store.add_developer_key(name, redirect_uris, scopes=scopes or (),
+                                            require_scopes=require_scopes)
+
+    def user(self, login_id: str) -> dict[str, Any]:
+        user = self.store.user_by_login(login_id)
+        if user is None:
+            raise KeyError(login_id)
+        return dict(user)
+
+    def course_id(self, course_code: str) -> int:
+        for course in self.store.courses_for(None):
+            if course["course_code"] == course_code:
+                return course["id"]
+        raise KeyError(course_code)
+
+
+__all__ = ["DEFAULTS", "DevPlatform", "create_app", "lti11"]

@@ -1,0 +1,469 @@
+"""The platform's pages: people, courses, tools, launches, grades.
+
+The current user is whoever was picked in the switcher at the top of every page (kept in
+the platform's own session cookie): there are no passwords on a development platform.
+Launches follow Canvas's URLs (``/courses/:id/external_tools/:tool_id``,
+``/courses/:id/assignments/:id``, ``/accounts/:id/external_tools/:id``,
+``/users/:id/external_tools/:id``) and shape: the page shows the tool in an iframe whose
+document is a self-submitting form POSTing the signed parameters to the tool.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import requests
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from . import lti11
+from .store import PlatformStore
+
+log = logging.getLogger("ltikit.platform")
+
+bp = Blueprint("platform", __name__)
+
+ENROLLMENT_LABELS = {"TeacherEnrollment": "Teacher", "TaEnrollment": "TA",
+                     "DesignerEnrollment": "Designer", "StudentEnrollment": "Student",
+                     "ObserverEnrollment": "Observer"}
+PLACEMENT_LABELS = {"course_navigation": "Course navigation",
+                    "account_navigation": "Account navigation",
+                    "user_navigation": "User navigation", "editor_button": "Editor button",
+                    "homework_submission": "Homework submission",
+                    "resource_selection": "Resource selection",
+                    "link_selection": "Link selection",
+                    "assignment_selection": "Assignment selection"}
+
+
+def store() -> PlatformStore:
+    return current_app.extensions["ltikit_platform"]
+
+
+def platform_url() -> str:
+    return request.host_url.rstrip("/")
+
+
+@bp.before_app_request
+def load_user() -> None:
+    user_id = session.get("user_id")
+    g.user = store().user(user_id) if user_id else None
+    if g.user is None:  # first visit: the teacher, the user most tool developers test as
+        g.user = store().user_by_login("teacher")
+
+
+@bp.app_context_processor
+def layout_values() -> dict[str, Any]:
+    return {"people": store().people(), "current_user": g.get("user"),
+            "ENROLLMENT_LABELS": ENROLLMENT_LABELS, "PLACEMENT_LABELS": PLACEMENT_LABELS,
+            "csrf_token": _csrf_token}
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+@bp.before_app_request
+def check_csrf() -> None:
+    # The platform's own forms carry a token; tool-facing endpoints (OAuth2 token, API,
+    # outcomes) are called by servers and authenticate otherwise.
+    if request.method == "POST" and request.blueprint == "platform" and \
+            request.endpoint not in ("platform.grade_passback",):
+        sent = request.form.get("csrf_token", "")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            abort(400, "The form expired; go back, reload the page and try again.")
+
+
+# -- people ---------------------------------------------------------------------------------
+
+@bp.post("/switch_user")
+def switch_user():
+    user = store().user(request.form.get("user_id", type=int) or 0)
+    if user is None:
+        abort(400, "No such user.")
+    session["user_id"] = user["id"]
+    target = request.form.get("next") or ""
+    return redirect(target if target.startswith("/") and not target.startswith("//")
+                    else url_for("platform.home"))
+
+
+@bp.get("/")
+def home():
+    user = g.user
+    courses = store().courses_for(None if user["account_admin"] else user["id"])
+    nav = [t for t in store().tools() if lti11.placement_settings(t, "user_navigation")]
+    account_nav = [t for t in store().tools()
+                   if lti11.placement_settings(t, "account_navigation")] \
+        if user["account_admin"] else []
+    return render_template("platform/home.html", courses=courses, user_tools=nav,
+                           account_tools=account_nav, account=store().account())
+
+
+# -- courses --------------------------------------------------------------------------------
+
+def _course_or_404(course_id: int) -> dict[str, Any]:
+    course = store().course(course_id)
+    if course is None:
+        abort(404, "No such course.")
+    return course
+
+
+def _may_view(course: dict[str, Any]) -> list[str]:
+    types = store().enrollment_types(course["id"], g.user["id"])
+    if not types and not g.user["account_admin"]:
+        abort(403, f"{g.user['name']} is not enrolled in {course['name']}.")
+    return types
+
+
+def _is_staff(types: list[str]) -> bool:
+    return bool(g.user["account_admin"] or {"TeacherEnrollment", "TaEnrollment"} & set(types))
+
+
+@bp.get("/courses/<int:course_id>")
+def course(course_id: int):
+    course = _course_or_404(course_id)
+    types = _may_view(course)
+    tools = store().tools()
+    return render_template(
+        "platform/course.html", course=course, enrollment_types=types,
+        is_staff=_is_staff(types), tools=tools,
+        nav_tools=[t for t in tools if _visible_in_nav(t, types)],
+        editor_tools=[t for t in tools if lti11.placement_settings(t, "editor_button")],
+        selection_tools=[t for t in tools if any(
+            lti11.placement_settings(t, p) for p in
+            ("resource_selection", "link_selection", "assignment_selection"))],
+        assignments=store().assignments(course_id))
+
+
+def _visible_in_nav(tool: dict[str, Any], types: list[str]) -> bool:
+    options = lti11.placement_settings(tool, "course_navigation")
+    if options is None:
+        return False
+    visibility = options.get("visibility", "public")
+    if visibility == "admins":
+        return _is_staff(types)
+    return True  # "public" and "members": everyone who can see the course page here
+
+
+@bp.post("/courses/<int:course_id>/assignments")
+def add_assignment(course_id: int):
+    course = _course_or_404(course_id)
+    if not _is_staff(_may_view(course)):
+        abort(403, "Only teachers can add assignments.")
+    tool = store().tool(request.form.get("tool_id", type=int) or 0)
+    name = (request.form.get("name") or "").strip()
+    points = request.form.get("points_possible", type=float)
+    if tool is None or not name or points is None or points < 0:
+        abort(400, "An assignment needs a tool, a name and points possible (0 or more).")
+    assignment_id = store().add_assignment(course_id, tool["id"], name, points)
+    return redirect(url_for("platform.assignment", course_id=course_id,
+                            assignment_id=assignment_id))
+
+
+@bp.get("/courses/<int:course_id>/assignments/<int:assignment_id>")
+def assignment(course_id: int, assignment_id: int):
+    course = _course_or_404(course_id)
+    types = _may_view(course)
+    assignment = store().assignment(assignment_id)
+    if assignment is None or assignment["course_id"] != course_id:
+        abort(404, "No such assignment.")
+    tool = store().tool(assignment["tool_id"])
+    grade = store().grade(assignment_id, g.user["id"])
+    return render_template(
+        "platform/launch.html", course=course, tool=tool, assignment=assignment,
+        grade=grade, placement="assignment", title=assignment["name"],
+        homework=lti11.placement_settings(tool, "homework_submission") is not None and
+        "StudentEnrollment" in types,
+        frame_url=url_for("platform.launch_form", kind="courses", context_id=course_id,
+                          tool_id=tool["id"], placement="assignment",
+                          assignment_id=assignment_id))
+
+
+@bp.get("/courses/<int:course_id>/gradebook")
+def gradebook(course_id: int):
+    course = _course_or_404(course_id)
+    if not _is_staff(_may_view(course)):
+        abort(403, "Only teachers and TAs can see the gradebook.")
+    _, students = store().course_users(course_id, types=["StudentEnrollment"])
+    return render_template("platform/gradebook.html", course=course, students=students,
+                           assignments=store().assignments(course_id),
+                           grades=store().gradebook(course_id))
+
+
+# -- launching ------------------------------------------------------------------------------
+
+@bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>")
+def external_tool(kind: str, context_id: int, tool_id: int):
+    tool = store().tool(tool_id)
+    if tool is None:
+        abort(404, "No such tool.")
+    placement = request.args.get("placement") or {
+        "courses": "course_navigation", "accounts": "account_navigation",
+        "users": "user_navigation"}[kind]
+    if placement not in lti11.PLACEMENTS or lti11.placement_settings(tool, placement) is None:
+        abort(404, f"{tool['name']} has no {placement} placement.")
+    course = None
+    if kind == "courses":
+        course = _course_or_404(context_id)
+        _may_view(course)
+    elif kind == "accounts" and not g.user["account_admin"]:
+        abort(403, "Account navigation is for account admins.")
+    elif kind == "users" and context_id != g.user["id"]:
+        abort(403, "You can only open your own user navigation tools.")
+    frame_url = url_for("platform.launch_form", kind=kind, context_id=context_id,
+                        tool_id=tool_id, placement=placement)
+    options = lti11.placement_settings(tool, placement) or {}
+    if options.get("windowTarget") == "_blank":
+        return render_template("platform/new_window.html", tool=tool, course=course,
+                               frame_url=frame_url, title=options.get("text") or tool["name"])
+    return render_template("platform/launch.html", tool=tool, course=course,
+                           placement=placement, frame_url=frame_url, options=options,
+                           title=options.get("text") or tool["name"])
+
+
+@bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>"
+        "/launch")
+def launch_form(kind: str, context_id: int, tool_id: int):
+    """The iframe's document: the signed launch, submitted to the tool at once."""
+    tool = store().tool(tool_id)
+    if tool is None:
+        abort(404, "No such tool.")
+    placement = request.args.get("placement", "")
+    account = store().account()
+    course, assignment, types, sourcedid = None, None, [], None
+    if kind == "courses":
+        course = _course_or_404(context_id)
+        types = _may_view(course)
+    elif kind == "accounts" and not g.user["account_admin"]:
+        abort(403, "Account navigation is for account admins.")
+    elif kind == "users" and context_id != g.user["id"]:
+        abort(403, "You can only open your own user navigation tools.")
+    if placement == "assignment":
+        assignment = store().assignment(request.args.get("assignment_id", type=int) or 0)
+        if course is None or assignment is None or assignment["course_id"] != course["id"] \
+                or assignment["tool_id"] != tool_id:
+            abort(404, "No such assignment.")
+        sourcedid = store().sourcedid(tool_id, course["id"], assignment["id"], g.user["id"])
+        url = tool.get("url") or lti11.launch_url(tool, "course_navigation")
+    elif lti11.placement_settings(tool, placement) is None:
+        abort(404, f"{tool['name']} has no {placement} placement.")
+    else:
+        url = lti11.launch_url(tool, placement)
+    if not url:
+        abort(400, f"{tool['name']} has no launch URL for this placement.")
+    return_url = platform_url() + url_for(
+        "platform.external_content_return", kind=kind, context_id=context_id)
+    ctx = lti11.LaunchContext(
+        platform_url=platform_url(), guid=store().guid, account=account, tool=tool,
+        user=g.user, placement=placement, course=course, enrollment_types=types,
+        assignment=assignment, sourcedid=sourcedid, return_url=return_url)
+    params = lti11.launch_params(ctx)
+    fields = lti11.sign(url, params, tool["consumer_key"], tool["shared_secret"])
+    store().log_launch(tool_id, g.user["id"], placement, url, dict(fields))
+    log.info("launch: tool=%s user=%s placement=%s", tool_id, g.user["id"], placement)
+    response = Response(render_template("platform/launch_form.html", url=url, fields=fields))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_content/success/"
+        "external_tool_redirect")
+def external_content_return(kind: str, context_id: int):
+    """``launch_presentation_return_url``: shows ``lti_msg`` / ``lti_errormsg``."""
+    return render_template("platform/returned.html", message=request.args.get("lti_msg"),
+                           error=request.args.get("lti_errormsg"),
+                           back=url_for("platform.course", course_id=context_id)
+                           if kind == "courses" else url_for("platform.home"))
+
+
+@bp.get("/inspector")
+def inspector():
+    return render_template("platform/inspector.html", launches=store().launches(),
+                           tools={t["id"]: t for t in store().tools()},
+                           users={p.id: p for p in store().people()})
+
+
+@bp.get("/images/thumbnails/<int:user_id>.png")
+def avatar(user_id: int):
+    # A 1x1 transparent PNG: tools that show user_image get a real image URL.
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000105fe02fe0000000049454e44"
+                        "ae426082")
+    return Response(png, mimetype="image/png")
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+@bp.get("/tools")
+def tools():
+    return render_template("platform/tools.html", tools=store().tools(),
+                           placements=lti11.PLACEMENTS, privacy_levels=lti11.PRIVACY_LEVELS)
+
+
+def register_tool_from_xml(platform: PlatformStore, *, consumer_key: str,
+                           shared_secret: str, xml: bytes | str | None = None,
+                           config_url: str | None = None) -> int:
+    """Register an LTI 1.1 tool from its XML (given, or fetched from ``config_url``)."""
+    if xml is None:
+        if not config_url:
+            raise lti11.ConfigError("Give the configuration XML or its URL.")
+        xml = fetch_config(config_url)
+    config = lti11.parse_tool_xml(xml)
+    return platform.add_tool(
+        name=config.name, description=config.description, consumer_key=consumer_key,
+        shared_secret=shared_secret, url=config.url, domain=config.domain,
+        privacy_level=config.privacy_level, custom_fields=config.custom_fields,
+        placements=config.placements, config_url=config_url)
+
+
+def fetch_config(config_url: str) -> bytes:
+    if not config_url.startswith(("http://", "https://")):
+        raise lti11.ConfigError("The configuration URL must be http:// or https://.")
+    try:
+        response = requests.get(config_url, timeout=(5, 10), stream=True,
+                                headers={"Accept": "application/xml, text/xml"})
+        data = response.raw.read(lti11.MAX_XML_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise lti11.ConfigError(f"Could not fetch {config_url}: {exc}") from None
+    if response.status_code != 200:
+        raise lti11.ConfigError(f"{config_url} answered HTTP {response.status_code}.")
+    return data
+
+
+@bp.post("/tools")
+def add_tool():
+    form = request.form
+    key, secret = (form.get("consumer_key") or "").strip(), (form.get("shared_secret") or "")
+    if not key or not secret:
+        flash("A tool needs a consumer key and a shared secret.", "error")
+        return redirect(url_for("platform.tools"))
+    try:
+        how = form.get("how", "manual")
+        if how == "url":
+            tool_id = register_tool_from_xml(store(), consumer_key=key, shared_secret=secret,
+                                             config_url=(form.get("config_url") or "").strip())
+        elif how == "xml":
+            tool_id = register_tool_from_xml(store(), consumer_key=key, shared_secret=secret,
+                                             xml=form.get("config_xml") or "")
+        else:
+            url = (form.get("url") or "").strip()
+            name = (form.get("name") or "").strip()
+            if not name or not url.startswith(("http://", "https://")):
+                raise lti11.ConfigError("A tool needs a name and an http(s) launch URL.")
+            placements = {p: {"enabled": "true", "text": name}
+                          for p in form.getlist("placements") if p in lti11.PLACEMENTS}
+            privacy = form.get("privacy_level", "public")
+            if privacy not in lti11.PRIVACY_LEVELS:
+                raise lti11.ConfigError("Unknown privacy level.")
+            tool_id = store().add_tool(name=name, consumer_key=key, shared_secret=secret,
+                                       url=url, privacy_level=privacy, placements=placements)
+    except lti11.ConfigError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("platform.tools"))
+    tool = store().tool(tool_id)
+    flash(f"Installed {tool['name']}.", "ok")
+    return redirect(url_for("platform.tools"))
+
+
+@bp.post("/tools/<int:tool_id>/delete")
+def delete_tool(tool_id: int):
+    store().remove_tool(tool_id)
+    flash("Tool removed.", "ok")
+    return redirect(url_for("platform.tools"))
+
+
+# -- developer keys -------------------------------------------------------------------------
+
+@bp.get("/developer_keys")
+def developer_keys():
+    from .canvas_api import KNOWN_SCOPES
+
+    lifetime = current_app.config["TOKEN_LIFETIME"]
+    return render_template("platform/developer_keys.html", keys=store().developer_keys(),
+                           known_scopes=KNOWN_SCOPES,
+                           token_lifetime=f"{lifetime:g} seconds" if lifetime else "forever")
+
+
+@bp.post("/developer_keys")
+def add_developer_key():
+    form = request.form
+    name = (form.get("name") or "").strip()
+    uris = [u.strip() for u in (form.get("redirect_uris") or "").splitlines() if u.strip()]
+    if not name or not uris or not all(u.startswith(("http://", "https://")) for u in uris):
+        flash("A developer key needs a name and at least one http(s) redirect URI.", "error")
+        return redirect(url_for("platform.developer_keys"))
+    scopes = [s.strip() for s in (form.get("scopes") or "").splitlines() if s.strip()]
+    key_id, _ = store().add_developer_key(name, uris, scopes=scopes,
+                                          require_scopes=bool(form.get("require_scopes")))
+    flash(f"Developer key {key_id} created.", "ok")
+    return redirect(url_for("platform.developer_keys"))
+
+
+# -- Basic Outcomes -------------------------------------------------------------------------
+
+@bp.post("/api/lti/v1/tools/<int:tool_id>/grade_passback")
+@bp.post("/api/lti/v1/tools/<int:tool_id>/ext_grade_passback")
+def grade_passback(tool_id: int):
+    tool = store().tool(tool_id)
+    body = request.get_data(cache=False)
+    try:
+        if tool is None:
+            raise lti11.OutcomeRefused(404, "No such tool.")
+        lti11.verify_outcome_request(
+            request.method, request.base_url, request.headers, body, tool,
+            lambda nonce, ttl: store().claim_outcome_nonce(tool["consumer_key"], nonce, ttl))
+        outcome = lti11.parse_outcome_request(body)
+    except lti11.OutcomeRefused as exc:
+        log.warning("outcome refused: tool=%s status=%s %s", tool_id, exc.status, exc.message)
+        return _pox(lti11.outcome_response(None, "failure", exc.message), exc.status)
+    code, description, score = _apply_outcome(tool, outcome)
+    return _pox(lti11.outcome_response(outcome, code, description, score=score), 200)
+
+
+def _apply_outcome(tool: dict[str, Any], outcome: lti11.OutcomeRequest
+                   ) -> tuple[str, str, float | None]:
+    if outcome.operation not in ("replaceResult", "readResult", "deleteResult"):
+        return "unsupported", f"{outcome.operation} is not supported", None
+    target = store().read_sourcedid(tool["id"], outcome.sourcedid or "")
+    if target is None:
+        return "failure", "Invalid sourcedid", None
+    assignment_id, user_id = target
+    if outcome.operation == "readResult":
+        grade = store().grade(assignment_id, user_id)
+        score = grade["score"] if grade else None
+        return "success", f"Result read for sourcedid {outcome.sourcedid}", score
+    if outcome.operation == "deleteResult":
+        store().delete_grade(assignment_id, user_id)
+        return "success", f"Result deleted for sourcedid {outcome.sourcedid}", None
+    score = None
+    if outcome.score is not None and outcome.score.strip():
+        try:
+            score = float(outcome.score)
+        except ValueError:
+            return "failure", "Score is invalid", None
+        if not 0.0 <= score <= 1.0:  # NaN fails this too
+            return "failure", "Score must be between 0.0 and 1.0", None
+    elif outcome.result_text is None and outcome.result_url is None:
+        return "failure", "No score given", None
+    store().set_grade(assignment_id, user_id, score, result_text=outcome.result_text,
+                      result_url=outcome.result_url)
+    log.info("grade: assignment=%s user=%s score=%s", assignment_id, user_id, score)
+    return "success", f"Score for {outcome.sourcedid} is now {score}", None
+
+
+def _pox(body: bytes, status: int) -> Response:
+    return Response(body, status=status, mimetype="application/xml")

@@ -1,0 +1,58 @@
+"""Real headless Chromium for end-to-end tests (Debian's ``chromium`` driven by Playwright).
+
+Never ``playwright install``: the browser is the system's ``/usr/bin/chromium``
+(``python3 dev.py test`` installs Debian's package when it is missing).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+CHROMIUM = os.environ.get("LTIKIT_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@contextmanager
+def chromium():
+    """A Playwright ``Browser`` on the system Chromium, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} is missing: run the tests with `python3 dev.py test` "
+                           "(it installs Debian's chromium) or set LTIKIT_TEST_CHROMIUM")
+    profile = tempfile.mkdtemp(prefix="ltikit-chromium-")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=[*CHROMIUM_ARGS])
+        try:
+            yield browser
+        finally:
+            browser.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+@contextmanager
+def serve(app, host: str = "127.0.0.1"):
+    """Serve a WSGI app on a free port in a thread; yields its base URL."""
+    server = make_server(host, 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
