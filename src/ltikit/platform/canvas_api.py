@@ -426,6 +426,7 @@ def api(route_pattern: str):
             return response
 
         wrapper.__name__ = view.__name__
+        wrapper.__wrapped__ = view
         bp.add_url_rule(f"/api/v1{flask_rule.removeprefix('/api/v1')}", view_func=wrapper,
                         methods=["GET", "HEAD"])
         return wrapper
@@ -489,10 +490,16 @@ def _user_enrollments(course_id: int, user_id: int) -> list[dict[str, Any]]:
             for t in store().enrollment_types(course_id, user_id)]
 
 
+def _last_arg(name: str, default: Any) -> Any:
+    # Rails keeps the last of repeated plain parameters (canvasapi sends per_page twice).
+    values = request.args.getlist(name)
+    return values[-1] if values else default
+
+
 def _page_args(default: int = 10, maximum: int = 100) -> tuple[int, int]:
     try:
-        per_page = int(request.args.get("per_page", default))
-        page = int(request.args.get("page", 1))
+        per_page = int(_last_arg("per_page", default))
+        page = int(_last_arg("page", 1))
     except ValueError:
         per_page, page = default, 1
     return max(1, page), min(max(1, per_page), maximum)
@@ -579,6 +586,12 @@ def course_show(id: str):
 _ENROLLMENT_TYPES = {"teacher": "TeacherEnrollment", "student": "StudentEnrollment",
                      "ta": "TaEnrollment", "observer": "ObserverEnrollment",
                      "designer": "DesignerEnrollment"}
+
+
+@api("/api/v1/courses/:course_id/search_users")
+def course_search_users(course_id: str):
+    """Canvas's alias of the course users list (what canvasapi's ``get_users`` calls)."""
+    return course_users.__wrapped__(course_id)
 
 
 @api("/api/v1/courses/:course_id/users")
