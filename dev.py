@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The two commands of this repository; needs only Python 3.11+.
 
-    python3 dev.py run     # the example tool + a local launcher on http://127.0.0.1:5000
+    python3 dev.py run     # the local platform on http://localhost:8000 with the example tool
     python3 dev.py test    # lint and the whole test suite
 
 Both create ``.venv`` (once, or again when pyproject.toml changes) and install ltikit
@@ -81,20 +81,9 @@ def run_tests(args: list[str]) -> int:
 
 
 def run_example() -> int:
-    port = os.environ.get("PORT", "5000")
-    code = f"""
-import os, sys
-sys.path.insert(0, {str(ROOT)!r})
-from examples.pylti_app.app import app
-from examples.dev_launcher import make_blueprint
-app.register_blueprint(make_blueprint(
-    os.environ.get("CONSUMER_KEY", "__consumer_key__"),
-    os.environ.get("SHARED_SECRET", "__lti_secret__")))
-print("\\n  Open http://127.0.0.1:{port}/ and launch the example tool.\\n", flush=True)
-app.run(host="127.0.0.1", port={int(port)}, debug=False)
-"""
     try:
-        return subprocess.run([str(PYTHON), "-c", code], cwd=ROOT).returncode
+        return subprocess.run([str(PYTHON), str(ROOT / "examples" / "with_platform.py")],
+                              cwd=ROOT).returncode
     except KeyboardInterrupt:
         return 0
 

@@ -120,3 +120,46 @@ def test_the_inspector_shows_the_exact_parameters_of_the_launch(browser, setup):
     assert str(course_id) in row.inner_text()
     assert "oauth_signature" in launch.inner_text()
     context.close()
+
+
+def test_the_readme_main_command_runs_the_example_tool_inside_the_platform(browser, tmp_path):
+    """``python3 dev.py run`` runs examples/with_platform.py: drive it as a user would."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from servers import free_port
+
+    platform_port, tool_port = free_port(), free_port()
+    env = dict(os.environ, PLATFORM_PORT=str(platform_port), PORT=str(tool_port),
+               LTIKIT_DEV_DIR=str(tmp_path))
+    script = Path(__file__).resolve().parent.parent / "examples" / "with_platform.py"
+    process = subprocess.Popen([sys.executable, str(script)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for line in process.stdout:
+            if "The platform:" in line:
+                break
+        base = f"http://localhost:{platform_port}"
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(base + "/")
+        page.select_option("#user-switch", label="Sam Student (student)")
+        page.click("text=Switch")
+        page.click("text=Introduction to Biology")
+        page.click("text=Example quiz")
+        frame = page.frame_locator("iframe#tool_content")
+        assert frame.locator("h1").inner_text() == "Landing page"
+        frame.locator("text=Send a grade of 0.8").click()
+        assert frame.locator("h1").inner_text() == "Grade sent"
+        page.select_option("#user-switch", label="Terry Teacher (teacher)")
+        page.click("text=Switch")
+        page.click("text=Introduction to Biology")
+        page.click("text=Grades")
+        assert page.locator("#gradebook tr", has_text="Student, Sam").locator("td").nth(1) \
+            .inner_text().strip() == "8.00"
+        context.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
