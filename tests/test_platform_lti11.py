@@ -328,3 +328,22 @@ def test_the_cli_installs_tools_and_serves_the_platform(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_course_page_links_every_placement_a_tool_declares(platform):
+    placements = {p: {"enabled": "true"} for p in (
+        "course_navigation", "account_navigation", "user_navigation", "editor_button",
+        "homework_submission")}
+    tool_id = platform.add_lti11_tool("Five", KEY, SECRET, placements=placements,
+                                      url="https://tool.example.edu/launch")
+    course = platform.course_id("BIO101")
+    page = Browser(platform, "admin").get(f"/courses/{course}").text
+    table = page[page.index('id="installed-tools"'):]
+    for label in ("Course navigation", "Account navigation", "User navigation",
+                  "Editor button", "Homework submission"):
+        assert label in table
+    links = set(re.findall(r'href="([^"]*/external_tools/[^"]*)"', table))
+    browser = Browser(platform, "admin")
+    for link in links:
+        assert browser.get(link.replace("&amp;", "&")).status_code == 200, link
+    assert len(links) == 5 and tool_id
