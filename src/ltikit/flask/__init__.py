@@ -33,6 +33,8 @@ from werkzeug.local import LocalProxy
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Request, Response
 
+from ..canvas.instances import instances_from_config
+from ..canvas.tokens import CanvasAuthorizationRequired
 from ..errors import (
     LTIConfigurationError,
     LTIException,
@@ -86,6 +88,18 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     # Query/form parameter and header that carry a launch id explicitly (per tab).
     "LTIKIT_LAUNCH_PARAM": "ltikit_launch",
     "LTIKIT_LAUNCH_HEADER": "X-LTIKit-Launch",
+    # Canvas API as the launching user (see ltikit.flask.canvas):
+    # {"canvas.example.edu": {"client_id": ..., "client_secret": ..., "scopes": [...]}}.
+    "LTIKIT_CANVAS_INSTANCES": {},
+    # Fernet keys for tokens at rest, newest first (`ltikit keys generate`); a list or a
+    # space/comma separated string.  Required with LTIKIT_CANVAS_INSTANCES.
+    "LTIKIT_ENCRYPTION_KEYS": None,
+    # Where Canvas sends the user back (register it on the developer key).  The URI is
+    # built from the request (and trusted proxies) unless LTIKIT_CANVAS_REDIRECT_URI is set.
+    "LTIKIT_CANVAS_CALLBACK_PATH": "/ltikit/canvas/callback",
+    "LTIKIT_CANVAS_REDIRECT_URI": None,
+    # Refresh an access token this many seconds before it expires.
+    "LTIKIT_CANVAS_REFRESH_MARGIN": 60,
 }
 
 _REQUEST_TYPES = ("any", "initial", "session")
@@ -228,6 +242,29 @@ class LTI:
         if flask_request and flask_request.cookies.get(cookie) == self._active.token:
             after_this_request(lambda response: self._state.clear_cookie(response) or response)
 
+    # -- Canvas API as this user -----------------------------------------------------------
+    @property
+    def canvas_api(self):
+        """A ``canvasapi.Canvas`` acting as the launching user on the launching Canvas.
+
+        Raises :class:`~ltikit.canvas.CanvasAuthorizationRequired` when the user has not
+        authorized the tool yet (or revoked it); inside ``@lti`` views that becomes a
+        redirect through Canvas's authorization and back to the current page.
+        """
+        return self._canvas_support().client(self)
+
+    def canvas_logout(self) -> bool:
+        """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
+        return self._canvas_support().logout(self)
+
+    def _canvas_support(self):
+        support = self._state.canvas
+        if support is None:
+            raise LTIConfigurationError(
+                "Canvas API access is not configured: set LTIKIT_CANVAS_INSTANCES and "
+                "LTIKIT_ENCRYPTION_KEYS.", reason="canvas_not_configured")
+        return support
+
     # -- carrying the launch to the next request ------------------------------------------
     def url_for(self, endpoint: str, **values: Any) -> str:
         """``flask.url_for`` plus this launch's id, so the link works in this tab even when
@@ -269,6 +306,12 @@ class _AppState:
         self._launches: LaunchManager | None = None
         self._lock = threading.Lock()
         self._urls: dict[tuple, str] = {}
+        self.canvas = None
+        instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
+        if instances:
+            from .canvas import CanvasSupport
+
+            self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
         self._cookie_attributes: str | None = None
         name = config["LTIKIT_COOKIE_NAME"]
         if not name or not _COOKIE_NAME.fullmatch(name):
@@ -446,10 +489,10 @@ _HINTS = {
 }
 
 
-def error_page(exc: LTIException) -> Response:
+def error_page(exc: LTIException, *, title: str | None = None) -> Response:
     """The default refusal page: escaped, plain, with the refusal's HTTP status."""
     status = exc.status
-    title = _TITLES.get(status, "The tool could not complete this request")
+    title = title or _TITLES.get(status, "The tool could not complete this request")
     hint = _HINTS.get(status, "")
     body = Markup(
         "<!doctype html><html lang=en><meta charset=utf-8>"
@@ -480,7 +523,13 @@ class LTIKit:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        app.extensions["ltikit"] = _AppState(app, self._role_groups, self._storage)
+        state = _AppState(app, self._role_groups, self._storage)
+        app.extensions["ltikit"] = state
+        if state.canvas is not None:
+            from .canvas import canvas_callback
+
+            app.add_url_rule(app.config["LTIKIT_CANVAS_CALLBACK_PATH"],
+                             endpoint="ltikit_canvas_callback", view_func=canvas_callback)
 
     def lti(self, *args: Any, **kwargs: Any):
         """The decorator, as a method (same arguments as :func:`lti`)."""
@@ -544,6 +593,14 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
                 # As in PyLTI, an LTI error raised by the view itself (a refused grade,
                 # say) goes to the same error callback instead of becoming a 500.
                 return view(*args, **kwargs)
+            except CanvasAuthorizationRequired as exc:
+                the_lti = g.get("ltikit_lti")
+                if the_lti is None or the_lti._state.canvas is None:
+                    return _refuse(flask_app, req, exc, error, args, kwargs)
+                try:
+                    return the_lti._state.canvas.start_authorization(the_lti, exc.return_to)
+                except LTIException as inner:
+                    return _refuse(flask_app, req, inner, error, args, kwargs)
             except LTIException as exc:
                 return _refuse(flask_app, req, exc, error, args, kwargs)
 

@@ -43,3 +43,31 @@ consumers = Table(
     Column("secret", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+canvas_tokens = Table(
+    # One Canvas API token per user per Canvas instance; both tokens encrypted
+    # (ltikit.crypto).  ``version`` changes with every new access token and
+    # ``refreshing_until`` is a short lease, so that when many requests or processes find
+    # the token expiring at once, exactly one of them asks Canvas for a new one.
+    "ltikit_canvas_tokens", metadata,
+    Column("instance", String(255), primary_key=True),
+    Column("canvas_user_id", String(32), primary_key=True),
+    Column("access_token", Text, nullable=False),
+    Column("refresh_token", Text),
+    Column("expires_at", BigInteger),
+    Column("version", Integer, nullable=False),
+    Column("refreshing_until", BigInteger),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+oauth_states = Table(
+    # An OAuth2 authorization in progress: the hash of its single-use ``state``, the launch
+    # it belongs to (its signed id, encrypted) and where to go afterwards.
+    "ltikit_oauth_states", metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("instance", String(255), nullable=False),
+    Column("launch_token", Text, nullable=False),
+    Column("code_verifier", Text, nullable=False),
+    Column("return_to", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

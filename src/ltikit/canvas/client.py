@@ -1,0 +1,73 @@
+"""A ``canvasapi.Canvas`` for one user that keeps its token valid by itself.
+
+canvasapi has no refresh hook: its requester sends ``Authorization: Bearer <token>``
+with the token it was given.  A ``requests`` auth object on its session runs after that
+header is set, so it replaces the header with the current token and, on a 401 that
+carries ``WWW-Authenticate`` (Canvas's sign that a new token would help), refreshes once
+and retries once.  A second 401 drops the token and raises
+:class:`~ltikit.canvas.tokens.CanvasAuthorizationRequired`.  A 401 *without* that header
+(insufficient scopes, no permission) is left to canvasapi (``Unauthorized``):
+re-authorizing would not help.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+
+from .instances import CanvasInstance
+from .oauth import CanvasOAuthClient
+from .tokens import CanvasAuthorizationRequired, CanvasTokens
+
+
+class CanvasTokenAuth(requests.auth.AuthBase):
+    def __init__(self, tokens: CanvasTokens, instance: CanvasInstance, user_id: str,
+                 oauth: CanvasOAuthClient, access_token: str, version: int) -> None:
+        self._tokens = tokens
+        self._instance = instance
+        self._user_id = user_id
+        self._oauth = oauth
+        self._token, self._version = access_token, version
+        self._lock = threading.Lock()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        request.register_hook("response", self._on_response)
+        return request
+
+    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or "WWW-Authenticate" not in response.headers or \
+                getattr(response.request, "_ltikit_retry", False):
+            if response.status_code == 401 and "WWW-Authenticate" in response.headers:
+                self._tokens.delete(self._instance, self._user_id)
+                raise CanvasAuthorizationRequired(reason="canvas_token_refused")
+            return response
+        with self._lock:
+            self._token, self._version = self._tokens.refresh_after_401(
+                self._instance, self._user_id, self._oauth, self._version)
+        retry = response.request.copy()
+        retry.headers["Authorization"] = f"Bearer {self._token}"
+        retry._ltikit_retry = True  # type: ignore[attr-defined]
+        response.content  # noqa: B018 - read the body so the connection can be reused
+        response.close()
+        again = response.connection.send(retry, **kwargs)
+        again.history.append(response)
+        again.request = retry
+        return self._on_response(again, **kwargs)
+
+
+def canvas_for_user(tokens: CanvasTokens, instance: CanvasInstance, user_id: str, *,
+                    oauth: CanvasOAuthClient | None = None):
+    """A ``canvasapi.Canvas`` acting as ``user_id`` on ``instance``, with a valid token
+    (refreshed first if it expires soon); :class:`CanvasAuthorizationRequired` if there is
+    none."""
+    from canvasapi import Canvas
+
+    oauth = oauth or CanvasOAuthClient(instance)
+    access, version = tokens.access_token(instance, user_id, oauth)
+    canvas = Canvas(instance.url, access)
+    session: requests.Session = canvas._Canvas__requester._session  # type: ignore[attr-defined]
+    session.auth = CanvasTokenAuth(tokens, instance, user_id, oauth, access, version)
+    return canvas

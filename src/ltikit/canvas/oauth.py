@@ -1,0 +1,172 @@
+"""Canvas's OAuth2 endpoints, from the tool's side (``doc/api/oauth.md`` and
+``oauth_endpoints.md`` in Canvas's source).
+
+What this module knows about Canvas that a generic OAuth2 client would get wrong:
+
+* a token-endpoint error on a request that carries a ``redirect_uri`` may come back as a
+  **302 to that URI** with ``error`` in the query (unless the instance has its
+  ``no_redirect_on_oauth_token_method`` flag on); redirects are therefore never followed
+  and a 302 is read as the error it carries;
+* an unknown or revoked refresh token is ``400 invalid_request`` "refresh_token not
+  found", not ``invalid_grant``: every 4xx on refresh means "authorize again";
+* a refresh answer normally has **no** ``refresh_token`` (the old one stays valid), but one
+  must be stored whenever it appears;
+* ``expires_in`` is absent for keys that do not expire tokens;
+* the token answer names the user the token belongs to (``user.id``), which the tool
+  checks against the user who launched it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from ..errors import LTIException
+from .instances import CanvasInstance
+
+log = logging.getLogger("ltikit.canvas")
+
+DEFAULT_TIMEOUT = (5.0, 20.0)
+
+
+class CanvasOAuthError(LTIException):
+    """Canvas refused an OAuth2 request (``error`` and ``description`` as Canvas sent them)."""
+
+    def __init__(self, error: str, description: str | None = None, *, status: int = 400,
+                 http_status: int | None = None) -> None:
+        self.error = error
+        self.description = description or ""
+        self.http_status = http_status
+        super().__init__(f"Canvas refused the authorization ({error}"
+                         + (f": {description}" if description else "") + ").",
+                         reason=f"canvas_{error}")
+        self.status = status
+
+
+class CanvasUnavailable(LTIException):
+    """Canvas could not be reached or answered 5xx: nothing is dropped, try again later."""
+
+    status = 503
+    reason = "canvas_unavailable"
+
+    def __init__(self, message: str = "Canvas could not be reached; try again in a moment.",
+                 *, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+    user_id: str | None
+    user_name: str | None
+
+    def __repr__(self) -> str:  # never print tokens, even in a traceback
+        return f"<TokenResponse user_id={self.user_id!r} expires_in={self.expires_in!r}>"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge), RFC 7636."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()) \
+        .rstrip(b"=").decode("ascii")
+    return verifier, challenge
+
+
+class CanvasOAuthClient:
+    """The OAuth2 calls for one Canvas instance's developer key."""
+
+    def __init__(self, instance: CanvasInstance, *, session: requests.Session | None = None,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        self.instance = instance
+        self._session = session or requests.Session()
+        self._timeout = timeout
+
+    def authorize_url(self, redirect_uri: str, state: str, *,
+                      code_challenge: str | None = None) -> str:
+        params = [("client_id", self.instance.client_id), ("response_type", "code"),
+                  ("redirect_uri", redirect_uri), ("state", state)]
+        if self.instance.scopes:
+            params.append(("scope", " ".join(self.instance.scopes)))
+        if code_challenge:
+            params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+        return f"{self.instance.url}/login/oauth2/auth?{urlencode(params)}"
+
+    def exchange_code(self, code: str, redirect_uri: str, *,
+                      code_verifier: str | None = None) -> TokenResponse:
+        form = {"grant_type": "authorization_code", "client_id": self.instance.client_id,
+                "client_secret": self.instance.client_secret, "redirect_uri": redirect_uri,
+                "code": code}
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        return self._token_request(form)
+
+    def refresh(self, refresh_token: str) -> TokenResponse:
+        # No redirect_uri here: with one, Canvas may answer errors with a 302 (see above).
+        return self._token_request({"grant_type": "refresh_token",
+                                    "client_id": self.instance.client_id,
+                                    "client_secret": self.instance.client_secret,
+                                    "refresh_token": refresh_token})
+
+    def revoke(self, access_token: str) -> bool:
+        """``DELETE /login/oauth2/token``: True if Canvas confirmed (the token is dropped
+        locally either way)."""
+        try:
+            response = self._session.delete(
+                f"{self.instance.url}/login/oauth2/token", timeout=self._timeout,
+                headers={"Authorization": f"Bearer {access_token}"}, allow_redirects=False)
+        except requests.RequestException as exc:
+            log.warning("token revocation at %s failed: %s", self.instance.domain,
+                        type(exc).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("token revocation at %s answered HTTP %s", self.instance.domain,
+                        response.status_code)
+        return response.status_code == 200
+
+    def _token_request(self, form: dict[str, str]) -> TokenResponse:
+        url = f"{self.instance.url}/login/oauth2/token"
+        try:
+            response = self._session.post(url, data=form, timeout=self._timeout,
+                                          allow_redirects=False,
+                                          headers={"Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise CanvasUnavailable(f"Canvas ({self.instance.domain}) could not be reached "
+                                    f"({type(exc).__name__}).") from None
+        if response.status_code in (301, 302, 303, 307, 308):
+            query = parse_qs(urlsplit(response.headers.get("Location", "")).query)
+            error = (query.get("error") or ["redirected"])[0]
+            raise CanvasOAuthError(error, (query.get("error_description") or [""])[0],
+                                   http_status=response.status_code)
+        if response.status_code >= 500:
+            raise CanvasUnavailable(f"Canvas ({self.instance.domain}) answered HTTP "
+                                    f"{response.status_code}.")
+        body = _json(response)
+        if response.status_code != 200 or "access_token" not in body:
+            raise CanvasOAuthError(str(body.get("error") or "invalid_response"),
+                                   str(body.get("error_description") or ""),
+                                   http_status=response.status_code)
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        expires_in = body.get("expires_in")
+        return TokenResponse(
+            access_token=str(body["access_token"]),
+            refresh_token=str(body["refresh_token"]) if body.get("refresh_token") else None,
+            expires_in=int(expires_in) if isinstance(expires_in, int | float) else None,
+            user_id=str(user["id"]) if user.get("id") is not None else None,
+            user_name=user.get("name"))
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,217 @@
+"""Canvas OAuth2 in the Flask adapter: the authorization redirect, the callback, the client.
+
+Set ``LTIKIT_CANVAS_INSTANCES`` and ``LTIKIT_ENCRYPTION_KEYS`` and create the extension
+explicitly (``LTIKit(app)``, which registers the callback route).  Then, in a view::
+
+    @app.route("/")
+    @lti(request="session")
+    def index(lti):
+        profile = lti.canvas_api.get_current_user().get_profile()
+
+A view that needs ``lti.canvas_api`` while the user has no token is sent through
+Canvas's authorization and brought back to the same page afterwards.  The ``state`` of
+each authorization is random, single-use, expires after ten minutes and is bound to the
+launch that started it; the callback also checks that Canvas issued the token to the user
+who launched the tool (``user.id`` against ``custom_canvas_user_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import Blueprint, current_app, redirect, request
+from markupsafe import Markup
+from werkzeug.sansio.utils import get_current_url
+from werkzeug.wrappers import Response
+
+from ..canvas import (
+    CanvasAuthorizationRequired,
+    CanvasInstance,
+    CanvasNotConfigured,
+    CanvasOAuthClient,
+    CanvasOAuthError,
+    CanvasTokens,
+    CanvasUnavailable,
+    OAuthStates,
+    canvas_for_user,
+    instance_for,
+)
+from ..canvas.oauth import pkce_pair
+from ..crypto import SecretBox
+from ..errors import LTIException, LTINotInSessionException
+
+if TYPE_CHECKING:
+    from . import LTI, _AppState
+
+log = logging.getLogger("ltikit")
+
+blueprint = Blueprint("ltikit", __name__)
+
+
+class CanvasSupport:
+    """The Canvas parts of one app's ltikit state."""
+
+    def __init__(self, state: _AppState, instances: dict[str, CanvasInstance],
+                 keys: Any) -> None:
+        self.state = state
+        self.instances = instances
+        box = SecretBox(keys or [])
+        config = state.app.config
+        self.tokens = CanvasTokens(state.storage.engine, box,
+                                   refresh_margin=int(config["LTIKIT_CANVAS_REFRESH_MARGIN"]))
+        self.states = OAuthStates(state.storage.engine, box)
+
+    # -- for the LTI object ---------------------------------------------------------------
+    def instance_of(self, lti: LTI) -> tuple[CanvasInstance, str]:
+        canvas = lti.launch.canvas
+        instance = instance_for(self.instances, canvas.api_domain if canvas else None)
+        if canvas is None or not canvas.user_id:
+            raise CanvasNotConfigured(
+                "The launch did not include the Canvas user id (custom_canvas_user_id): install "
+                "the tool with privacy level public.", reason="no_canvas_user_id")
+        return instance, canvas.user_id
+
+    def client(self, lti: LTI):
+        instance, user_id = self.instance_of(lti)
+        return canvas_for_user(self.tokens, instance, user_id,
+                               oauth=CanvasOAuthClient(instance))
+
+    def logout(self, lti: LTI) -> bool:
+        """Revoke the user's token at Canvas and forget it; True if there was one."""
+        instance, user_id = self.instance_of(lti)
+        token = self.tokens.load(instance, user_id)
+        if token is None:
+            return False
+        CanvasOAuthClient(instance).revoke(token.access_token)
+        self.tokens.delete(instance, user_id)
+        log.info("Canvas token revoked: user=%s instance=%s", user_id, instance.domain)
+        return True
+
+    # -- the authorization redirect -------------------------------------------------------
+    def redirect_uri(self) -> str:
+        config = self.state.app.config
+        if config["LTIKIT_CANVAS_REDIRECT_URI"]:
+            return config["LTIKIT_CANVAS_REDIRECT_URI"]
+        public = urlsplit(self.state.public_url(request))
+        return get_current_url(public.scheme, public.netloc, request.root_path,
+                               config["LTIKIT_CANVAS_CALLBACK_PATH"])
+
+    def start_authorization(self, lti: LTI, return_to: str | None) -> Response:
+        instance, _ = self.instance_of(lti)
+        if not return_to or not return_to.startswith("/") or return_to.startswith("//"):
+            return_to = request.full_path if request.method == "GET" else request.path
+        verifier, challenge = pkce_pair()
+        state = self.states.create(instance=instance.domain, launch_token=lti.launch_id,
+                                   code_verifier=verifier, return_to=return_to)
+        url = CanvasOAuthClient(instance).authorize_url(self.redirect_uri(), state,
+                                                        code_challenge=challenge)
+        log.info("Canvas authorization started: user=%s instance=%s", lti.user_id,
+                 instance.domain)
+        response = redirect(url)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _with_launch(path: str, param: str, token: str) -> str:
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != param]
+    query.append((param, token))
+    return urlunsplit(("", "", parts.path, urlencode(query), ""))
+
+
+def _page(title: str, message: str, status: int, *, retry: str | None = None) -> Response:
+    from . import error_page
+
+    exc = LTIException(message, reason="canvas_authorization")
+    exc.status = status
+    response = error_page(exc, title=title)
+    if retry:
+        body = response.get_data(as_text=True).replace(
+            "</body>", str(Markup('<p><a href="{}">Try again</a></p></body>').format(retry)), 1)
+        response.set_data(body)
+    return response
+
+
+@blueprint.route("/callback")  # the real path comes from LTIKIT_CANVAS_CALLBACK_PATH
+def canvas_callback() -> Response:
+    from . import LTIKit
+
+    state = LTIKit.state(current_app)
+    canvas = state.canvas
+    if canvas is None:
+        return _page("Canvas is not set up", "This tool has no Canvas instances configured.",
+                     404)
+    args = request.args
+    pending = canvas.states.take(args.get("state"))
+    error = args.get("error")
+    if pending is None:
+        if error:  # e.g. invalid_scope, which Canvas sends without the state
+            log.warning("Canvas authorization failed without a usable state: %s", error)
+            return _page("Canvas refused the authorization",
+                         f"Canvas said: {error}. {args.get('error_description', '')} "
+                         "Open the tool again from the course; if this persists, the tool's "
+                         "developer key and its scopes need checking.", 400)
+        return _page("This authorization is no longer valid",
+                     "It was already used or it expired. Open the tool again from the course.",
+                     400)
+    try:
+        active = state.launches.resume(pending.launch_token)
+    except LTINotInSessionException:
+        return _page("Your session has ended",
+                     "Open the tool again from the course to connect it to Canvas.", 401)
+    from . import LTI
+
+    lti = LTI(state, active)
+    instance, canvas_user_id = canvas.instance_of(lti)
+    param = state.app.config["LTIKIT_LAUNCH_PARAM"]
+    back = _with_launch(pending.return_to, param, lti.launch_id)
+    current = state._launch_token(request)
+    if current and current != pending.launch_token:
+        # Another launch in this browser: it must be the same Canvas user (two tabs), or
+        # someone is trying to slip their authorization into this session.
+        try:
+            other = LTI(state, state.launches.resume(current))
+            same = canvas.instance_of(other) == (instance, canvas_user_id)
+        except LTIException:
+            same = False
+        if not same:
+            log.warning("Canvas callback refused: started by another session")
+            return _page("This authorization belongs to another session",
+                         "Open the tool again from the course.", 403)
+    if error:
+        log.info("Canvas authorization not granted: user=%s error=%s", canvas_user_id, error)
+        if error == "access_denied":
+            return _page("Canvas access was not granted",
+                         "The tool needs your permission to use Canvas on your behalf.", 403,
+                         retry=back)
+        return _page("Canvas refused the authorization",
+                     f"Canvas said: {error}. {args.get('error_description', '')}", 400,
+                     retry=back)
+    code = args.get("code")
+    if not code:
+        return _page("Canvas sent no authorization code", "Try again.", 400, retry=back)
+    try:
+        token = CanvasOAuthClient(instance).exchange_code(
+            code, canvas.redirect_uri(), code_verifier=pending.code_verifier)
+    except CanvasOAuthError as exc:
+        log.warning("Canvas code exchange refused: user=%s error=%s", canvas_user_id,
+                    exc.error)
+        return _page("Canvas refused the authorization", exc.message, 400, retry=back)
+    except CanvasUnavailable as exc:
+        return _page("Canvas could not be reached", exc.message, 503, retry=back)
+    if token.user_id != str(canvas_user_id):
+        log.warning("Canvas token for another user refused: launch user=%s token user=%s",
+                    canvas_user_id, token.user_id)
+        return _page("You signed in to Canvas as someone else",
+                     "The Canvas account you authorized is not the one that opened the tool. "
+                     "Sign out of Canvas, sign in as yourself, and try again.", 403, retry=back)
+    canvas.tokens.save(instance, canvas_user_id, token)
+    log.info("Canvas token stored: user=%s instance=%s", canvas_user_id, instance.domain)
+    response = redirect(back)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+__all__ = ["CanvasAuthorizationRequired", "CanvasSupport", "blueprint"]
