@@ -1,30 +1,45 @@
-"""Run the example tool beside the local platform: ``python3 dev.py run``.
+"""``python3 dev.py run``: the template tool inside the local platform, ready to click.
 
-The platform (a Canvas stand-in) listens on http://localhost:8000 and the tool on
-http://127.0.0.1:5000: two sites, as a real tool and LMS are.  On first start the
-example tool is installed in the platform with a course navigation link and a graded
-assignment in "Introduction to Biology".  Both keep their state in ``.dev/`` (or
-``$LTIKIT_DEV_DIR``); delete it to start over.
+The platform (a Canvas stand-in) listens on http://localhost:8000 and the tool (the
+project template of ``ltikit new``) on http://127.0.0.1:5000: two sites, as a real tool
+and LMS are.  On first start the platform gets an API developer key for the tool and
+installs it from its XML configuration URL, as Canvas's "By URL" does.  Everything is
+kept in ``.dev/`` (or ``$LTIKIT_DEV_DIR``); delete it to start over.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import threading
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+TEMPLATE = ROOT / "src" / "ltikit" / "template" / "files"
+sys.path.insert(0, str(TEMPLATE))
 
-from examples.pylti_app.app import app as tool_app  # noqa: E402
-
+from app import create_app  # noqa: E402  (the template's app)
+from ltikit.crypto import SecretBox  # noqa: E402
 from ltikit.platform import DevPlatform  # noqa: E402
+from settings import flask_config  # noqa: E402
 
-KEY = os.environ.get("CONSUMER_KEY", "__consumer_key__")
-SECRET = os.environ.get("SHARED_SECRET", "__lti_secret__")
+KEY_NAME = "Template tool"
+
+
+def _secret(state: Path, name: str, make) -> str:
+    path = state / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:
+        pass
 
 
 def main() -> None:
@@ -32,20 +47,43 @@ def main() -> None:
     tool_port = int(os.environ.get("PORT", "5000"))
     tool_url = f"http://127.0.0.1:{tool_port}"
     state = Path(os.environ.get("LTIKIT_DEV_DIR", ROOT / ".dev"))
-    tool_app.config.setdefault("LTIKIT_DATABASE_URL", f"sqlite:///{state}/example-tool.sqlite3")
-    platform = DevPlatform(state / "platform.sqlite3", port=platform_port)
-    if not any(t["consumer_key"] == KEY for t in platform.store.tools()):
-        tool_id = platform.add_lti11_tool(
-            "PyLTI example", KEY, SECRET, url=f"{tool_url}/any",
-            placements={"course_navigation": {"enabled": "true", "text": "PyLTI example"}})
-        platform.add_assignment(platform.course_id("BIO101"), tool_id, "Example quiz", 10)
-    tool_server = make_server("127.0.0.1", tool_port, tool_app, threaded=True)
+    state.mkdir(parents=True, exist_ok=True)
+    platform = DevPlatform(state / "platform.sqlite3", port=platform_port,
+                           TOKEN_LIFETIME=float(os.environ.get("TOKEN_LIFETIME", "3600")))
+    keys = [k for k in platform.store.developer_keys() if k["name"] == KEY_NAME]
+    if keys:
+        client_id, client_secret = keys[0]["id"], keys[0]["secret"]
+    else:
+        client_id, client_secret = platform.add_developer_key(
+            KEY_NAME, [f"{tool_url}/ltikit/canvas/callback"])
+    lti_key = "template-tool"
+    lti_secret = _secret(state, "lti-secret", lambda: secrets.token_urlsafe(32))
+    env = {
+        "BASE_URL": platform.url + "/", "LTI_CONSUMER_KEY": lti_key,
+        "LTI_SHARED_SECRET": lti_secret, "OAUTH2_ID": str(client_id),
+        "OAUTH2_KEY": client_secret,
+        "SECRET_KEY": _secret(state, "secret-key", lambda: secrets.token_urlsafe(32)),
+        "TOKEN_ENCRYPTION_KEYS": _secret(state, "token-key", SecretBox.generate_key),
+        "DATABASE_URL": f"sqlite:///{state / 'tool.sqlite3'}",
+        "TOOL_TITLE": "Template tool",
+        # Everyone sees the link here, so you can watch a student being refused politely.
+        "COURSE_NAVIGATION_VISIBILITY": "members",
+        "TOKEN_REFRESH_MARGIN": os.environ.get("TOKEN_REFRESH_MARGIN", "60"),
+    }
+    tool_app = create_app(flask_config(env))
+    tool_server = make_server("127.0.0.1", tool_port, tool_app, threaded=True,
+                              request_handler=_Quiet)
     threading.Thread(target=tool_server.serve_forever, daemon=True).start()
+    if not any(t["consumer_key"] == lti_key for t in platform.store.tools()):
+        platform.add_lti11_tool_from_xml(lti_key, lti_secret,
+                                         config_url=f"{tool_url}/lti/config.xml")
     platform.start()
-    print(f"\n  The platform: {platform.url}/  (the example tool: {tool_url})\n"
-          "  Open Introduction to Biology, then 'PyLTI example' or 'Example quiz'.\n"
-          "  Switch users at the top right; see grades under Grades, launches in the\n"
-          "  Launch inspector.  Ctrl-C stops both.\n", flush=True)
+    course = platform.course_id("BIO101")
+    print(f"\n  Open {platform.url}/courses/{course}\n\n"
+          "  You are Terry Teacher: click 'Template tool' in the course navigation, authorize\n"
+          "  it, and see your Canvas profile. Switch users at the top right (students are\n"
+          "  refused: the tool is for staff). The tool runs on "
+          f"{tool_url}; Ctrl-C stops both.\n", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from canvasapi import Canvas
 from canvasapi.exceptions import InvalidAccessToken
 
 from ltikit.platform import DevPlatform
+from ltikit.testing.platform import browser_session
 
 REDIRECT = "https://tool.example.edu/oauth/callback"
 PROFILE_SCOPE = "url:GET|/api/v1/users/:user_id/profile"
@@ -32,7 +33,7 @@ class Browser:
 
     def __init__(self, platform, login="teacher"):
         self.platform = platform
-        self.session = requests.Session()
+        self.session = browser_session()
         home = self.session.get(platform.url + "/")
         self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
         user = platform.user(login)

@@ -22,6 +22,7 @@ from ltikit.lti11.outcomes import OutcomeService, build_request
 from ltikit.platform import DevPlatform
 from ltikit.platform.lti11 import ConfigError, parse_tool_xml
 from ltikit.roles import RoleGroups, Roles
+from ltikit.testing.platform import browser_session
 
 KEY, SECRET = "canvas-key", "s3cret-shared-with-canvas"  # what conftest.build_tool accepts
 
@@ -70,7 +71,7 @@ def platform(tmp_path):
 class Browser:
     def __init__(self, platform, login):
         self.platform = platform
-        self.session = requests.Session()
+        self.session = browser_session()
         home = self.session.get(platform.url + "/")
         self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
         self.session.post(platform.url + "/switch_user",

@@ -7,6 +7,9 @@
     ltikit platform [--host 127.0.0.1] [--port 8000] [--data platform.sqlite3]
     ltikit platform add-tool --key K --secret S (--url URL | --config-url URL) [--name N]
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
+    ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
+    ltikit keys generate                      # a key for LTIKIT_ENCRYPTION_KEYS
+    ltikit keys rotate                        # re-encrypt stored tokens with the first key
 
 The database URL comes from ``--database-url`` or the ``LTIKIT_DATABASE_URL``
 environment variable.
@@ -134,6 +137,39 @@ def _platform_add_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from ..template import create_project
+
+    try:
+        target = create_project(args.name, title=args.title)
+    except (FileExistsError, ValueError) as exc:
+        print(f"ltikit: {exc}", file=sys.stderr)
+        return 1
+    print(f"created {target}/. Next:\n  cd {target}\n  pip install -r requirements.txt\n"
+          "  python -m pytest\n  (then see README.md: settings, database, Canvas)")
+    return 0
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from ..crypto import SecretBox
+
+    print(SecretBox.generate_key())
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from ..canvas.tokens import CanvasTokens
+    from ..crypto import SecretBox
+
+    keys = os.environ.get("LTIKIT_ENCRYPTION_KEYS") or os.environ.get("TOKEN_ENCRYPTION_KEYS")
+    if not keys:
+        sys.exit("ltikit: set LTIKIT_ENCRYPTION_KEYS (new key first, then the old ones)")
+    storage = _storage(args)
+    changed = CanvasTokens(storage.engine, SecretBox(keys)).rotate_keys()
+    print(f"re-encrypted {changed} token rows with the first key")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltikit", description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="SQLAlchemy URL of ltikit's database")
@@ -155,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     remove = consumers.add_parser("remove", help="remove a consumer key")
     remove.add_argument("key")
     remove.set_defaults(func=_consumers_remove)
+
+    new = commands.add_parser("new", help="create a new tool project from the template")
+    new.add_argument("name", help="directory to create")
+    new.add_argument("--title", help="the tool's title (default: from the name)")
+    new.set_defaults(func=_new)
+
+    keys = commands.add_parser("keys", help="encryption keys for tokens at rest") \
+        .add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("generate", help="print a new key").set_defaults(func=_keys_generate)
+    keys.add_parser("rotate", help="re-encrypt stored tokens with the first key of "
+                    "LTIKIT_ENCRYPTION_KEYS").set_defaults(func=_keys_rotate)
 
     platform = commands.add_parser(
         "platform", help="run the local LMS stand-in (Canvas-like) for development")

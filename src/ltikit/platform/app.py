@@ -45,10 +45,17 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.config.update(config)
     # Sessions signed with a secret kept in the data file survive restarts.
     app.config["SECRET_KEY"] = store.instance_secret
-    app.config.setdefault("SESSION_COOKIE_NAME", "ltikit_platform_session")
+    # Like Canvas's session cookies: SameSite=None; Secure, so the OAuth2 consent page
+    # works when a tool inside the course iframe sends the user there (a navigation that
+    # a cross-site document starts carries no Lax cookies).  Browsers keep Secure cookies
+    # on http://localhost.
+    session_cookie = {"SESSION_COOKIE_NAME": "ltikit_platform_session",
+                      "SESSION_COOKIE_SAMESITE": "None", "SESSION_COOKIE_SECURE": True}
+    app.config.update({k: v for k, v in session_cookie.items() if k not in config})
     app.extensions["ltikit_platform"] = store
     app.extensions["ltikit_platform_consents"] = set()
     app.extensions["ltikit_platform_throttle"] = canvas_api._Throttle()
+    app.extensions["ltikit_platform_stats"] = {"lock": threading.Lock(), "counts": {}}
     app.register_blueprint(web.bp)
     app.register_blueprint(canvas_api.bp)
 
@@ -144,6 +151,25 @@ class DevPlatform:
         """A Canvas API developer key: (client id, client secret)."""
         return self.store.add_developer_key(name, redirect_uris, scopes=scopes or (),
                                             require_scopes=require_scopes)
+
+    def count(self, event: str) -> int:
+        """How often something happened: ``"grant:authorization_code"``,
+        ``"grant:refresh_token"``, ``"revoke"``."""
+        stats = self.app.extensions["ltikit_platform_stats"]
+        with stats["lock"]:
+            return stats["counts"].get(event, 0)
+
+    def token_seen(self, access_token: str) -> bool:
+        """Whether this platform issued ``access_token`` (it keeps only hashes)."""
+        return self.store.token(access_token) is not None
+
+    def revoke_all_tokens(self) -> None:
+        """As if every user removed the tool's access in their Canvas settings."""
+        self.store.revoke_all()
+
+    def expire_all_access_tokens(self) -> None:
+        """Make every access token expired now (refresh tokens stay valid)."""
+        self.store.expire_all()
 
     def user(self, login_id: str) -> dict[str, Any]:
         user = self.store.user_by_login(login_id)

@@ -272,6 +272,7 @@ def _grant(form) -> Response:
         raise OAuthError("unsupported_grant_type")
     key = _client(form)
     lifetime = _config("TOKEN_LIFETIME")
+    _count(f"grant:{grant_type}")
     if grant_type == "authorization_code":
         code = form.get("code")
         if not code:
@@ -305,6 +306,12 @@ def _grant(form) -> Response:
     return _token_json(access, row["user_id"], lifetime)
 
 
+def _count(name: str) -> None:
+    stats = current_app.extensions["ltikit_platform_stats"]
+    with stats["lock"]:
+        stats["counts"][name] = stats["counts"].get(name, 0) + 1
+
+
 def _token_json(access: str, user_id: int, lifetime: float | None, *,
                 refresh: str | None = None) -> Response:
     user = store().user(user_id)
@@ -333,6 +340,7 @@ def revoke():
         response.status_code = 400
         return response
     store().revoke_token(token_row["id"])
+    _count("revoke")
     return jsonify({})
 
 
@@ -346,6 +354,15 @@ def _bearer_token() -> dict[str, Any] | None:
     if row is None or row["revoked"] or (row["expires_at"] and row["expires_at"] < time.time()):
         return None
     return row
+
+
+@bp.get("/_platform/stats")
+def stats():
+    """Counts of OAuth2 events (grants, revocations), for tests running the platform in
+    another process."""
+    data = current_app.extensions["ltikit_platform_stats"]
+    with data["lock"]:
+        return jsonify(dict(data["counts"]))
 
 
 # -- the REST API ---------------------------------------------------------------------------

@@ -544,6 +544,14 @@ class PlatformStore:
                 access_tokens.c.token_hash == token_hash(access))).mappings().first()
         return dict(row, scopes=json.loads(row["scopes"])) if row else None
 
+    def revoke_all(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(access_tokens).values(revoked=True))
+
+    def expire_all(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(access_tokens).values(expires_at=time.time() - 1))
+
     def revoke_token(self, token_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(access_tokens).where(access_tokens.c.id == token_id)

@@ -1,0 +1,107 @@
+"""__TOOL_TITLE__: an LTI 1.1 tool for Canvas that calls the Canvas API as the launching user.
+
+Made with ``ltikit new``.  The flow is the old UCF Open template's, done safely:
+
+1. Canvas launches ``/launch`` (staff only by default, ``LAUNCH_ROLE``); ltikit checks the
+   signature, the timestamp and the nonce, and keeps the launch on the server.
+2. ``/`` needs the Canvas API: the first time, ltikit sends the user through Canvas's
+   authorization (with a ``state`` bound to the launch) and brings them back; tokens are
+   stored encrypted, per Canvas user, and refreshed before they expire.
+3. ``/`` shows the user's Canvas profile and the course, through ``canvasapi``.
+
+Run ``python manage.py upgrade`` once, then ``python manage.py run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, redirect, render_template, request
+
+from ltikit.flask import LTIKit, lti
+from models import record_launch
+from settings import flask_config, load_dotenv_file
+
+
+def error(exception: dict[str, Any] | None = None):
+    """ltikit's (and PyLTI's) error callback: a page with the refusal's real status."""
+    exc = (exception or {}).get("exception")
+    status = getattr(exc, "status", 500)
+    message = getattr(exc, "message", "Something went wrong.")
+    return render_template("error.html", message=message, status=status), status
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    if config is None:
+        load_dotenv_file()
+        config = flask_config()
+    app = Flask(__name__)
+    app.config.update(config)
+    _logging(app)
+    if app.config["LTIKIT_AUTO_UPGRADE"]:  # production: AUTO_UPGRADE=false, manage.py upgrade
+        from manage import upgrade
+
+        upgrade(app.config["LTIKIT_DATABASE_URL"], quiet=True)
+    LTIKit(app)
+    role = app.config["LAUNCH_ROLE"]
+
+    @app.route("/launch", methods=["POST"])
+    @lti(request="initial", role=role, error=error)
+    def launch(lti):
+        if lti.canvas and lti.canvas.user_id:
+            record_launch(LTIKit.state(app).storage.engine, lti.canvas.api_domain or "",
+                          lti.canvas.user_id, lti.user.name)
+        # The launch id travels in the URL too, so the tool works where the browser
+        # blocks its cookie inside Canvas's iframe.
+        return redirect(lti.url_for("index"))
+
+    @app.route("/")
+    @lti(request="session", role=role, error=error)
+    def index(lti):
+        canvas = lti.canvas_api  # no token yet: authorization, then back here
+        profile = canvas.get_current_user().get_profile()
+        course = canvas.get_course(lti.canvas.course_id) if lti.canvas.course_id else None
+        return render_template("index.html", lti=lti, profile=profile, course=course)
+
+    @app.route("/logout", methods=["POST"])
+    @lti(request="session", role=role, error=error)
+    def logout(lti):
+        lti.canvas_logout()
+        return render_template("signed_out.html", lti=lti, next_url=lti.url_for("index"))
+
+    @app.route("/lti/config.xml")
+    def lti_config():
+        # URLs come from this request (and X-Forwarded-* when TRUSTED_PROXIES is set),
+        # so behind a TLS proxy Canvas gets https:// launch URLs.
+        base = LTIKit.state(app).public_url(request).rsplit("/lti/config.xml", 1)[0]
+        xml = render_template("lti.xml", base=base, placements=app.config["PLACEMENTS"],
+                              title=app.config["TOOL_TITLE"],
+                              description=app.config["TOOL_DESCRIPTION"],
+                              privacy_level=app.config["PRIVACY_LEVEL"],
+                              visibility=app.config["COURSE_NAVIGATION_VISIBILITY"])
+        return Response(xml, mimetype="application/xml")
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return render_template("error.html", message="There is no such page.",
+                               status=404), 404
+
+    @app.errorhandler(500)
+    def server_error(_exc):
+        return render_template("error.html", message="Something went wrong on our side.",
+                               status=500), 500
+
+    return app
+
+
+def _logging(app: Flask) -> None:
+    level = getattr(logging, app.config.get("LOG_LEVEL") or "INFO", logging.INFO)
+    handler: logging.Handler = logging.FileHandler(app.config["LOG_FILE"]) \
+        if app.config.get("LOG_FILE") else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ltikit", app.name):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not logger.handlers:
+            logger.addHandler(handler)

@@ -1,0 +1,86 @@
+"""The tool, tested the way Canvas talks to it.
+
+Launches are signed with ``ltikit.testing`` (oauthlib underneath), as Canvas signs them;
+the Canvas OAuth2 flow runs against ``ltikit.platform.DevPlatform``, a local Canvas
+stand-in with the same endpoints and formats.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from config_xml import parse_xml
+from conftest import KEY, SECRET, settings
+from ltikit.platform import DevPlatform
+from ltikit.testing import launch_params, sign_launch
+from ltikit.testing.platform import PlatformUser
+
+LAUNCH = "https://tool.example.edu/launch"
+
+
+def launch(client, url=LAUNCH, **params):
+    signed = sign_launch(url, launch_params(**params), key=KEY, secret=SECRET)
+    return client.open(**signed.for_flask())
+
+
+def test_students_are_refused_politely(app):
+    response = launch(app.test_client(), roles="Learner")
+    assert response.status_code == 403
+    assert "not available to you" in response.get_data(as_text=True)
+
+
+def test_a_teacher_launch_goes_to_canvas_authorization_with_a_state(app):
+    client = app.test_client()
+    response = launch(client, custom_canvas_api_domain="canvas.example.edu")
+    assert response.status_code == 302
+    index = client.get(response.headers["Location"], base_url="https://tool.example.edu")
+    assert index.status_code == 302
+    authorize = urlsplit(index.headers["Location"])
+    assert f"{authorize.scheme}://{authorize.netloc}{authorize.path}" == \
+        "https://canvas.example.edu/login/oauth2/auth"
+    query = parse_qs(authorize.query)
+    assert query["client_id"] == ["10000000000001"] and query["response_type"] == ["code"]
+    assert query["redirect_uri"] == ["https://tool.example.edu/ltikit/canvas/callback"]
+    assert len(query["state"][0]) >= 32
+
+
+def test_a_launch_from_an_unknown_canvas_is_refused(app):
+    client = app.test_client()
+    response = launch(client, custom_canvas_api_domain="other.example.edu")
+    index = client.get(response.headers["Location"], base_url="https://tool.example.edu")
+    assert index.status_code == 403
+
+
+def test_the_xml_configuration_lists_the_placements_and_uses_https_behind_a_proxy(tmp_path):
+    from app import create_app
+
+    app = create_app(settings(tmp_path, TRUSTED_PROXIES="1", PLACEMENT_EDITOR_BUTTON="true"))
+    response = app.test_client().get("/lti/config.xml", base_url="http://internal:8000",
+                                     headers={"X-Forwarded-Proto": "https",
+                                              "X-Forwarded-Host": "tool.example.edu"})
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    placements = parse_xml(response.data)
+    assert placements == {"course_navigation": "true", "account_navigation": "false",
+                          "user_navigation": "false", "editor_button": "true",
+                          "homework_submission": "false"}
+    assert b"<blti:launch_url>https://tool.example.edu/launch</blti:launch_url>" in response.data
+
+
+def test_the_whole_flow_against_the_local_platform(tmp_path, serve):
+    from app import create_app
+
+    with DevPlatform(tmp_path / "platform.sqlite3") as platform:
+        client_id, client_secret = platform.add_developer_key(
+            "tool", ["http://127.0.0.1/"])  # any port on this host
+        app = create_app(settings(tmp_path, BASE_URL=platform.url + "/", OAUTH2_ID=str(client_id),
+                                  OAUTH2_KEY=client_secret))
+        tool_url = serve(app)
+        platform.add_lti11_tool_from_xml(KEY, SECRET, config_url=tool_url + "/lti/config.xml")
+        teacher = PlatformUser(platform, "teacher")
+        course = platform.course_id("BIO101")
+        tool_id = platform.store.tools()[0]["id"]
+        consent = teacher.launch(tool_id, course)  # the tool sends the teacher to Canvas
+        assert consent.url.startswith(platform.url + "/login/oauth2/confirm")
+        page = teacher.authorize()
+        assert page.status_code == 200
+        assert "Hello, Terry Teacher" in page.text and "Introduction to Biology" in page.text

@@ -1,0 +1,204 @@
+"""Canvas tokens: encrypted at rest, refreshed once across processes, states single-use.
+
+The tool is the project template (src/ltikit/template/files); Canvas is the local
+platform, whose counters say how often it was asked for what.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from sqlalchemy import create_engine, select
+
+from ltikit.canvas import CanvasInstance, CanvasOAuthClient, CanvasOAuthError, CanvasTokens
+from ltikit.crypto import DecryptionError, SecretBox
+from ltikit.platform import DevPlatform
+from ltikit.storage import tables
+from ltikit.testing.platform import PlatformUser
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent / "src" / "ltikit" / "template" / "files"
+KEY, SECRET = "tool-key", "tool-secret-shared-with-canvas"
+
+
+def tool_env(platform, tmp_path, client_id, client_secret, **extra):
+    return {
+        "BASE_URL": platform.url + "/", "LTI_CONSUMER_KEY": KEY, "LTI_SHARED_SECRET": SECRET,
+        "SECRET_KEY": "tool-secret-key", "OAUTH2_ID": str(client_id),
+        "OAUTH2_KEY": client_secret, "TOKEN_ENCRYPTION_KEYS": extra.pop("keys", KEYS[0]),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/tool.sqlite3", **extra,
+    }
+
+
+KEYS = [SecretBox.generate_key(), SecretBox.generate_key()]
+
+
+@pytest.fixture
+def platform(tmp_path):
+    with DevPlatform(tmp_path / "platform.sqlite3", TOKEN_LIFETIME=2) as platform:
+        yield platform
+
+
+@pytest.fixture
+def workers(tmp_path, platform):
+    """Start n template-tool processes sharing one database: [(base URL, env)]."""
+    procs = []
+
+    def start(n, **extra):
+        client_id, client_secret = platform.add_developer_key("tool", ["http://127.0.0.1/"])
+        env = tool_env(platform, tmp_path, client_id, client_secret, AUTO_UPGRADE="false",
+                       **extra)
+        sys.path.insert(0, str(TEMPLATE))
+        from manage import upgrade
+
+        upgrade(env["DATABASE_URL"], quiet=True)  # once, before the workers start
+        urls = []
+        for _ in range(n):
+            proc = subprocess.Popen([sys.executable, str(HERE / "serve_template.py")],
+                                    env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                    text=True)
+            procs.append(proc)
+            urls.append(f"http://127.0.0.1:{int(proc.stdout.readline())}")
+        tool_id = platform.add_lti11_tool_from_xml(KEY, SECRET,
+                                                   config_url=urls[0] + "/lti/config.xml")
+        return urls, env, tool_id
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def authorized_teacher(platform, tool_id, login="teacher"):
+    """A user who launched and authorized: (their platform session, the tool page, launch id)."""
+    user = PlatformUser(platform, login)
+    consent = user.launch(tool_id, platform.course_id("BIO101"))
+    assert consent.url.startswith(platform.url + "/login/oauth2/confirm"), consent.text
+    page = user.authorize()
+    assert page.status_code == 200, page.text
+    launch_id = parse_qs(urlsplit(page.url).query)["ltikit_launch"][0]
+    return user, page, launch_id
+
+
+def test_twenty_requests_with_an_expired_token_in_two_processes_refresh_once(
+        platform, workers):
+    urls, _, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0")
+    _, page, launch_id = authorized_teacher(platform, tool_id)
+    assert "Hello, Terry Teacher" in page.text
+    time.sleep(2.5)  # the access token (2 s) has expired
+    assert platform.count("grant:refresh_token") == 0
+
+    def visit(i):
+        return requests.get(f"{urls[i % 2]}/", params={"ltikit_launch": launch_id}, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(visit, range(20)))
+    assert [r.status_code for r in responses] == [200] * 20
+    assert all("Hello, Terry Teacher" in r.text for r in responses)
+    assert platform.count("grant:refresh_token") == 1
+
+
+def test_the_database_holds_no_plaintext_token(platform, workers, tmp_path):
+    _, env, tool_id = workers(1)
+    authorized_teacher(platform, tool_id)
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.connect() as conn:
+        rows = conn.execute(select(tables.canvas_tokens)).mappings().all()
+    assert len(rows) == 1
+    box = SecretBox(env["TOKEN_ENCRYPTION_KEYS"])
+    access, refresh = box.decrypt(rows[0]["access_token"]), box.decrypt(rows[0]["refresh_token"])
+    assert access.startswith("1~") and refresh.startswith("1~")
+    # Neither token appears anywhere in the database files, in any row or page.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("tool.sqlite3*"))
+    assert access.encode() not in raw and refresh.encode() not in raw
+    assert platform.token_seen(access)  # and it is the token Canvas issued
+
+
+def test_a_revoked_grant_sends_the_user_through_authorization_again(platform, workers):
+    urls, _, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    platform.revoke_all_tokens()  # e.g. the user removed the integration in Canvas
+    time.sleep(2.5)
+    again = user.session.get(f"{urls[0]}/", params={"ltikit_launch": launch_id}, timeout=30)
+    assert again.status_code == 200
+    assert again.url.startswith(platform.url + "/login/oauth2/confirm")  # no 500
+
+
+def test_a_401_from_canvas_triggers_one_refresh_and_a_retry(platform, workers):
+    urls, _, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")  # no refresh before the call
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    platform.expire_all_access_tokens()  # Canvas no longer accepts the access token
+    page = user.session.get(f"{urls[0]}/", params={"ltikit_launch": launch_id}, timeout=30)
+    assert page.status_code == 200 and "Hello, Terry Teacher" in page.text
+    assert platform.count("grant:refresh_token") == 1
+
+
+def test_states_are_single_use_and_tokens_must_belong_to_the_launching_user(
+        platform, workers):
+    _, _, tool_id = workers(1)
+    teacher = PlatformUser(platform, "teacher")
+    teacher.launch(tool_id, platform.course_id("BIO101"))
+    callback = teacher.authorize(remember=False).history[0].headers["Location"]
+    assert "/ltikit/canvas/callback?code=" in callback
+    replay = requests.get(callback, timeout=30)
+    assert replay.status_code == 400 and "no longer valid" in replay.text
+
+    # The TA's launch, but someone else (the teacher) at the consent page.
+    ta = PlatformUser(platform, "ta")
+
+    def teacher_opens_the_tas_authorization_link():
+        consent = ta.launch(tool_id, platform.course_id("BIO101"))
+        authorize_url = consent.history[-1].url
+        assert "/login/oauth2/auth?" in authorize_url
+        teacher.session.get(authorize_url, timeout=30)
+        return teacher.authorize()
+
+    # The teacher's browser carries their own launch of the tool: refused outright.
+    answer = teacher_opens_the_tas_authorization_link()
+    assert answer.status_code == 403 and "belongs to another session" in answer.text
+    # Without it, the token Canvas issues is the teacher's, not the TA's: refused too.
+    teacher.session.cookies.clear(domain="127.0.0.1")
+    answer = teacher_opens_the_tas_authorization_link()
+    assert answer.status_code == 403 and "as someone else" in answer.text
+    assert platform.count("grant:authorization_code") == 2  # the teacher's and this one
+
+    denied_user = PlatformUser(platform, "admin")
+    denied_user.launch(tool_id, platform.course_id("BIO101"))
+    denied = denied_user.deny()
+    assert denied.status_code == 403 and "Try again" in denied.text
+
+
+def test_keys_rotate_without_losing_tokens(platform, workers, tmp_path):
+    _, env, tool_id = workers(1)
+    authorized_teacher(platform, tool_id)
+    engine = create_engine(env["DATABASE_URL"])
+    instance = CanvasInstance(urlsplit(platform.url).netloc, "x", "y")
+    teacher_id = str(platform.user("teacher")["id"])
+    both = CanvasTokens(engine, SecretBox([KEYS[1], KEYS[0]]))  # new key first
+    token = both.load(instance, teacher_id)
+    assert token is not None
+    assert both.rotate_keys() == 1
+    only_new = CanvasTokens(engine, SecretBox([KEYS[1]]))
+    assert only_new.load(instance, teacher_id).access_token == token.access_token
+    with pytest.raises(DecryptionError):
+        SecretBox([KEYS[0]]).decrypt(
+            engine.connect().execute(select(tables.canvas_tokens.c.access_token)).scalar())
+
+
+def test_token_errors_redirected_by_canvas_are_read_as_errors(platform):
+    client_id, secret = platform.add_developer_key("k", ["https://tool.example.edu/cb"])
+    instance = CanvasInstance(urlsplit(platform.url).netloc, str(client_id), secret)
+    with pytest.raises(CanvasOAuthError) as caught:
+        CanvasOAuthClient(instance).exchange_code("bad", "https://tool.example.edu/cb")
+    assert caught.value.error == "invalid_grant" and caught.value.http_status == 302
+    with pytest.raises(CanvasOAuthError) as refused:
+        CanvasOAuthClient(instance).refresh("1~unknown")
+    assert refused.value.error == "invalid_request"  # Canvas's answer, not invalid_grant
