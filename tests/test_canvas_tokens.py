@@ -202,3 +202,31 @@ def test_token_errors_redirected_by_canvas_are_read_as_errors(platform):
     with pytest.raises(CanvasOAuthError) as refused:
         CanvasOAuthClient(instance).refresh("1~unknown")
     assert refused.value.error == "invalid_request"  # Canvas's answer, not invalid_grant
+
+
+def test_tokens_never_reach_logs_cookies_or_pages(platform, tmp_path, caplog):
+    import logging
+
+    from browser import serve
+
+    sys.path.insert(0, str(TEMPLATE))
+    from app import create_app
+    from settings import flask_config
+
+    caplog.set_level(logging.DEBUG)
+    client_id, client_secret = platform.add_developer_key("tool", ["http://127.0.0.1/"])
+    app = create_app(flask_config(tool_env(platform, tmp_path, client_id, client_secret)))
+    with serve(app) as tool_url:
+        tool_id = platform.add_lti11_tool_from_xml(KEY, SECRET,
+                                                   config_url=tool_url + "/lti/config.xml")
+        user, page, _ = authorized_teacher(platform, tool_id)
+        box = SecretBox(KEYS[0])
+        with create_engine(f"sqlite:///{tmp_path}/tool.sqlite3").connect() as conn:
+            row = conn.execute(select(tables.canvas_tokens)).mappings().one()
+        secrets_ = [box.decrypt(row["access_token"]), box.decrypt(row["refresh_token"]),
+                    client_secret]
+        seen = caplog.text + page.text + " ".join(
+            f"{c.name}={c.value}" for c in user.session.cookies)
+        seen += "".join(str(r.headers) for r in [*page.history, page])
+        for secret in secrets_:
+            assert secret not in seen
