@@ -42,3 +42,27 @@ def test_missing_database_url_is_a_clear_error(monkeypatch):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "--database-url" in result.stderr
+
+
+def test_with_encryption_keys_consumer_secrets_are_stored_encrypted(tmp_path, signed):
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    from ltikit.crypto import SecretBox
+
+    key = SecretBox.generate_key()
+    db = f"sqlite:///{tmp_path}/ltikit.sqlite3"
+    added = subprocess.run(
+        [sys.executable, "-m", "ltikit.cli", "--database-url", db, "consumers", "add", "d2l"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LTIKIT_ENCRYPTION_KEYS": key})
+    assert added.returncode == 0 and "unencrypted" not in added.stderr
+    secret = re.search(r"shared secret: (\S+)", added.stdout).group(1)
+    with create_engine(db).connect() as conn:
+        stored = conn.execute(text("SELECT secret FROM ltikit_consumers")).scalar()
+    assert secret not in stored
+    client = build_tool(tmp_path, LTIKIT_CONSUMERS={}, LTIKIT_ENCRYPTION_KEYS=key).test_client()
+    assert client.open(**signed(key="d2l", secret=secret).for_flask()).status_code == 200
+    unkeyed = ltikit("consumers", "add", "other", db=db)
+    assert "stored unencrypted" in unkeyed.stderr

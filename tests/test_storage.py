@@ -97,3 +97,20 @@ def test_consumers_in_the_database(database_url):
     assert storage.consumer_keys() == ["canvas"]
     assert storage.remove_consumer("canvas")
     assert storage.consumer_secret("canvas") is None
+
+
+def test_consumer_secrets_are_encrypted_when_keys_are_configured(database_url):
+    from ltikit.crypto import SecretBox
+
+    box = SecretBox(SecretBox.generate_key())
+    plain = SQLStorage(database_url)
+    upgrade(plain.engine)
+    plain.add_consumer("old", "plain-secret")  # before encryption was configured
+    storage = SQLStorage(database_url, secret_box=box)
+    storage.add_consumer("canvas", "s3cret-value")
+    with storage.engine.connect() as conn:
+        raw = dict(conn.execute(select(tables.consumers.c.key, tables.consumers.c.secret)).all())
+    assert raw["canvas"].startswith("fernet:") and "s3cret-value" not in raw["canvas"]
+    assert storage.consumer_secret("canvas") == "s3cret-value"
+    assert storage.consumer_secret("old") == "plain-secret"
+    assert plain.consumer_secret("canvas") is None  # no key: refused, not garbage

@@ -26,12 +26,14 @@ from pathlib import Path
 
 
 def _storage(args: argparse.Namespace):
+    from ..crypto import SecretBox
     from ..storage import SQLStorage
 
     url = args.database_url or os.environ.get("LTIKIT_DATABASE_URL")
     if not url:
         sys.exit("ltikit: give --database-url or set LTIKIT_DATABASE_URL")
-    return SQLStorage(url)
+    keys = os.environ.get("LTIKIT_ENCRYPTION_KEYS")
+    return SQLStorage(url, secret_box=SecretBox(keys) if keys else None)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -48,6 +50,10 @@ def _consumers_add(args: argparse.Namespace) -> int:
 
     storage = _storage(args)
     upgrade(storage.engine)
+    if storage.secret_box is None:
+        print("ltikit: LTIKIT_ENCRYPTION_KEYS is not set: the secret is stored unencrypted "
+              "(set it, from `ltikit keys generate`, to encrypt consumer secrets)",
+              file=sys.stderr)
     generated = args.secret is None
     secret = args.secret or secrets.token_urlsafe(32)
     try:

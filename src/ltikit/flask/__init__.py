@@ -35,6 +35,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..canvas.instances import instances_from_config
 from ..canvas.tokens import CanvasAuthorizationRequired
+from ..crypto import SecretBox
 from ..errors import (
     LTIConfigurationError,
     LTIException,
@@ -295,7 +296,8 @@ class _AppState:
         if storage is None:
             url = config["LTIKIT_DATABASE_URL"] or \
                 f"sqlite:///{app.instance_path}/ltikit.sqlite3"
-            storage = SQLStorage(url)
+            keys = config.get("LTIKIT_ENCRYPTION_KEYS")
+            storage = SQLStorage(url, secret_box=SecretBox(keys) if keys else None)
         self.storage = storage
         if config["LTIKIT_AUTO_UPGRADE"]:
             _upgrade_once(storage)

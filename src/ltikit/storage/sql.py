@@ -22,6 +22,7 @@ from . import tables
 log = logging.getLogger("ltikit.storage")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_ENCRYPTED = "fernet:"
 VERSION_TABLE = "ltikit_alembic_version"
 
 
@@ -88,7 +89,9 @@ class SQLStorage:
     """
 
     def __init__(self, url_or_engine: str | Engine, *, purge_interval: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, secret_box=None) -> None:
+        # With a SecretBox (ltikit.crypto), consumer secrets are stored encrypted.
+        self.secret_box = secret_box
         self.engine = (make_engine(url_or_engine) if isinstance(url_or_engine, str)
                        else url_or_engine)
         _engines.add(self.engine)
@@ -190,8 +193,15 @@ class SQLStorage:
 
     def consumer_secret(self, key: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(tables.consumers.c.secret)
-                                .where(tables.consumers.c.key == key)).scalar()
+            stored = conn.execute(select(tables.consumers.c.secret)
+                                  .where(tables.consumers.c.key == key)).scalar()
+        if stored is None or not stored.startswith(_ENCRYPTED):
+            return stored  # rows from before encryption was configured stay readable
+        if self.secret_box is None:
+            log.error("consumer %r has an encrypted secret but no encryption keys are "
+                      "configured (LTIKIT_ENCRYPTION_KEYS)", key)
+            return None
+        return self.secret_box.decrypt(stored.removeprefix(_ENCRYPTED))
 
     def add_consumer(self, key: str, secret: str) -> None:
         """Add a consumer; raises ``ValueError`` if the key exists (secrets are not replaced
@@ -199,8 +209,10 @@ class SQLStorage:
         if not key or not secret:
             raise ValueError("a consumer needs a key and a secret")
         try:
+            stored = secret if self.secret_box is None else \
+                _ENCRYPTED + self.secret_box.encrypt(secret)
             with self.engine.begin() as conn:
-                conn.execute(insert(tables.consumers), {"key": key, "secret": secret,
+                conn.execute(insert(tables.consumers), {"key": key, "secret": stored,
                                                         "created_at": datetime.now(UTC)})
         except IntegrityError:
             raise ValueError(f"consumer {key!r} already exists") from None
