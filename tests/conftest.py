@@ -88,3 +88,13 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ltikit.sqlite3"
     return request.getfixturevalue("postgres_server").database()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's, through Playwright), shared by the end-to-end tests;
+    each test opens its own context (cookies and storage of a fresh profile)."""
+    from browser import chromium
+
+    with chromium() as browser:
+        yield browser

@@ -230,3 +230,32 @@ def test_tokens_never_reach_logs_cookies_or_pages(platform, tmp_path, caplog):
         seen += "".join(str(r.headers) for r in [*page.history, page])
         for secret in secrets_:
             assert secret not in seen
+
+
+def test_a_rotated_refresh_token_is_stored_and_used_next_time(tmp_path):
+    with DevPlatform(tmp_path / "p.sqlite3", TOKEN_LIFETIME=1,
+                     ROTATE_REFRESH_TOKENS=True) as platform:
+        client_id, secret = platform.add_developer_key("k", ["https://tool.example.edu/cb"])
+        instance = CanvasInstance(urlsplit(platform.url).netloc, str(client_id), secret)
+        oauth = CanvasOAuthClient(instance)
+        user = PlatformUser(platform, "teacher")
+        first = user.session.get(oauth.authorize_url("https://tool.example.edu/cb", "s"),
+                                 timeout=30, allow_redirects=True)
+        assert "/login/oauth2/confirm" in first.url
+        accepted = user.session.post(platform.url + "/login/oauth2/accept", timeout=30,
+                                     data={"csrf_token": user.csrf}, allow_redirects=False)
+        code = parse_qs(urlsplit(accepted.headers["Location"]).query)["code"][0]
+        tokens = CanvasTokens(create_engine(f"sqlite:///{tmp_path}/t.sqlite3"),
+                              SecretBox(KEYS[0]), refresh_margin=0)
+        from ltikit.storage import upgrade
+
+        upgrade(tokens.engine)
+        grant = oauth.exchange_code(code, "https://tool.example.edu/cb")
+        teacher = str(platform.user("teacher")["id"])
+        tokens.save(instance, teacher, grant)
+        for _ in range(3):  # each refresh rotates; the stored one must always be the latest
+            time.sleep(1.1)
+            access, _ = tokens.access_token(instance, teacher, oauth)
+            assert platform.token_seen(access)
+        assert platform.count("grant:refresh_token") == 3
+        assert tokens.load(instance, teacher).refresh_token != grant.refresh_token

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask, request
 
-from browser import chromium, serve
+from browser import serve
 from ltikit.flask import LTIKit, lti
 from ltikit.platform import DevPlatform
 
@@ -45,12 +45,6 @@ def small_tool(tmp_path) -> Flask:
         return f"<p id=again-page>Still {lti.user.name}</p>"
 
     return app
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -16,16 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from browser import chromium
 from servers import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "with_platform.py"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

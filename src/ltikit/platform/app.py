@@ -25,6 +25,9 @@ DEFAULTS: Mapping[str, Any] = {
     # Canvas answers token-endpoint errors on requests carrying a redirect_uri with a 302
     # to it, unless its no_redirect_on_oauth_token_method flag is on (then JSON).
     "OAUTH_TOKEN_ERRORS_AS_JSON": False,
+    # Canvas keeps the refresh token on refresh, except for PKCE public clients, which get
+    # a new one each time (the old one stops working): True behaves like the latter.
+    "ROTATE_REFRESH_TOKENS": False,
     # Throttling: cost of one API call, the bucket's high-water mark and outflow per
     # second (Canvas: 600 and 10), and the status of a throttled call (403 before late
     # 2025, 429 since).

@@ -206,13 +206,19 @@ def confirm():
     return render_template("platform/confirm.html", key=key, data=data)
 
 
-@bp.post("/login/oauth2/accept")
-def accept():
+def _take_consent_request() -> dict[str, Any]:
+    """The authorization the consent page was showing, once (Canvas: session[:oauth2])."""
     data = session.pop("oauth2", None)
     if not data:
-        return Response("Invalid or missing session for oauth", status=400,
-                        mimetype="text/plain")
+        abort(Response("Invalid or missing session for oauth", status=400,
+                       mimetype="text/plain"))
     _check_form_token()
+    return data
+
+
+@bp.post("/login/oauth2/accept")
+def accept():
+    data = _take_consent_request()
     if request.form.get("remember_access"):
         current_app.extensions["ltikit_platform_consents"].add((data["key_id"], g.user["id"]))
     return redirect(_issue_code(data, g.user["id"]))
@@ -220,11 +226,7 @@ def accept():
 
 @bp.post("/login/oauth2/deny")
 def deny():
-    data = session.pop("oauth2", None)
-    if not data:
-        return Response("Invalid or missing session for oauth", status=400,
-                        mimetype="text/plain")
-    _check_form_token()
+    data = _take_consent_request()
     params = [("error", "access_denied")]
     if data.get("state") is not None:
         params.append(("state", data["state"]))
@@ -296,14 +298,15 @@ def _grant(form) -> Response:
     refresh = form.get("refresh_token")
     if not refresh:
         raise OAuthError("refresh_token_not_supplied")
-    result = store().refresh_token(refresh, key["id"], lifetime)
+    result = store().refresh_token(refresh, key["id"], lifetime,
+                                   rotate=_config("ROTATE_REFRESH_TOKENS"))
     if result == "not_found":
         raise OAuthError("invalid_refresh_token")
     if result == "incorrect_client":
         raise OAuthError("incorrect_client")
-    access, row = result
-    # No refresh_token in the answer: the one the tool holds stays valid (Canvas).
-    return _token_json(access, row["user_id"], lifetime)
+    access, new_refresh, row = result
+    # Normally no refresh_token in the answer: the one the tool holds stays valid.
+    return _token_json(access, row["user_id"], lifetime, refresh=new_refresh)
 
 
 def _count(name: str) -> None:

@@ -520,10 +520,11 @@ class PlatformStore:
             ).inserted_primary_key[0]
         return access, refresh, token_id
 
-    def refresh_token(self, refresh: str, key_id: int, lifetime: float | None
-                      ) -> tuple[str, dict[str, Any]] | str:
-        """A new access string for the token row (the old one stops working at once, as in
-        Canvas), or an error: ``'not_found'`` or ``'incorrect_client'``."""
+    def refresh_token(self, refresh: str, key_id: int, lifetime: float | None, *,
+                      rotate: bool = False) -> tuple[str, str | None, dict[str, Any]] | str:
+        """(new access token, new refresh token if ``rotate``, row): the token row gets a
+        new access string (the old one stops working at once, as in Canvas); or an error,
+        ``'not_found'`` or ``'incorrect_client'``."""
         with self.engine.begin() as conn:
             row = conn.execute(select(access_tokens).where(
                 access_tokens.c.refresh_hash == token_hash(refresh),
@@ -533,10 +534,14 @@ class PlatformStore:
             if row["key_id"] != key_id:
                 return "incorrect_client"
             access = _token_string()
-            conn.execute(update(access_tokens).where(access_tokens.c.id == row["id"]).values(
-                token_hash=token_hash(access),
-                expires_at=time.time() + lifetime if lifetime else None))
-        return access, dict(row, scopes=json.loads(row["scopes"]))
+            new_refresh = _token_string() if rotate else None
+            values = {"token_hash": token_hash(access),
+                      "expires_at": time.time() + lifetime if lifetime else None}
+            if new_refresh:
+                values["refresh_hash"] = token_hash(new_refresh)
+            conn.execute(update(access_tokens).where(access_tokens.c.id == row["id"])
+                         .values(values))
+        return access, new_refresh, dict(row, scopes=json.loads(row["scopes"]))
 
     def token(self, access: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
