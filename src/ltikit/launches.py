@@ -14,6 +14,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from itsdangerous import BadSignature, Signer
@@ -53,8 +54,22 @@ class ActiveLaunch:
     def params(self) -> Mapping[str, str]:
         """The launch parameters, without building the model."""
         if self._stored is not None:
-            return self._stored["params"]
+            return MappingProxyType(self._stored["params"])
         return self.launch.params
+
+    @property
+    def consumer_key(self) -> str | None:
+        if self._stored is not None:
+            return self._stored.get("consumer_key")
+        return self.launch.consumer_key
+
+    @property
+    def lti11_params(self) -> Mapping[str, str] | None:
+        """The LTI 1.1 parameters when this is a 1.1 launch (cheap: no model is built)."""
+        stored = self._stored
+        if stored is not None and stored.get("version") == "1.1":
+            return stored["params"]
+        return None
 
 
 class _LaunchIdSigner(Signer):

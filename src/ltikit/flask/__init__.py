@@ -155,28 +155,38 @@ class LTI:
     @property
     def params(self) -> Mapping[str, str]:
         """Every signed launch parameter (what PyLTI kept in the session)."""
-        return self.launch.params
+        return self._active.params
 
     # -- PyLTI's members ------------------------------------------------------------------
+    # PyLTI's members read LTI 1.1 parameters directly: views that only need these (most
+    # PyLTI views) never pay for building the whole launch model.
     @property
     def user_id(self) -> str | None:
+        params = self._active.lti11_params
+        if params is not None:
+            return params.get("user_id") or None
         return self.launch.user.id
 
     @property
     def key(self) -> str | None:
         """The consumer key the launch was signed with."""
-        return self.launch.consumer_key
+        return self._active.consumer_key
 
     @property
     def name(self) -> str:
         """PyLTI's display id: SIS id, else email, else user id."""
+        params = self._active.lti11_params
+        if params is not None:
+            return (params.get("lis_person_sourcedid") or
+                    params.get("lis_person_contact_email_primary") or
+                    params.get("user_id") or "")
         user = self.launch.user
         return user.sourcedid or user.email or user.id or ""
 
     @property
     def role(self) -> str:
         """The raw ``roles`` parameter, as PyLTI returned it."""
-        return self.launch.params.get("roles", "")
+        return self.params.get("roles", "")
 
     def is_role(self, role: str) -> bool:
         """True if the user is in role group ``role`` (``staff``, ``student``, ...)."""
