@@ -215,3 +215,21 @@ def test_the_xml_is_built_and_parsed_not_string_matched():
     assert parse_response(sneaky.encode()).code_major == "failure"
     with pytest.raises(LTIPostMessageException):
         parse_response(b"<html>success</html>")
+
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<imsx_POXEnvelopeResponse xmlns="http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0">
+<imsx_POXHeader><imsx_POXResponseHeaderInfo><imsx_statusInfo>
+<imsx_codeMajor>success&lol2;</imsx_codeMajor></imsx_statusInfo></imsx_POXResponseHeaderInfo>
+</imsx_POXHeader></imsx_POXEnvelopeResponse>"""
+
+
+def test_outcome_responses_with_entities_are_refused_not_expanded():
+    import pytest
+
+    from ltikit.errors import LTIPostMessageException
+    from ltikit.lti11.outcomes import parse_response
+
+    with pytest.raises(LTIPostMessageException, match="not usable XML"):
+        parse_response(BOMB)

@@ -348,3 +348,14 @@ def test_the_course_page_links_every_placement_a_tool_declares(platform):
     for link in links:
         assert browser.get(link.replace("&amp;", "&")).status_code == 200, link
     assert len(links) == 5 and tool_id
+
+
+def test_the_platform_refuses_xml_with_entities(platform):
+    from test_outcomes import BOMB
+
+    with pytest.raises(ConfigError, match="DTD or entities"):
+        parse_tool_xml(BOMB)
+    _, params, _ = outcome_setup(platform)
+    signed_url, headers, body = raw_outcome(params["lis_outcome_service_url"], BOMB)
+    answer = requests.post(signed_url, data=body, headers=headers, timeout=10)
+    assert answer.status_code == 400 and b"no DTDs or entities" in answer.content

@@ -17,7 +17,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import defusedxml.ElementTree as SafeET
 import requests
+from defusedxml import DefusedXmlException
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 
 from ..errors import LTIPostMessageException
@@ -77,9 +79,9 @@ def build_request(operation: str, sourcedid: str, *, score: float | None = None,
 def parse_response(body: bytes) -> OutcomeResponse:
     """Read ``imsx_statusInfo`` (and a readResult score) from a POX response."""
     try:
-        root = ET.fromstring(body)  # noqa: S314 - expat refuses external entities and bombs
-    except ET.ParseError:
-        raise LTIPostMessageException("The platform's outcome response is not XML.",
+        root = SafeET.fromstring(body)  # no DTDs, entities or external references
+    except (ET.ParseError, DefusedXmlException):
+        raise LTIPostMessageException("The platform's outcome response is not usable XML.",
                                       reason="bad_outcome_response") from None
     status = root.find(f"{_q('imsx_POXHeader')}/{_q('imsx_POXResponseHeaderInfo')}/"
                        f"{_q('imsx_statusInfo')}")

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
@@ -282,10 +284,13 @@ def parse_tool_xml(xml: bytes | str) -> ToolConfig:
     if len(data) > MAX_XML_BYTES:
         raise ConfigError("The configuration is larger than 1 MB.")
     try:
-        root = ET.fromstring(data)  # noqa: S314 - expat refuses external entities and bombs
+        root = SafeET.fromstring(data)  # no DTDs, entities or external references
     except ET.ParseError as exc:
         # Canvas rejects, for example, a url with an unescaped "&".
         raise ConfigError(f"The configuration is not well-formed XML: {exc}") from None
+    except DefusedXmlException:
+        raise ConfigError("The configuration uses a DTD or entities, which are refused.") \
+            from None
     if root.tag != f"{{{NS['cc']}}}cartridge_basiclti_link":
         raise ConfigError("The configuration is not a cartridge_basiclti_link "
                           f"(root element is {root.tag!r}).")
@@ -385,9 +390,10 @@ class OutcomeRequest:
 
 def parse_outcome_request(body: bytes) -> OutcomeRequest:
     try:
-        root = ET.fromstring(body)  # noqa: S314 - expat refuses external entities and bombs
-    except ET.ParseError:
-        raise OutcomeRefused(400, "The body is not XML.") from None
+        root = SafeET.fromstring(body)  # no DTDs, entities or external references
+    except (ET.ParseError, DefusedXmlException):
+        raise OutcomeRefused(400, "The body is not usable XML (no DTDs or entities).") \
+            from None
     q = f"{{{OMS}}}"
     if root.tag != f"{q}imsx_POXEnvelopeRequest":
         raise OutcomeRefused(400, "The body is not an imsx_POXEnvelopeRequest.")
