@@ -16,6 +16,7 @@ from typing import Any
 from .roles import Roles
 
 BASIC_LAUNCH = "basic-lti-launch-request"
+LTI13_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 """LTI 1.1 ``lti_message_type`` of a resource link launch."""
 
 
@@ -110,6 +111,9 @@ class Launch:
     locale: str | None = None
     document_target: str | None = None
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    deployment_id: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """LTI 1.3: every claim of the id_token (services, deep linking settings...)."""
 
     @property
     def is_canvas(self) -> bool:
@@ -185,6 +189,63 @@ class Launch:
             locale=get("launch_presentation_locale"),
             document_target=get("launch_presentation_document_target"),
             params=_frozen(params),
+        )
+
+    @classmethod
+    def from_lti13(cls, claims: Mapping[str, Any], client_id: str | None = None) -> Launch:
+        """Build the model from a verified LTI 1.3 id_token's claims.
+
+        Canvas sends its ids only as custom fields the tool declares (``canvas_user_id``:
+        ``$Canvas.user.id``, ``canvas_course_id``, ``canvas_api_domain``...): they fill
+        :class:`CanvasInfo` as the 1.1 ``custom_canvas_*`` parameters do.
+        """
+        def claim(name: str) -> Any:
+            value = claims.get(LTI13_CLAIM + name)
+            return value if isinstance(value, dict) else {}
+
+        context, link, lis = claim("context"), claim("resource_link"), claim("lis")
+        presentation, platform = claim("launch_presentation"), claim("tool_platform")
+        custom = {str(k): str(v) for k, v in claim("custom").items()}
+        canvas = None
+        if any(k.startswith("canvas_") for k in custom):
+            canvas = CanvasInfo(
+                user_id=custom.get("canvas_user_id"),
+                user_login_id=custom.get("canvas_user_login_id"),
+                course_id=custom.get("canvas_course_id"),
+                account_id=custom.get("canvas_account_id"),
+                api_domain=custom.get("canvas_api_domain"),
+                enrollment_state=custom.get("canvas_enrollment_state"),
+                assignment_id=custom.get("canvas_assignment_id"),
+                assignment_title=custom.get("canvas_assignment_title"),
+                assignment_points_possible=custom.get("canvas_assignment_points_possible"))
+        types = context.get("type")
+        return cls(
+            version="1.3",
+            message_type=str(claims.get(LTI13_CLAIM + "message_type", "")),
+            consumer_key=client_id,
+            user=User(id=claims.get("sub"), name=claims.get("name"),
+                      given_name=claims.get("given_name"),
+                      family_name=claims.get("family_name"), email=claims.get("email"),
+                      sourcedid=lis.get("person_sourcedid"), image=claims.get("picture")),
+            roles=Roles.parse(claims.get(LTI13_CLAIM + "roles") or []),
+            context=Context(id=str(context["id"]), label=context.get("label"),
+                            title=context.get("title"),
+                            type=",".join(types) if isinstance(types, list) else types)
+            if context.get("id") else None,
+            resource_link=ResourceLink(id=str(link["id"]), title=link.get("title"),
+                                       description=link.get("description"))
+            if link.get("id") else None,
+            custom=MappingProxyType(custom),
+            canvas=canvas,
+            platform=Platform(guid=platform.get("guid"), name=platform.get("name"),
+                              product_family_code=platform.get("product_family_code"),
+                              version=platform.get("version"),
+                              contact_email=platform.get("contact_email")),
+            return_url=presentation.get("return_url"),
+            locale=presentation.get("locale") or claims.get("locale"),
+            document_target=presentation.get("document_target"),
+            deployment_id=claims.get(LTI13_CLAIM + "deployment_id"),
+            claims=MappingProxyType(dict(claims)),
         )
 
     def to_stored(self) -> dict[str, Any]:

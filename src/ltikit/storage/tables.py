@@ -71,3 +71,42 @@ oauth_states = Table(
     Column("return_to", Text, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+platforms = Table(
+    # LTI 1.3 registrations: one row per (issuer, client id).  Canvas uses one issuer for
+    # every tool on every hosted instance, so the client id is what tells tools apart.
+    "ltikit_platforms", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("issuer", String(255), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("auth_login_url", Text, nullable=False),
+    Column("token_url", Text, nullable=False),
+    Column("jwks_url", Text),
+    Column("public_jwk", Text),  # inline key (JSON), for platforms without a JWKS URL
+    Column("token_audience", Text),  # when the token endpoint wants another "aud"
+    # "allow_list": only registered deployments; "record_new": accept and record new ones
+    # (Canvas creates a deployment per install).
+    Column("deployment_policy", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("issuer", "client_id", name="uq_ltikit_platforms_issuer_client"),
+)
+
+deployments = Table(
+    "ltikit_deployments", metadata,
+    Column("platform_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("deployment_id", String(255), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+jwks_cache = Table(
+    # Platform key sets, shared by every worker: fetched at most once per expiry, and
+    # re-fetched for an unknown kid no more often than ``refetch_after`` allows.
+    "ltikit_jwks_cache", metadata,
+    Column("url", String(1000), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("fetched_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("refetch_after", BigInteger, nullable=False),
+)

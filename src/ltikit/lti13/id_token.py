@@ -1,0 +1,164 @@
+"""Validation of an LTI 1.3 launch's ``id_token`` (LTI Core 1.3 section 5, 1EdTech Security
+Framework 1.0 section 5.1.3), with PyJWT doing the JOSE work.
+
+The order matters: nothing the token says is trusted before its signature is checked with
+a key that belongs to the registration its (issuer, client id) names, using an algorithm
+pinned by that key.  Only asymmetric algorithms are accepted: never ``none``, never HMAC
+(an HS256 token "signed" with a platform's public key must not verify).  Claiming the
+nonce (single use) and checking the OIDC ``state`` belong to the login flow that calls
+:func:`verify_id_token`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from ..errors import LTIAuthenticationError, LTIMalformedRequest
+from .jwks import JWKSCache
+from .registrations import Registration, Registrations
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
+SUBMISSION_REVIEW_REQUEST = "LtiSubmissionReviewRequest"
+MESSAGE_TYPES = frozenset({RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST,
+                           SUBMISSION_REVIEW_REQUEST})
+
+_FAMILIES = {  # the algorithms each key type may be used with
+    "RSA": {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"},
+    "EC": {"ES256", "ES384", "ES512"},
+    "OKP": {"EdDSA"},
+}
+ALLOWED_ALGORITHMS = frozenset().union(*_FAMILIES.values())
+DEFAULT_LEEWAY = 5
+
+
+@dataclass(frozen=True)
+class VerifiedIdToken:
+    """A launch whose id_token was verified; its nonce is not yet claimed."""
+
+    registration: Registration
+    claims: Mapping[str, Any]
+
+    @property
+    def nonce(self) -> str:
+        return self.claims["nonce"]
+
+    @property
+    def message_type(self) -> str:
+        return self.claims[CLAIM + "message_type"]
+
+    @property
+    def deployment_id(self) -> str:
+        return self.claims[CLAIM + "deployment_id"]
+
+
+def _refuse(message: str, reason: str) -> LTIAuthenticationError:
+    return LTIAuthenticationError(message, reason=reason)
+
+
+def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache, *,
+                    leeway: int = DEFAULT_LEEWAY, message_types: frozenset[str] = MESSAGE_TYPES,
+                    clock: Callable[[], float] = time.time) -> VerifiedIdToken:
+    if not id_token or len(id_token) > 64_000:
+        raise LTIMalformedRequest("The launch has no usable id_token.", reason="no_id_token")
+    try:
+        header = jwt.get_unverified_header(id_token)
+        unverified = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise LTIMalformedRequest("The id_token is not a JWT.", reason="bad_id_token") \
+            from None
+    algorithm = header.get("alg")
+    if algorithm not in ALLOWED_ALGORITHMS:
+        raise _refuse(f"The id_token algorithm {algorithm!r} is not accepted.",
+                      "unsupported_algorithm")
+    issuer, audience = unverified.get("iss"), unverified.get("aud")
+    audiences = [audience] if isinstance(audience, str) else audience
+    if not isinstance(issuer, str) or not isinstance(audiences, list) or not audiences or \
+            not all(isinstance(a, str) for a in audiences):
+        raise _refuse("The id_token has no valid iss or aud.", "bad_iss_or_aud")
+    if len(audiences) > 1:
+        # Several audiences: the authorized party names the client (Security Framework
+        # 5.1.3 step 4); comparing only aud[0] is a known mistake.
+        client_id = unverified.get("azp")
+        if not isinstance(client_id, str) or client_id not in audiences:
+            raise _refuse("The id_token has several audiences and no matching azp.", "bad_azp")
+    else:
+        client_id = audiences[0]
+    registration = registrations.get(issuer, client_id)
+    if registration is None:
+        raise _refuse("This platform (issuer and client id) is not registered with the tool.",
+                      "unknown_platform")
+
+    if registration.public_jwk is not None:
+        key = jwt.PyJWK(dict(registration.public_jwk))
+    elif registration.jwks_url:
+        key = jwks.key(registration.jwks_url, header.get("kid"))
+    else:  # pragma: no cover - registrations always have one of the two
+        raise _refuse("The platform has no key configured.", "no_platform_key")
+    kty = key.key_type
+    pinned = key._jwk_data.get("alg")  # an algorithm the platform's JWK pins, if any
+    if algorithm not in _FAMILIES.get(kty, set()) or (pinned and pinned != algorithm):
+        raise _refuse("The id_token algorithm does not match the platform's key.",
+                      "algorithm_key_mismatch")
+    try:
+        claims = jwt.decode(
+            id_token, key=key.key, algorithms=[algorithm], audience=client_id, issuer=issuer,
+            leeway=leeway, options={"require": ["exp", "iat", "iss", "aud", "nonce"]})
+    except jwt.ExpiredSignatureError:
+        raise _refuse("The launch has expired; open the tool again from the course.",
+                      "expired_id_token") from None
+    except jwt.ImmatureSignatureError:
+        raise _refuse("The launch was issued in the future (check the clocks).",
+                      "future_id_token") from None
+    except jwt.InvalidSignatureError:
+        raise _refuse("The id_token signature is not valid.", "bad_signature") from None
+    except jwt.PyJWTError as exc:
+        raise _refuse(f"The id_token is not valid: {exc}", "invalid_id_token") from None
+    if "azp" in claims and claims["azp"] != client_id:
+        raise _refuse("The id_token's azp is not this tool.", "bad_azp")
+    if claims.get("iat", 0) > clock() + leeway:
+        raise _refuse("The launch was issued in the future (check the clocks).",
+                      "future_id_token")
+    _check_lti_claims(claims, message_types)
+    if not registrations.accept_deployment(registration, claims[CLAIM + "deployment_id"]):
+        raise _refuse("This deployment of the tool is not registered.", "unknown_deployment")
+    return VerifiedIdToken(registration=registration, claims=claims)
+
+
+def _check_lti_claims(claims: Mapping[str, Any], message_types: frozenset[str]) -> None:
+    def missing(what: str) -> LTIMalformedRequest:
+        return LTIMalformedRequest(f"The launch has no valid {what} claim.",
+                                   reason="missing_claim")
+
+    if claims.get(CLAIM + "version") != "1.3.0":
+        raise LTIMalformedRequest("The launch is not LTI version 1.3.0.", reason="bad_version")
+    message_type = claims.get(CLAIM + "message_type")
+    if message_type not in message_types:
+        raise LTIMalformedRequest(f"This page does not take {message_type!r} messages.",
+                                  reason="wrong_message_type")
+    deployment = claims.get(CLAIM + "deployment_id")
+    if not isinstance(deployment, str) or not deployment or len(deployment) > 255:
+        raise missing("deployment_id")
+    if not isinstance(claims.get(CLAIM + "target_link_uri"), str) and \
+            message_type == RESOURCE_LINK_REQUEST:
+        raise missing("target_link_uri")
+    roles = claims.get(CLAIM + "roles")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise missing("roles")
+    if message_type == RESOURCE_LINK_REQUEST:
+        link = claims.get(CLAIM + "resource_link")
+        if not isinstance(link, dict) or not isinstance(link.get("id"), str) or not link["id"]:
+            raise missing("resource_link")
+    for name in ("context", "custom", "launch_presentation", "tool_platform", "lis"):
+        value = claims.get(CLAIM + name)
+        if value is not None and not isinstance(value, dict):
+            raise missing(name)
+    sub = claims.get("sub")
+    if sub is not None and (not isinstance(sub, str) or not sub or len(sub) > 255):
+        raise missing("sub")

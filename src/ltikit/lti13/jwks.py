@@ -1,0 +1,170 @@
+"""Platform public keys (JWKS), cached for every worker and re-fetched sparingly.
+
+* A key set is fetched over HTTPS (plain http only on localhost) with timeouts, and kept in
+  the database for as long as its ``Cache-Control`` allows (bounded to ``min_ttl`` ..
+  ``max_ttl``; ``no-store``/``no-cache`` count as ``min_ttl``), so all workers share one
+  fetch.  Parsed keys are also kept in memory: the launch path neither fetches nor
+  re-parses while the set is fresh.
+* A token naming an unknown ``kid`` (the platform rotated its keys) triggers one re-fetch;
+  re-fetches are rate-limited per URL across workers (``refetch_interval``), so a flood of
+  tokens with made-up kids cannot make us hammer the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import requests
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import LTIAuthenticationError, LTIException
+from ..storage import tables
+
+log = logging.getLogger("ltikit.lti13")
+
+DEFAULT_TIMEOUT = (3.0, 10.0)
+MAX_JWKS_BYTES = 512_000
+
+
+class JWKSUnavailable(LTIException):
+    status = 503
+    reason = "jwks_unavailable"
+
+
+def _ttl(cache_control: str | None, min_ttl: int, max_ttl: int) -> int:
+    value = (cache_control or "").lower()
+    if "no-store" in value or "no-cache" in value:
+        return min_ttl
+    match = re.search(r"max-age=(\d+)", value)
+    seconds = int(match.group(1)) if match else min_ttl
+    return max(min_ttl, min(max_ttl, seconds))
+
+
+class JWKSCache:
+    def __init__(self, engine: Engine, *, session: requests.Session | None = None,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, min_ttl: int = 300,
+                 max_ttl: int = 86400, refetch_interval: int = 60,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self.min_ttl, self.max_ttl, self.refetch_interval = min_ttl, max_ttl, refetch_interval
+        self._clock = clock
+        self._memo: dict[str, tuple[int, int, dict[str, jwt.PyJWK]]] = {}
+        self._lock = threading.Lock()
+
+    def key(self, url: str, kid: str | None) -> jwt.PyJWK:
+        """The platform key ``kid`` from the key set at ``url``."""
+        now = int(self._clock())
+        memo = self._memo.get(url)
+        if memo is not None and memo[1] > now:
+            found = _pick(memo[2], kid)
+            if found is not None:
+                return found
+        fetched_at, expires_at, keys = self._load(url)
+        if keys is not None and expires_at > now:
+            found = _pick(keys, kid)
+            if found is not None:
+                return found
+        # Missing, expired, or the kid is new: fetch, unless another request (in any
+        # worker) fetched this URL within the refetch interval.
+        if self._claim_fetch(url, now, first=keys is None):
+            keys = self._fetch(url, now)
+        elif keys is None or expires_at <= now:
+            # Another worker is fetching this set right now (or just did): wait for it.
+            for _ in range(30):
+                fetched_at, expires_at, keys = self._load(url)
+                if fetched_at:
+                    break
+                time.sleep(0.1)
+        found = _pick(keys or {}, kid)
+        if found is None:
+            raise LTIAuthenticationError("The launch was signed with a key the platform does "
+                                         "not publish.", reason="unknown_kid")
+        return found
+
+    def _load(self, url: str) -> tuple[int, int, dict[str, jwt.PyJWK] | None]:
+        t = tables.jwks_cache
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.body, t.c.fetched_at, t.c.expires_at)
+                               .where(t.c.url == url)).first()
+        if row is None:
+            return 0, 0, None
+        memo = self._memo.get(url)
+        if memo is not None and memo[0] == row.fetched_at:
+            return memo[0], row.expires_at, memo[2]
+        keys = _parse(row.body)
+        with self._lock:
+            self._memo[url] = (row.fetched_at, row.expires_at, keys)
+        return row.fetched_at, row.expires_at, keys
+
+    def _claim_fetch(self, url: str, now: int, *, first: bool) -> bool:
+        t = tables.jwks_cache
+        with self.engine.begin() as conn:
+            if first:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(t).values(url=url, body='{"keys": []}',
+                                                      fetched_at=0, expires_at=0,
+                                                      refetch_after=now + self.refetch_interval))
+                    return True
+                except IntegrityError:
+                    pass
+            claimed = conn.execute(update(t).where(t.c.url == url, t.c.refetch_after <= now)
+                                   .values(refetch_after=now + self.refetch_interval)).rowcount
+        return bool(claimed)
+
+    def _fetch(self, url: str, now: int) -> dict[str, jwt.PyJWK]:
+        try:
+            response = self._session.get(url, timeout=self._timeout, stream=True,
+                                         headers={"Accept": "application/json",
+                                                  "User-Agent": "ltikit"})
+            body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+        except requests.RequestException as exc:
+            raise JWKSUnavailable(f"The platform's keys could not be fetched "
+                                  f"({type(exc).__name__}).") from None
+        if response.status_code != 200 or len(body) > MAX_JWKS_BYTES:
+            raise JWKSUnavailable(f"The platform's keys could not be fetched (HTTP "
+                                  f"{response.status_code}).")
+        text = body.decode("utf-8", errors="replace")
+        keys = _parse(text)
+        expires_at = now + _ttl(response.headers.get("Cache-Control"), self.min_ttl,
+                                self.max_ttl)
+        t = tables.jwks_cache
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.url == url).values(
+                body=text, fetched_at=now, expires_at=expires_at))
+        with self._lock:
+            self._memo[url] = (now, expires_at, keys)
+        log.info("JWKS fetched: %s (%d keys, cached %d s)", url, len(keys), expires_at - now)
+        return keys
+
+
+def _parse(body: str) -> dict[str, jwt.PyJWK]:
+    try:
+        data: Any = json.loads(body)
+        keys = {}
+        for item in data.get("keys", []) if isinstance(data, dict) else []:
+            try:
+                key = jwt.PyJWK(item)
+            except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+                continue  # a key of a type we cannot use: skip it, keep the others
+            if item.get("use", "sig") == "sig":
+                keys[str(item.get("kid", ""))] = key
+        return keys
+    except ValueError:
+        return {}
+
+
+def _pick(keys: dict[str, jwt.PyJWK], kid: str | None) -> jwt.PyJWK | None:
+    if kid is not None:
+        return keys.get(str(kid))
+    return next(iter(keys.values())) if len(keys) == 1 else None

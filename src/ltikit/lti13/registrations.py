@@ -1,0 +1,161 @@
+"""LTI 1.3 registrations: platforms (issuer + client id) and their deployments.
+
+Looked up on every launch, so answers are cached per process for a few seconds (like LTI
+1.1 consumers); a change takes effect within ``cache_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import LTIConfigurationError
+from ..storage import tables
+
+ALLOW_LIST = "allow_list"
+RECORD_NEW = "record_new"
+
+CANVAS_ENVIRONMENTS: Mapping[str, tuple[str, str]] = {
+    # environment: (issuer, SSO host).  Canvas's docs: the OIDC auth and JWKS endpoints
+    # live on sso.canvaslms.com (sso.beta., sso.test.); service tokens come from the
+    # institution's own Canvas domain.
+    "production": ("https://canvas.instructure.com", "https://sso.canvaslms.com"),
+    "beta": ("https://canvas.beta.instructure.com", "https://sso.beta.canvaslms.com"),
+    "test": ("https://canvas.test.instructure.com", "https://sso.test.canvaslms.com"),
+}
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: int
+    name: str
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    token_url: str
+    jwks_url: str | None = None
+    public_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
+    token_audience: str | None = None
+    deployment_policy: str = ALLOW_LIST
+
+
+def canvas_preset(client_id: str, canvas_domain: str, *, environment: str = "production",
+                  name: str | None = None) -> dict[str, str]:
+    """Registration values for a Canvas (hosted by Instructure) developer key."""
+    try:
+        issuer, sso = CANVAS_ENVIRONMENTS[environment]
+    except KeyError:
+        raise LTIConfigurationError(f"Unknown Canvas environment {environment!r} (production, "
+                                    "beta, test).", reason="unknown_canvas_environment") from None
+    return {"name": name or f"Canvas {canvas_domain}", "issuer": issuer,
+            "client_id": client_id, "auth_login_url": f"{sso}/api/lti/authorize_redirect",
+            "token_url": f"https://{canvas_domain}/login/oauth2/token",
+            "jwks_url": f"{sso}/api/lti/security/jwks", "deployment_policy": RECORD_NEW}
+
+
+class Registrations:
+    def __init__(self, engine: Engine, *, cache_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, Registration | None]] = {}
+        self._deployments: dict[tuple[int, str], float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, *, name: str, issuer: str, client_id: str, auth_login_url: str,
+            token_url: str, jwks_url: str | None = None,
+            public_jwk: Mapping[str, Any] | None = None, token_audience: str | None = None,
+            deployment_policy: str = ALLOW_LIST, deployments: tuple[str, ...] = ()) -> int:
+        if not jwks_url and not public_jwk:
+            raise ValueError("a platform needs a JWKS URL or an inline public key")
+        if deployment_policy not in (ALLOW_LIST, RECORD_NEW):
+            raise ValueError(f"deployment_policy must be {ALLOW_LIST!r} or {RECORD_NEW!r}")
+        for url in (issuer, auth_login_url, token_url, jwks_url):
+            if url and not _secure(url):
+                raise ValueError(f"{url} must be https:// (http only on localhost)")
+        try:
+            with self.engine.begin() as conn:
+                platform_id = conn.execute(insert(tables.platforms).values(
+                    name=name, issuer=issuer, client_id=client_id,
+                    auth_login_url=auth_login_url, token_url=token_url, jwks_url=jwks_url,
+                    public_jwk=json.dumps(dict(public_jwk)) if public_jwk else None,
+                    token_audience=token_audience, deployment_policy=deployment_policy,
+                    created_at=int(time.time()))).inserted_primary_key[0]
+        except IntegrityError:
+            raise ValueError(f"{issuer} already has client id {client_id}") from None
+        for deployment_id in deployments:
+            self.add_deployment(platform_id, deployment_id)
+        self.forget()
+        return int(platform_id)
+
+    def add_deployment(self, platform_id: int, deployment_id: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(tables.deployments).values(
+                    platform_id=platform_id, deployment_id=deployment_id,
+                    created_at=int(time.time())))
+        except IntegrityError:
+            pass  # already there (another worker recorded it first)
+
+    def get(self, issuer: str, client_id: str) -> Registration | None:
+        key = (issuer, client_id)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        t = tables.platforms
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.issuer == issuer, t.c.client_id == client_id)) \
+                .mappings().first()
+        registration = None if row is None else Registration(
+            id=row["id"], name=row["name"], issuer=row["issuer"], client_id=row["client_id"],
+            auth_login_url=row["auth_login_url"], token_url=row["token_url"],
+            jwks_url=row["jwks_url"],
+            public_jwk=json.loads(row["public_jwk"]) if row["public_jwk"] else None,
+            token_audience=row["token_audience"], deployment_policy=row["deployment_policy"])
+        with self._lock:
+            if len(self._cache) > 1000:  # issuer and client id are attacker-chosen
+                self._cache.clear()
+            self._cache[key] = (now + self._cache_seconds, registration)
+        return registration
+
+    def accept_deployment(self, registration: Registration, deployment_id: str) -> bool:
+        """Whether ``deployment_id`` may launch; under ``record_new`` it is recorded."""
+        key = (registration.id, deployment_id)
+        now = self._clock()
+        if self._deployments.get(key, 0) > now:
+            return True
+        t = tables.deployments
+        with self.engine.connect() as conn:
+            known = conn.execute(select(t.c.deployment_id).where(
+                t.c.platform_id == registration.id, t.c.deployment_id == deployment_id)) \
+                .first() is not None
+        if not known:
+            if registration.deployment_policy != RECORD_NEW:
+                return False
+            self.add_deployment(registration.id, deployment_id)
+        with self._lock:
+            if len(self._deployments) > 10000:
+                self._deployments.clear()
+            self._deployments[key] = now + self._cache_seconds
+        return True
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._deployments.clear()
+
+
+def _secure(url: str) -> bool:
+    if url.startswith("https://"):
+        return True
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    return url.startswith("http://") and host.split(":")[0] in ("localhost", "127.0.0.1")

@@ -1,0 +1,258 @@
+"""A platform's LTI 1.3 id_token is accepted when it should be, and only then.
+
+Tokens are signed here with PyJWT and keys made with ``cryptography``, as a platform signs
+them; the platform's JWKS is served over real HTTP, with a counter of fetches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import Flask, Response
+
+from browser import serve
+from ltikit.errors import LTIAuthenticationError, LTIException, LTIMalformedRequest
+from ltikit.launch import Launch
+from ltikit.lti13 import JWKSCache, Registrations, canvas_preset, verify_id_token
+from ltikit.lti13.registrations import RECORD_NEW
+from ltikit.roles import RoleGroups
+from ltikit.storage import SQLStorage, upgrade
+
+ISS, CLIENT = "https://platform.example.edu", "10000000000042"
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+
+
+class PlatformKeys:
+    """Keys a platform signs with, published at a JWKS URL it serves."""
+
+    def __init__(self):
+        self.keys = {}  # kid -> private key
+        self.published = []
+        self.fetches = 0
+        self.cache_control = "max-age=300"
+        self.rotate()
+
+    def rotate(self, kind="rsa"):
+        kid = uuid.uuid4().hex[:8]
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048) \
+            if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+        self.keys[kid] = private
+        algorithm = jwt.algorithms.RSAAlgorithm if kind == "rsa" else jwt.algorithms.ECAlgorithm
+        jwk = json.loads(algorithm.to_jwk(private.public_key()))
+        jwk.update(kid=kid, use="sig", alg="RS256" if kind == "rsa" else "ES256")
+        self.published.append(jwk)
+        return kid
+
+    def app(self):
+        app = Flask("platform_keys")
+
+        @app.route("/jwks")
+        def jwks():
+            self.fetches += 1
+            return Response(json.dumps({"keys": self.published}), mimetype="application/json",
+                            headers={"Cache-Control": self.cache_control})
+
+        return app
+
+    def sign(self, claims, kid=None, algorithm=None):
+        kid = kid or next(reversed(self.keys))
+        private = self.keys[kid]
+        algorithm = algorithm or ("RS256" if isinstance(private, rsa.RSAPrivateKey) else "ES256")
+        return jwt.encode(claims, private, algorithm=algorithm, headers={"kid": kid})
+
+
+def claims(**overrides):
+    now = int(time.time())
+    base = {
+        "iss": ISS, "aud": CLIENT, "sub": "a6d5c443-1f51-4783-ba1a-7686ffe3b54a",
+        "iat": now, "exp": now + 300, "nonce": uuid.uuid4().hex,
+        "name": "Ada Teacher", "given_name": "Ada", "family_name": "Teacher",
+        "email": "ada@example.edu",
+        CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
+        CLAIM + "deployment_id": "1:deploy", CLAIM + "target_link_uri": "https://tool/launch",
+        CLAIM + "resource_link": {"id": "rl-1", "title": "Quiz"},
+        CLAIM + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor"
+                          "#TeachingAssistant",
+                          "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty"],
+        CLAIM + "context": {"id": "ctx-1", "label": "BIO101", "title": "Biology",
+                            "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
+        CLAIM + "custom": {"canvas_user_id": "10000000000042", "canvas_course_id": "7",
+                           "canvas_api_domain": "canvas.example.edu"},
+        CLAIM + "launch_presentation": {"document_target": "iframe", "locale": "en"},
+        CLAIM + "tool_platform": {"guid": "g", "name": "Local U", "product_family_code": "canvas"},
+    }
+    for name, value in overrides.items():
+        if value is None:
+            base.pop(name, None)
+        else:
+            base[name] = value
+    return base
+
+
+@pytest.fixture
+def setup(tmp_path):
+    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
+    upgrade(storage.engine)
+    keys = PlatformKeys()
+    with serve(keys.app()) as base:
+        registrations = Registrations(storage.engine)
+        registrations.add(name="Test platform", issuer=ISS, client_id=CLIENT,
+                          auth_login_url="https://platform.example.edu/auth",
+                          token_url="https://platform.example.edu/token",
+                          jwks_url=base + "/jwks", deployments=("1:deploy",))
+        yield keys, registrations, JWKSCache(storage.engine), storage
+
+
+def verify(setup, token, **kwargs):
+    _, registrations, jwks, _ = setup
+    return verify_id_token(token, registrations, jwks, **kwargs)
+
+
+def test_a_valid_launch_fills_the_same_launch_model(setup):
+    keys = setup[0]
+    verified = verify(setup, keys.sign(claims()))
+    launch = Launch.from_lti13(verified.claims, CLIENT)
+    assert launch.version == "1.3" and launch.user.name == "Ada Teacher"
+    assert launch.context.title == "Biology" and launch.resource_link.id == "rl-1"
+    assert launch.canvas.user_id == "10000000000042"
+    assert launch.canvas.api_domain == "canvas.example.edu"
+    assert launch.deployment_id == "1:deploy"
+    groups = RoleGroups()
+    assert groups.check(launch.roles, "teaching_assistant") and groups.check(launch.roles, "staff")
+    assert not groups.check(launch.roles, "instructor")  # Faculty is an institution role
+
+
+def test_keys_are_fetched_once_and_shared_by_another_worker(setup):
+    keys, registrations, _, storage = setup
+    for _ in range(5):
+        verify(setup, keys.sign(claims()))
+    assert keys.fetches == 1
+    other_worker = JWKSCache(storage.engine)  # a new process: empty memory, same database
+    verify_id_token(keys.sign(claims()), registrations, other_worker)
+    assert keys.fetches == 1
+
+
+def test_a_rotated_key_is_fetched_once_and_made_up_kids_cannot_flood_the_platform(setup):
+    keys, _, jwks, _ = setup
+    jwks.refetch_interval = 1  # seconds between re-fetches of one URL (default 60)
+    verify(setup, keys.sign(claims()))
+    time.sleep(1.1)
+    new_kid = keys.rotate()
+    assert verify(setup, keys.sign(claims(), kid=new_kid)).claims["sub"]
+    assert keys.fetches == 2
+    time.sleep(1.1)
+    for _ in range(20):
+        forged = jwt.encode(claims(), keys.keys[new_kid], algorithm="RS256",
+                            headers={"kid": uuid.uuid4().hex})
+        with pytest.raises(LTIAuthenticationError, match="key the platform does not publish"):
+            verify(setup, forged)
+    assert keys.fetches == 3  # one re-fetch for the whole flood
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"aud": "someone-else"}, "unknown_platform"),
+    ({"iss": "https://evil.example.com"}, "unknown_platform"),
+    ({"aud": [CLIENT, "other"]}, "bad_azp"),
+    ({"aud": [CLIENT, "other"], "azp": "other"}, "unknown_platform"),
+    ({"exp": int(time.time()) - 60}, "expired_id_token"),
+    ({"iat": int(time.time()) + 600}, "future_id_token"),
+    ({"nonce": None}, "invalid_id_token"),
+    ({CLAIM + "deployment_id": "2:unknown"}, "unknown_deployment"),
+])
+def test_claims_that_do_not_hold_are_refused(setup, change, reason):
+    with pytest.raises(LTIAuthenticationError) as refused:
+        verify(setup, setup[0].sign(claims(**change)))
+    assert refused.value.reason == reason and refused.value.status == 401
+
+
+def test_several_audiences_with_our_azp_are_accepted(setup):
+    token = setup[0].sign(claims(aud=["other", CLIENT], azp=CLIENT))
+    assert verify(setup, token).claims["azp"] == CLIENT
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({CLAIM + "version": "1.1"}, "bad_version"),
+    ({CLAIM + "message_type": "LtiStartProctoring"}, "wrong_message_type"),
+    ({CLAIM + "resource_link": None}, "missing_claim"),
+    ({CLAIM + "roles": "Instructor"}, "missing_claim"),
+])
+def test_malformed_lti_claims_are_400(setup, change, reason):
+    with pytest.raises(LTIMalformedRequest) as refused:
+        verify(setup, setup[0].sign(claims(**change)))
+    assert refused.value.reason == reason and refused.value.status == 400
+
+
+def test_none_and_hmac_with_the_public_key_are_refused(setup):
+    keys = setup[0]
+    unsigned = jwt.encode(claims(), None, algorithm="none")
+    with pytest.raises(LTIAuthenticationError, match="'none' is not accepted"):
+        verify(setup, unsigned)
+    public_pem = next(iter(keys.keys.values())).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    import hashlib
+    import hmac as hmac_module
+
+    header = jwt.utils.base64url_encode(json.dumps(
+        {"alg": "HS256", "typ": "JWT", "kid": next(iter(keys.keys))}).encode())
+    payload = jwt.utils.base64url_encode(json.dumps(claims()).encode())
+    mac = hmac_module.new(public_pem, header + b"." + payload, hashlib.sha256).digest()
+    forged = (header + b"." + payload + b"." + jwt.utils.base64url_encode(mac)).decode()
+    with pytest.raises(LTIAuthenticationError, match="'HS256' is not accepted"):
+        verify(setup, forged)
+
+
+def test_the_algorithm_is_pinned_by_the_key(setup):
+    keys = setup[0]
+    setup[2].refetch_interval = 1
+    kid = next(iter(keys.keys))
+    ps256 = jwt.encode(claims(), keys.keys[kid], algorithm="PS256", headers={"kid": kid})
+    with pytest.raises(LTIAuthenticationError) as refused:  # the JWK says alg RS256
+        verify(setup, ps256)
+    assert refused.value.reason == "algorithm_key_mismatch"
+    ec_kid = keys.rotate("ec")
+    time.sleep(1.1)  # the first fetch set the next allowed re-fetch one second later
+    assert verify(setup, keys.sign(claims(), kid=ec_kid)).claims["sub"]
+
+
+def test_a_tampered_token_is_refused(setup):
+    token = setup[0].sign(claims())
+    header, _, signature = token.split(".")
+    evil = jwt.utils.base64url_encode(json.dumps(claims(sub="admin")).encode()).decode()
+    with pytest.raises(LTIAuthenticationError) as refused:
+        verify(setup, f"{header}.{evil}.{signature}")
+    assert refused.value.reason == "bad_signature"
+    with pytest.raises(LTIException):
+        verify(setup, "not-a-jwt")
+
+
+def test_new_canvas_deployments_are_recorded_under_record_new(tmp_path):
+    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
+    upgrade(storage.engine)
+    registrations = Registrations(storage.engine)
+    preset = canvas_preset("10000000000099", "canvas.example.edu")
+    assert preset["issuer"] == "https://canvas.instructure.com"
+    assert preset["jwks_url"] == "https://sso.canvaslms.com/api/lti/security/jwks"
+    assert preset["token_url"] == "https://canvas.example.edu/login/oauth2/token"
+    keys = PlatformKeys()
+    jwk = dict(keys.published[0])
+    platform_id = registrations.add(**{**preset, "jwks_url": None, "public_jwk": jwk})
+    registration = registrations.get(preset["issuer"], "10000000000099")
+    assert registration.id == platform_id and registration.deployment_policy == RECORD_NEW
+    token = keys.sign(claims(iss=preset["issuer"], aud="10000000000099",
+                             **{CLAIM + "deployment_id": "77:abc"}))
+    verified = verify_id_token(token, registrations, JWKSCache(storage.engine))
+    assert verified.deployment_id == "77:abc"
+    fresh = Registrations(storage.engine)  # another worker sees the recorded deployment
+    fresh_registration = fresh.get(preset["issuer"], "10000000000099")
+    with storage.engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT deployment_id FROM ltikit_deployments")).scalars() \
+            .all() == ["77:abc"]
+    assert fresh.accept_deployment(fresh_registration, "77:abc")
