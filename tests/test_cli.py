@@ -66,3 +66,27 @@ def test_with_encryption_keys_consumer_secrets_are_stored_encrypted(tmp_path, si
     assert client.open(**signed(key="d2l", secret=secret).for_flask()).status_code == 200
     unkeyed = ltikit("consumers", "add", "other", db=db)
     assert "stored unencrypted" in unkeyed.stderr
+
+
+def test_lti13_platforms_are_registered_from_the_command_line(tmp_path):
+    from ltikit.lti13 import Registrations
+    from ltikit.storage import SQLStorage
+
+    db = f"sqlite:///{tmp_path}/ltikit.sqlite3"
+    canvas = ltikit("platforms", "add-canvas", "10000000000077", "canvas.example.edu",
+                    "--deployment", "1:abc", db=db)
+    assert canvas.returncode == 0, canvas.stderr
+    assert "https://canvas.instructure.com client 10000000000077" in canvas.stdout
+    again = ltikit("platforms", "add-canvas", "10000000000077", "canvas.example.edu", db=db)
+    assert again.returncode == 1 and "already has client id" in again.stderr
+    insecure = ltikit("platforms", "add", "--issuer", "http://moodle.example.edu",
+                      "--client-id", "x", "--auth-login-url", "http://moodle.example.edu/auth",
+                      "--token-url", "http://moodle.example.edu/token", "--jwks-url",
+                      "http://moodle.example.edu/certs", db=db)
+    assert insecure.returncode == 1 and "must be https://" in insecure.stderr
+    listed = ltikit("platforms", "list", db=db)
+    assert listed.stdout.split("\t")[1:3] == ["https://canvas.instructure.com", "10000000000077"]
+    registration = Registrations(SQLStorage(db).engine).get(
+        "https://canvas.instructure.com", "10000000000077")
+    assert registration.auth_login_url == "https://sso.canvaslms.com/api/lti/authorize_redirect"
+    assert Registrations(SQLStorage(db).engine).accept_deployment(registration, "1:abc")

@@ -7,6 +7,10 @@
     ltikit platform [--host 127.0.0.1] [--port 8000] [--data platform.sqlite3]
     ltikit platform add-tool --key K --secret S (--url URL | --config-url URL) [--name N]
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
+    ltikit platforms add-canvas CLIENT_ID CANVAS_DOMAIN [--environment beta]
+    ltikit platforms add --issuer ISS --client-id ID --auth-login-url U --token-url U
+                         (--jwks-url U | --public-jwk FILE) [--deployment ID ...]
+    ltikit platforms list
     ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
     ltikit keys generate                      # a key for LTIKIT_ENCRYPTION_KEYS
     ltikit keys rotate                        # re-encrypt stored tokens with the first key
@@ -143,6 +147,58 @@ def _platform_add_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registrations(args: argparse.Namespace):
+    from ..lti13 import Registrations
+    from ..storage.sql import upgrade
+
+    storage = _storage(args)
+    upgrade(storage.engine)
+    return Registrations(storage.engine)
+
+
+def _platforms_add(args: argparse.Namespace) -> int:
+    import json
+
+    from ..lti13.registrations import ALLOW_LIST, RECORD_NEW, canvas_preset
+
+    registrations = _registrations(args)
+    if args.platforms_command == "add-canvas":
+        values = canvas_preset(args.client_id, args.canvas_domain,
+                               environment=args.environment)
+    else:
+        public_jwk = None
+        if args.public_jwk:
+            with open(args.public_jwk, encoding="utf-8") as file:
+                public_jwk = json.load(file)
+        values = {"name": args.name or args.issuer, "issuer": args.issuer,
+                  "client_id": args.client_id, "auth_login_url": args.auth_login_url,
+                  "token_url": args.token_url, "jwks_url": args.jwks_url,
+                  "public_jwk": public_jwk,
+                  "deployment_policy": RECORD_NEW if args.accept_new_deployments
+                  else ALLOW_LIST}
+    try:
+        platform_id = registrations.add(**values, deployments=tuple(args.deployment or ()))
+    except ValueError as exc:
+        print(f"ltikit: {exc}", file=sys.stderr)
+        return 1
+    print(f"registered platform {platform_id}: {values['issuer']} client {values['client_id']}"
+          f" (deployments: {values['deployment_policy'].replace('_', ' ')})")
+    return 0
+
+
+def _platforms_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from ..storage import tables
+
+    registrations = _registrations(args)
+    t = tables.platforms
+    with registrations.engine.connect() as conn:
+        for row in conn.execute(select(t).order_by(t.c.id)).mappings():
+            print(f"{row['id']}\t{row['issuer']}\t{row['client_id']}\t{row['name']}")
+    return 0
+
+
 def _new(args: argparse.Namespace) -> int:
     from ..template import create_project
 
@@ -197,6 +253,31 @@ def build_parser() -> argparse.ArgumentParser:
     remove = consumers.add_parser("remove", help="remove a consumer key")
     remove.add_argument("key")
     remove.set_defaults(func=_consumers_remove)
+
+    platforms = commands.add_parser("platforms", help="LTI 1.3 platform registrations") \
+        .add_subparsers(dest="platforms_command", required=True)
+    canvas = platforms.add_parser("add-canvas", help="register a Canvas LTI developer key "
+                                  "(Instructure-hosted issuers and endpoints preset)")
+    canvas.add_argument("client_id", help="the LTI key's client id")
+    canvas.add_argument("canvas_domain", help="the institution's Canvas, e.g. "
+                        "canvas.example.edu (service tokens come from there)")
+    canvas.add_argument("--environment", default="production",
+                        choices=["production", "beta", "test"])
+    canvas.add_argument("--deployment", action="append", help="deployment id (repeatable); "
+                        "Canvas keys accept and record new deployments")
+    canvas.set_defaults(func=_platforms_add)
+    generic = platforms.add_parser("add", help="register any LTI 1.3 platform")
+    for name in ("--issuer", "--client-id", "--auth-login-url", "--token-url"):
+        generic.add_argument(name, required=True)
+    generic.add_argument("--name")
+    keys = generic.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--jwks-url")
+    keys.add_argument("--public-jwk", help="file holding the platform's public JWK")
+    generic.add_argument("--deployment", action="append", help="deployment id (repeatable)")
+    generic.add_argument("--accept-new-deployments", action="store_true",
+                         help="record deployments the platform creates later")
+    generic.set_defaults(func=_platforms_add)
+    platforms.add_parser("list", help="list registrations").set_defaults(func=_platforms_list)
 
     new = commands.add_parser("new", help="create a new tool project from the template")
     new.add_argument("name", help="directory to create")
