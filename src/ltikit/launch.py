@@ -255,6 +255,8 @@ class Launch:
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> Launch:
+        if data.get("version") == "1.3":
+            return cls.from_lti13(data["claims"], data.get("client_id"))
         if data.get("version") != "1.1":
             raise ValueError(f"unsupported stored launch version {data.get('version')!r}")
         return cls.from_lti11(data["params"], data.get("consumer_key"))

@@ -10,6 +10,7 @@ fallback for links that do not.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -54,13 +55,13 @@ class ActiveLaunch:
     def params(self) -> Mapping[str, str]:
         """The launch parameters, without building the model."""
         if self._stored is not None:
-            return MappingProxyType(self._stored["params"])
+            return MappingProxyType(self._stored.get("params") or {})
         return self.launch.params
 
     @property
     def consumer_key(self) -> str | None:
         if self._stored is not None:
-            return self._stored.get("consumer_key")
+            return self._stored.get("consumer_key") or self._stored.get("client_id")
         return self.launch.consumer_key
 
     @property
@@ -126,6 +127,32 @@ class LaunchManager:
                                          "from the course.", reason="replayed_nonce")
         token = self._signer.sign(f"{row_id}-{secret}").decode("ascii")
         return ActiveLaunch(token, row_id, stored, verified.built_launch)
+
+    def start_lti13(self, verified) -> ActiveLaunch:
+        """Claim a verified LTI 1.3 launch's nonce and store it (one row, as for 1.1)."""
+        registration, claims = verified.registration, verified.claims
+        secret = secrets.token_urlsafe(16)
+        now = int(self._clock())
+        expires_at = now + self.lifetime
+        stored = {"version": "1.3", "client_id": registration.client_id,
+                  "issuer": registration.issuer, "claims": dict(claims),
+                  "expires_at": expires_at}
+        nonce = str(claims["nonce"])
+        if len(nonce) > 255:
+            raise LTIAuthenticationError("The launch nonce is too long.", reason="bad_nonce")
+        # Nonces are unique per registration: the "issuer" column holds issuer + client id
+        # (hashed, so long values fit).
+        issuer_key = hashlib.sha256(f"{registration.issuer} {registration.client_id}"
+                                    .encode()).hexdigest()
+        row_id = self.storage.begin_launch(
+            issuer=f"lti13:{issuer_key}", nonce=nonce, secret=secret,
+            data=json.dumps(stored, separators=(",", ":")),
+            expires_at=max(expires_at, int(claims.get("exp", now)) + self.timestamp_window))
+        if row_id is None:
+            raise LTIAuthenticationError("This launch was already used; open the tool again "
+                                         "from the course.", reason="replayed_nonce")
+        token = self._signer.sign(f"{row_id}-{secret}").decode("ascii")
+        return ActiveLaunch(token, row_id, stored)
 
     def resume(self, token: str | None) -> ActiveLaunch:
         """The launch a signed id refers to, or :class:`LTINotInSessionException`."""

@@ -101,6 +101,13 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     "LTIKIT_CANVAS_REDIRECT_URI": None,
     # Refresh an access token this many seconds before it expires.
     "LTIKIT_CANVAS_REFRESH_MARGIN": 60,
+    # LTI 1.3: the OIDC login URL (register it on the platform), target_link_uris on other
+    # origins that logins may ask for, and the clock skew accepted on id_tokens (seconds).
+    "LTIKIT_LTI13_LOGIN_PATH": "/lti13/login",
+    "LTIKIT_LTI13_TARGET_LINK_URIS": (),
+    "LTIKIT_LTI13_LEEWAY": 5,
+    # id_token message types a launch route accepts unless the decorator says otherwise.
+    "LTIKIT_LTI13_MESSAGE_TYPES": ("LtiResourceLinkRequest",),
 }
 
 _REQUEST_TYPES = ("any", "initial", "session")
@@ -185,8 +192,10 @@ class LTI:
 
     @property
     def role(self) -> str:
-        """The raw ``roles`` parameter, as PyLTI returned it."""
-        return self.params.get("roles", "")
+        """The raw ``roles`` parameter, as PyLTI returned it (1.3: the role URIs, joined)."""
+        if self._active.lti11_params is not None:
+            return self.params.get("roles", "")
+        return ",".join(role.raw for role in self.launch.roles)
 
     def is_role(self, role: str) -> bool:
         """True if the user is in role group ``role`` (``staff``, ``student``, ...)."""
@@ -318,6 +327,7 @@ class _AppState:
         self._launches: LaunchManager | None = None
         self._lock = threading.Lock()
         self._urls: dict[tuple, str] = {}
+        self._lti13 = None
         self.canvas = None
         instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
         if instances:
@@ -343,8 +353,20 @@ class _AppState:
         return self._launches
 
     # -- request handling -----------------------------------------------------------------
+    @property
+    def lti13(self):
+        if self._lti13 is None:
+            from .lti13 import LTI13Support
+
+            with self._lock:
+                if self._lti13 is None:
+                    self._lti13 = LTI13Support(self)
+        return self._lti13
+
     def authenticate(self, request: Request, request_type: str, role: str,
                      message_types: Collection[str] | None) -> LTI:
+        if request_type != "session" and _is_lti13_launch(request):
+            return self._launch13(request, role, message_types)
         if request_type == "initial" or (request_type == "any" and _looks_like_launch(request)):
             return self._launch(request, role, message_types)
         active = self.launches.resume(self._launch_token(request))
@@ -369,6 +391,38 @@ class _AppState:
         log.info("LTI 1.1 launch accepted: key=%s user=%s context=%s",
                  verified.consumer_key, params.get("user_id"), params.get("context_id"))
         return LTI(self, active)
+
+    def _launch13(self, request: Request, role: str,
+                  message_types: Collection[str] | None) -> LTI:
+        from ..lti13 import MESSAGE_TYPES
+
+        wanted = frozenset(message_types or ()) & MESSAGE_TYPES or \
+            frozenset(self.app.config["LTIKIT_LTI13_MESSAGE_TYPES"])
+        verified, roles = self.lti13.verify_launch(request, role, wanted)
+        if role != ANY:
+            self._check_role(roles, role)  # before anything is stored
+        active = self.launches.start_lti13(verified)
+        cookie = self._cookie_header(active.token)
+
+        def finish(response: Response) -> Response:
+            response.headers.add("Set-Cookie", cookie)
+            from .lti13 import STATE_COOKIE
+
+            self._delete_cookie(response, STATE_COOKIE)
+            return response
+
+        after_this_request(finish)
+        log.info("LTI 1.3 launch accepted: issuer=%s client=%s deployment=%s user=%s",
+                 verified.registration.issuer, verified.registration.client_id,
+                 verified.deployment_id, verified.claims.get("sub"))
+        return LTI(self, active)
+
+    def _delete_cookie(self, response: Response, name: str) -> None:
+        config = self.app.config
+        secure = bool(config["LTIKIT_COOKIE_SECURE"])
+        response.delete_cookie(name, httponly=True, secure=secure,
+                               samesite="None" if secure else "Lax",
+                               partitioned=secure and bool(config["LTIKIT_COOKIE_PARTITIONED"]))
 
     def _check_role(self, roles: Roles, role: str) -> None:
         if not self.role_groups.check(roles, role):
@@ -464,6 +518,11 @@ def _forwarded(value: str | None, trusted: int) -> str | None:
     return values[-trusted] if len(values) >= trusted else None
 
 
+def _is_lti13_launch(request: Request) -> bool:
+    return request.method == "POST" and \
+        request.mimetype == "application/x-www-form-urlencoded" and "id_token" in request.form
+
+
 def _looks_like_launch(request: Request) -> bool:
     """Would PyLTI's ``request='any'`` treat this request as a new launch?"""
     if (request.headers.get("Authorization") or "")[:6].lower() == "oauth ":
@@ -537,6 +596,10 @@ class LTIKit:
     def init_app(self, app: Flask) -> None:
         state = _AppState(app, self._role_groups, self._storage)
         app.extensions["ltikit"] = state
+        from .lti13 import login_view
+
+        app.add_url_rule(app.config["LTIKIT_LTI13_LOGIN_PATH"], endpoint="ltikit_lti13_login",
+                         view_func=login_view, methods=["GET", "POST"])
         if state.canvas is not None:
             from .canvas import canvas_callback
 
@@ -561,7 +624,9 @@ def _state(app: Flask) -> _AppState:
         with _init_lock:  # PyLTI-style apps never call init_app: set up from app.config
             state = app.extensions.get("ltikit")
             if state is None:
-                LTIKit(app)
+                # Created during a request: routes (LTI 1.3 login, Canvas callback) can no
+                # longer be added; apps that need them create LTIKit(app) at setup.
+                app.extensions["ltikit"] = _AppState(app, None, None)
                 state = app.extensions["ltikit"]
     return state
 

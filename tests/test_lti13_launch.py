@@ -1,0 +1,169 @@
+"""An LTI 1.3 launch through the same ``@lti`` decorator: OIDC login, then the id_token.
+
+The platform side (login initiation, id_token signed with PyJWT) is played by the test; the
+tool is the same small Flask tool the LTI 1.1 tests use.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import build_tool
+from ltikit.lti13 import Registrations
+from ltikit.storage import tables
+from test_lti13_id_token import CLAIM, CLIENT, ISS, PlatformKeys, claims
+
+BASE = "https://tool.example.edu"
+TARGET = BASE + "/launch"
+
+
+@pytest.fixture
+def tool(tmp_path):
+    app = build_tool(tmp_path)
+    keys = PlatformKeys()
+    Registrations(app.extensions["ltikit"].storage.engine).add(
+        name="Test platform", issuer=ISS, client_id=CLIENT,
+        auth_login_url="https://platform.example.edu/auth",
+        token_url="https://platform.example.edu/token", public_jwk=keys.published[0],
+        deployments=("1:deploy",))
+    return app, keys
+
+
+def stored_launches(app):
+    with app.extensions["ltikit"].storage.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(tables.launches)).scalar()
+
+
+def login(client, target=TARGET, **extra):
+    params = {"iss": ISS, "login_hint": "u-1", "target_link_uri": target, "client_id": CLIENT,
+              "lti_message_hint": "hint-9", **extra}
+    return client.get("/lti13/login", query_string=params, base_url=BASE)
+
+
+def started(client, **extra):
+    response = login(client, **extra)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
+    return query["state"], query["nonce"]
+
+
+def launch(client, keys, state, nonce, **overrides):
+    token = keys.sign(claims(nonce=nonce, **{CLAIM + "target_link_uri": TARGET, **overrides}))
+    return client.post("/launch", data={"id_token": token, "state": state}, base_url=BASE)
+
+
+def test_the_login_redirects_to_the_platform_with_a_state_and_a_nonce(tool):
+    app, _ = tool
+    response = login(app.test_client())
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == \
+        "https://platform.example.edu/auth"
+    query = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert query["scope"] == "openid" and query["response_type"] == "id_token"
+    assert query["response_mode"] == "form_post" and query["prompt"] == "none"
+    assert query["client_id"] == CLIENT and query["redirect_uri"] == TARGET
+    assert query["login_hint"] == "u-1" and query["lti_message_hint"] == "hint-9"
+    assert len(query["state"]) >= 40 and len(query["nonce"]) >= 40
+    cookie = response.headers["Set-Cookie"]
+    assert "ltikit_lti13_state=" in cookie
+    for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
+        assert attribute in cookie
+
+
+def test_a_13_launch_fills_the_same_lti_object(tool):
+    app, keys = tool
+    client = app.test_client()
+    state, nonce = started(client)
+    response = launch(client, keys, state, nonce)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_data(as_text=True) == "hello Ada Teacher in Biology"
+    page = client.get("/page", base_url=BASE)  # the launch cookie, as for 1.1
+    assert page.status_code == 200
+    assert page.get_data(as_text=True).startswith("page for a6d5c443-1f51")
+    assert stored_launches(app) == 1
+
+
+def test_the_same_role_groups_apply(tool):
+    app, keys = tool
+    client = app.test_client()
+    state, nonce = started(client, target_link_uri=BASE + "/staff")
+    learner = keys.sign(claims(nonce=nonce, **{
+        CLAIM + "target_link_uri": BASE + "/staff",
+        CLAIM + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]}))
+    refused = client.post("/staff", data={"id_token": learner, "state": state}, base_url=BASE)
+    assert refused.status_code == 403
+    assert stored_launches(app) == 0
+
+
+def test_replays_forged_states_and_foreign_tokens_are_refused_and_store_nothing(tool):
+    app, keys = tool
+    client = app.test_client()
+    state, nonce = started(client)
+    token = keys.sign(claims(nonce=nonce, **{CLAIM + "target_link_uri": TARGET}))
+    # A state this browser did not start.
+    forged = client.post("/launch", data={"id_token": token, "state": "x" * 43}, base_url=BASE)
+    assert forged.status_code == 401
+    # The same launch from another browser (no login cookie): a page offering a new window.
+    elsewhere = app.test_client().post("/launch", data={"id_token": token, "state": state},
+                                       base_url=BASE)
+    assert elsewhere.status_code == 401 and "new window" in elsewhere.get_data(as_text=True)
+    # A token whose nonce is not this login's.
+    other = keys.sign(claims(nonce="someone-elses-nonce", **{CLAIM + "target_link_uri": TARGET}))
+    assert client.post("/launch", data={"id_token": other, "state": state},
+                       base_url=BASE).status_code == 401
+    assert stored_launches(app) == 0
+    # The state was used up by that attempt: even the right token no longer passes.
+    assert client.post("/launch", data={"id_token": token, "state": state},
+                       base_url=BASE).status_code == 401
+    # A fresh login, the genuine token of the earlier login: its nonce does not match.
+    new_state, _ = started(client)
+    assert client.post("/launch", data={"id_token": token, "state": new_state},
+                       base_url=BASE).status_code == 401
+    # A launch aimed at another target than the login asked for.
+    state2, nonce2 = started(client)
+    wrong_target = keys.sign(claims(nonce=nonce2, **{CLAIM + "target_link_uri": BASE + "/x"}))
+    assert client.post("/launch", data={"id_token": wrong_target, "state": state2},
+                       base_url=BASE).status_code == 401
+    assert stored_launches(app) == 0
+
+
+def test_a_replayed_nonce_is_refused_even_with_a_valid_state(tool):
+    import hashlib
+    import time
+
+    from sqlalchemy import insert
+
+    app, keys = tool
+    client = app.test_client()
+    state, nonce = started(client)
+    assert launch(client, keys, state, nonce).status_code == 200
+    # A second login that (through a platform bug) carries the same nonce: the id_token
+    # passes every check but the nonce, which was already claimed by the first launch.
+    state2 = "second-login-state-" + "x" * 30
+    registration = app.extensions["ltikit"].lti13.registrations.get(ISS, CLIENT)
+    with app.extensions["ltikit"].storage.engine.begin() as conn:
+        conn.execute(insert(tables.oidc_states).values(
+            state_hash=hashlib.sha256(state2.encode()).hexdigest(),
+            platform_id=registration.id, nonce=nonce, target_link_uri=TARGET,
+            expires_at=int(time.time()) + 600))
+    client.set_cookie("ltikit_lti13_state", state2, domain="tool.example.edu")
+    replay = launch(client, keys, state2, nonce)
+    assert replay.status_code == 401 and "already used" in replay.get_data(as_text=True)
+    assert stored_launches(app) == 1
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"target_link_uri": "https://evil.example.com/launch"}, 400),
+    ({"iss": "https://unknown.example.edu"}, 401),
+    ({"login_hint": ""}, 400),
+    ({"client_id": "not-ours"}, 401),
+])
+def test_bad_logins_get_an_error_page(tool, params, status):
+    app, _ = tool
+    response = login(app.test_client(), **params)
+    assert response.status_code == status
+    assert "Set-Cookie" not in response.headers
