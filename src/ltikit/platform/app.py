@@ -144,6 +144,26 @@ class DevPlatform:
                                           shared_secret=shared_secret, xml=xml,
                                           config_url=config_url)
 
+    def add_lti13_tool(self, name: str, *, oidc_initiation_url: str, target_link_uri: str,
+                       redirect_uris: list[str] | None = None, privacy_level: str = "public",
+                       custom_fields: Mapping[str, str] | None = None,
+                       placements: Mapping[str, Mapping[str, Any]] | None = None
+                       ) -> tuple[int, str, str]:
+        """Install an LTI 1.3 tool: (tool id, client id, deployment id)."""
+        return self.store.add_lti13_tool(
+            name=name, oidc_initiation_url=oidc_initiation_url,
+            target_link_uri=target_link_uri, redirect_uris=redirect_uris or (),
+            privacy_level=privacy_level, custom_fields=custom_fields,
+            placements=placements if placements is not None
+            else {"course_navigation": {"enabled": "true", "text": name}})
+
+    def lti13_registration(self, client_id: str) -> dict[str, str]:
+        """What a tool registers for this platform (ltikit ``Registrations.add`` values)."""
+        return {"name": "ltikit platform", "issuer": self.url, "client_id": client_id,
+                "auth_login_url": f"{self.url}/api/lti/authorize_redirect",
+                "token_url": f"{self.url}/login/oauth2/token",
+                "jwks_url": f"{self.url}/api/lti/security/jwks"}
+
     def add_assignment(self, course_id: int, tool_id: int, name: str,
                        points_possible: float = 10.0) -> int:
         return self.store.add_assignment(course_id, tool_id, name, points_possible)

@@ -135,6 +135,16 @@ grades = Table(
     Column("result_url", Text),
     Column("updated_at", Float, nullable=False),
 )
+lti13_tools = Table(
+    # The LTI 1.3 side of a tool (its row in ``tools`` holds name, placements, privacy).
+    "lti13_tools", metadata,
+    Column("tool_id", Id, ForeignKey("tools.id"), primary_key=True),
+    Column("client_id", String(32), nullable=False, unique=True),
+    Column("deployment_id", String(64), nullable=False),
+    Column("oidc_initiation_url", Text, nullable=False),
+    Column("target_link_uri", Text, nullable=False),
+    Column("redirect_uris", Text, nullable=False),  # one per line
+)
 launch_log = Table(
     "launch_log", metadata,
     Column("id", Id, primary_key=True),
@@ -365,6 +375,45 @@ class PlatformStore:
             conn.execute(delete(grades).where(grades.c.assignment_id.in_(ids)))
             conn.execute(delete(assignments).where(assignments.c.tool_id == tool_id))
             conn.execute(delete(tools).where(tools.c.id == tool_id))
+
+    def add_lti13_tool(self, *, name: str, oidc_initiation_url: str, target_link_uri: str,
+                       redirect_uris: Iterable[str] = (), privacy_level: str = "public",
+                       custom_fields: Mapping[str, str] | None = None,
+                       placements: Mapping[str, Mapping[str, Any]] | None = None
+                       ) -> tuple[int, str, str]:
+        """(tool id, client id, deployment id) of a new LTI 1.3 tool."""
+        tool_id = self.add_tool(name=name, consumer_key="", shared_secret="",
+                                url=target_link_uri, privacy_level=privacy_level,
+                                custom_fields=custom_fields, placements=placements)
+        client_id = str(ID_BASE + 1000 + tool_id)
+        deployment_id = f"{tool_id}:{_opaque('deployment', tool_id)}"
+        with self.engine.begin() as conn:
+            conn.execute(insert(lti13_tools).values(
+                tool_id=tool_id, client_id=client_id, deployment_id=deployment_id,
+                oidc_initiation_url=oidc_initiation_url, target_link_uri=target_link_uri,
+                redirect_uris="\n".join(list(redirect_uris) or [target_link_uri])))
+        return tool_id, client_id, deployment_id
+
+    def lti13_tool(self, *, tool_id: int | None = None, client_id: str | None = None
+                   ) -> dict[str, Any] | None:
+        query = select(lti13_tools)
+        query = query.where(lti13_tools.c.tool_id == tool_id) if tool_id is not None \
+            else query.where(lti13_tools.c.client_id == client_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return dict(row, redirect_uris=[u for u in row["redirect_uris"].split("\n") if u])
+
+    def setting(self, name: str, make) -> str:
+        """A platform-wide value, created by ``make()`` the first time."""
+        with self.engine.begin() as conn:
+            value = conn.execute(select(settings.c.value).where(settings.c.name == name)) \
+                .scalar()
+            if value is None:
+                value = make()
+                conn.execute(insert(settings).values(name=name, value=value))
+        return value
 
     # -- assignments and grades -----------------------------------------------------------
     def add_assignment(self, course_id: int, tool_id: int, name: str,

@@ -10,6 +10,7 @@ document is a self-submitting form POSTing the signed parameters to the tool.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
@@ -22,6 +23,7 @@ from flask import (
     current_app,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -235,14 +237,12 @@ def external_tool(kind: str, context_id: int, tool_id: int):
                            title=options.get("text") or tool["name"])
 
 
-@bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>"
-        "/launch")
-def launch_form(kind: str, context_id: int, tool_id: int):
-    """The iframe's document: the signed launch, submitted to the tool at once."""
+def launch_context(kind: str, context_id: int, tool_id: int, placement: str,
+                   assignment_id: int | None) -> tuple[lti11.LaunchContext, str]:
+    """Who launches what, where (checked against the current user): (context, tool URL)."""
     tool = store().tool(tool_id)
     if tool is None:
         abort(404, "No such tool.")
-    placement = request.args.get("placement", "")
     account = store().account()
     course, assignment, types, sourcedid = None, None, [], None
     if kind == "courses":
@@ -253,7 +253,7 @@ def launch_form(kind: str, context_id: int, tool_id: int):
     elif kind == "users" and context_id != g.user["id"]:
         abort(403, "You can only open your own user navigation tools.")
     if placement == "assignment":
-        assignment = store().assignment(request.args.get("assignment_id", type=int) or 0)
+        assignment = store().assignment(assignment_id or 0)
         if course is None or assignment is None or assignment["course_id"] != course["id"] \
                 or assignment["tool_id"] != tool_id:
             abort(404, "No such assignment.")
@@ -267,16 +267,94 @@ def launch_form(kind: str, context_id: int, tool_id: int):
         abort(400, f"{tool['name']} has no launch URL for this placement.")
     return_url = platform_url() + url_for(
         "platform.external_content_return", kind=kind, context_id=context_id)
-    ctx = lti11.LaunchContext(
+    return lti11.LaunchContext(
         platform_url=platform_url(), guid=store().guid, account=account, tool=tool,
         user=g.user, placement=placement, course=course, enrollment_types=types,
-        assignment=assignment, sourcedid=sourcedid, return_url=return_url)
+        assignment=assignment, sourcedid=sourcedid, return_url=return_url), url
+
+
+def _form(url: str, fields: list[tuple[str, str]], method: str = "post") -> Response:
+    response = Response(render_template("platform/launch_form.html", url=url, fields=fields,
+                                        method=method))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>"
+        "/launch")
+def launch_form(kind: str, context_id: int, tool_id: int):
+    """The iframe's document: the signed launch (1.1), or the OIDC login initiation (1.3),
+    submitted to the tool at once."""
+    placement = request.args.get("placement", "")
+    assignment_id = request.args.get("assignment_id", type=int)
+    ctx, url = launch_context(kind, context_id, tool_id, placement, assignment_id)
+    lti13_tool = store().lti13_tool(tool_id=tool_id)
+    if lti13_tool is not None:
+        from .lti13 import message_hints
+
+        hint = message_hints(store()).dumps({
+            "kind": kind, "context_id": context_id, "tool_id": tool_id,
+            "placement": placement, "assignment_id": assignment_id, "user_id": g.user["id"],
+            "target_link_uri": url})
+        fields = [("iss", platform_url()), ("login_hint", g.user["lti_id"]),
+                  ("target_link_uri", url), ("lti_message_hint", hint),
+                  ("client_id", lti13_tool["client_id"]),
+                  ("lti_deployment_id", lti13_tool["deployment_id"]),
+                  ("deployment_id", lti13_tool["deployment_id"])]
+        log.info("1.3 login initiation: tool=%s user=%s", tool_id, g.user["id"])
+        return _form(lti13_tool["oidc_initiation_url"], fields)
     params = lti11.launch_params(ctx)
+    tool = ctx.tool
     fields = lti11.sign(url, params, tool["consumer_key"], tool["shared_secret"])
     store().log_launch(tool_id, g.user["id"], placement, url, dict(fields))
     log.info("launch: tool=%s user=%s placement=%s", tool_id, g.user["id"], placement)
-    response = Response(render_template("platform/launch_form.html", url=url, fields=fields))
-    response.headers["Cache-Control"] = "no-store"
+    return _form(url, fields)
+
+
+@bp.route("/api/lti/authorize_redirect", methods=["GET", "POST"])
+def lti13_authorize():
+    """The OIDC auth endpoint: an id_token for the current user, POSTed to the tool."""
+    from .lti13 import PlatformKeys, id_token_claims, read_hint
+
+    values = request.values
+    tool13 = store().lti13_tool(client_id=values.get("client_id", ""))
+    if tool13 is None:
+        abort(400, "Unknown client_id.")
+    redirect_uri = values.get("redirect_uri", "")
+    if redirect_uri not in tool13["redirect_uris"]:
+        abort(400, "The redirect_uri is not registered for this tool.")
+    for name, expected in (("scope", "openid"), ("response_type", "id_token"),
+                           ("response_mode", "form_post"), ("prompt", "none")):
+        if values.get(name) != expected:
+            abort(400, f"{name} must be {expected}.")
+    if not values.get("nonce") or not values.get("state"):
+        abort(400, "The auth request needs a nonce and a state.")
+    hint = read_hint(store(), values.get("lti_message_hint", ""))
+    if hint is None or hint["tool_id"] != tool13["tool_id"]:
+        abort(400, "The lti_message_hint is missing, forged or expired.")
+    if values.get("login_hint") != g.user["lti_id"] or hint["user_id"] != g.user["id"]:
+        # The browser's platform session is not the user the login was for.
+        return _form(redirect_uri, [("error", "login_required"), ("error_description",
+                     "The user is not logged in as the launching user."),
+                     ("state", values["state"])])
+    ctx, _ = launch_context(hint["kind"], hint["context_id"], hint["tool_id"],
+                            hint["placement"], hint["assignment_id"])
+    claims = id_token_claims(ctx, client_id=tool13["client_id"],
+                             deployment_id=tool13["deployment_id"], nonce=values["nonce"],
+                             target_link_uri=hint["target_link_uri"],
+                             placement=hint["placement"])
+    token = PlatformKeys(store()).sign(claims)
+    store().log_launch(tool13["tool_id"], g.user["id"], hint["placement"], redirect_uri,
+                       {"id_token (decoded)": json.dumps(claims, indent=1)})
+    return _form(redirect_uri, [("id_token", token), ("state", values["state"])])
+
+
+@bp.get("/api/lti/security/jwks")
+def lti13_jwks():
+    from .lti13 import PlatformKeys
+
+    response = jsonify(PlatformKeys(store()).jwks())
+    response.headers["Cache-Control"] = "max-age=300"
     return response
 
 

@@ -1,0 +1,134 @@
+"""The platform side of LTI 1.3: keys, the OIDC auth endpoint, Canvas-shaped id_tokens.
+
+Paths follow Canvas's (``/api/lti/authorize_redirect``, ``/api/lti/security/jwks``); the
+issuer is the platform's own URL (Canvas Cloud uses ``https://canvas.instructure.com``).
+Claims follow Canvas's shape (``lib/lti/messages/jwt_message.rb``): the LTI claims, the
+user's name and email by privacy level, ``lti11_legacy_user_id``, Canvas's placement
+extension, and Canvas ids only as custom fields the tool declares.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from .lti11 import LaunchContext, _substitute
+from .store import PlatformStore
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person"
+SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person"
+
+_ROLES = {  # Canvas's LTI 1.3 role URIs per enrollment type
+    "TeacherEnrollment": [f"{MEMBERSHIP}#Instructor"],
+    "TaEnrollment": [f"{MEMBERSHIP}#Instructor", f"{MEMBERSHIP}/Instructor#TeachingAssistant"],
+    "DesignerEnrollment": [f"{MEMBERSHIP}#ContentDeveloper"],
+    "StudentEnrollment": [f"{MEMBERSHIP}#Learner"],
+    "ObserverEnrollment": [f"{MEMBERSHIP}#Mentor"],
+}
+
+
+def roles13(enrollment_types: list[str], account_admin: bool) -> list[str]:
+    roles: list[str] = []
+    for kind in enrollment_types:
+        roles += _ROLES.get(kind, [])
+    if "TeacherEnrollment" in enrollment_types or "TaEnrollment" in enrollment_types:
+        roles.append(f"{INSTITUTION}#Instructor")
+    elif "StudentEnrollment" in enrollment_types:
+        roles.append(f"{INSTITUTION}#Student")
+    if account_admin:
+        roles += [f"{INSTITUTION}#Administrator", f"{SYSTEM}#Administrator"]
+    roles.append(f"{SYSTEM}#User")
+    return roles
+
+
+class PlatformKeys:
+    """The platform's signing key, made on first start and kept in its data file."""
+
+    def __init__(self, store: PlatformStore) -> None:
+        pem = store.setting("lti13_private_key", lambda: rsa.generate_private_key(
+            public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()).decode())
+        self.kid = store.setting("lti13_kid", lambda: uuid.uuid4().hex[:16])
+        self._private = serialization.load_pem_private_key(pem.encode(), password=None)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._private.public_key()))
+        jwk.update(kid=self.kid, alg="RS256", use="sig")
+        self.public_jwk = jwk
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.public_jwk]}
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        return jwt.encode(dict(claims), self._private, algorithm="RS256",
+                          headers={"kid": self.kid, "typ": "JWT"})
+
+
+def message_hints(store: PlatformStore) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(store.instance_secret, salt="ltikit.platform.lti13-hint")
+
+
+def read_hint(store: PlatformStore, hint: str, max_age: int = 600) -> dict[str, Any] | None:
+    try:
+        return message_hints(store).loads(hint, max_age=max_age)
+    except BadSignature:
+        return None
+
+
+def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, nonce: str,
+                    target_link_uri: str, placement: str) -> dict[str, Any]:
+    tool, user, course, account = ctx.tool, ctx.user, ctx.course, ctx.account
+    privacy = tool.get("privacy_level") or "anonymous"
+    now = int(time.time())
+    context_row = course or account
+    claims: dict[str, Any] = {
+        "iss": ctx.platform_url, "aud": client_id, "azp": client_id, "sub": user["lti_id"],
+        "iat": now, "exp": now + 3600, "nonce": nonce, "locale": user.get("locale") or "en",
+        CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
+        CLAIM + "deployment_id": deployment_id, CLAIM + "target_link_uri": target_link_uri,
+        CLAIM + "resource_link": {
+            "id": ctx.assignment["lti_id"] if ctx.assignment else context_row["lti_id"],
+            "title": ctx.assignment["name"] if ctx.assignment else tool["name"],
+            "description": None},
+        CLAIM + "roles": roles13(ctx.enrollment_types, bool(user.get("account_admin"))),
+        CLAIM + "context": {"id": context_row["lti_id"], "title": context_row["name"],
+                            **({"label": course["course_code"], "type": [
+                                "http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]}
+                               if course else {})},
+        CLAIM + "tool_platform": {"guid": f"{ctx.guid}.ltikit-platform",
+                                  "name": account["name"], "version": "cloud",
+                                  "product_family_code": "canvas"},
+        CLAIM + "launch_presentation": {"document_target": "iframe",
+                                        "return_url": ctx.return_url,
+                                        "locale": user.get("locale") or "en"},
+        CLAIM + "lti11_legacy_user_id": user["lti_id"],
+        CLAIM + "lti1p1": {"user_id": user["lti_id"]},
+        "https://www.instructure.com/placement": placement,
+        CLAIM + "custom": {name: _substitute(str(value), ctx)
+                           for name, value in (tool.get("custom_fields") or {}).items()},
+    }
+    if privacy in ("name_only", "public"):
+        claims.update(name=user["name"], given_name=user["given_name"],
+                      family_name=user["family_name"])
+    if privacy in ("email_only", "public"):
+        claims["email"] = user["email"]
+    if privacy == "public":
+        claims["picture"] = f"{ctx.platform_url}/images/thumbnails/{user['id']}.png"
+        claims[CLAIM + "lis"] = {"person_sourcedid": user.get("sis_user_id"),
+                                 "course_offering_sourcedid":
+                                     course.get("sis_course_id") if course else None}
+    return claims
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(16)
