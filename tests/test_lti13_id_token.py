@@ -256,3 +256,13 @@ def test_new_canvas_deployments_are_recorded_under_record_new(tmp_path):
         assert conn.execute(text("SELECT deployment_id FROM ltikit_deployments")).scalars() \
             .all() == ["77:abc"]
     assert fresh.accept_deployment(fresh_registration, "77:abc")
+
+
+def test_oversized_and_garbage_tokens_are_refused_before_any_work(setup):
+    keys = setup[0]
+    huge = keys.sign(claims(padding="x" * 70_000))
+    for token in (huge, "", "a.b.c", "e30.e30.", "\x00" * 10):
+        with pytest.raises(LTIException) as refused:
+            verify(setup, token)
+        assert 400 <= refused.value.status < 500
+    assert keys.fetches == 0  # nothing fetched for any of them

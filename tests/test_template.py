@@ -42,3 +42,20 @@ def test_new_refuses_to_overwrite_and_titles_come_from_the_name(tmp_path):
     assert title_from("course-roster_tool") == "Course Roster Tool"
     project = create_project(tmp_path / "x", title="Grade Helper")
     assert "Grade Helper" in (project / ".env.example").read_text()
+
+
+def test_the_template_database_upgrades_on_postgresql(tmp_path, postgres_server):
+    from sqlalchemy import create_engine, inspect
+
+    project = create_project(tmp_path / "pgtool")
+    url = postgres_server.database()
+    upgrade = subprocess.run(
+        [sys.executable, "manage.py", "upgrade"], cwd=project, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "BASE_URL": "https://canvas.example.edu/",
+             "LTI_CONSUMER_KEY": "k", "LTI_SHARED_SECRET": "s", "SECRET_KEY": "x",
+             "OAUTH2_ID": "1", "OAUTH2_KEY": "y", "TOKEN_ENCRYPTION_KEYS": "unused",
+             "DATABASE_URL": url})
+    assert upgrade.returncode == 0, upgrade.stderr
+    names = set(inspect(create_engine(url)).get_table_names())
+    assert {"tool_users", "tool_alembic_version", "ltikit_launches", "ltikit_canvas_tokens",
+            "ltikit_alembic_version"} <= names
