@@ -11,6 +11,7 @@
     ltikit platforms add --issuer ISS --client-id ID --auth-login-url U --token-url U
                          (--jwks-url U | --public-jwk FILE) [--deployment ID ...]
     ltikit platforms list
+    ltikit tool-keys generate | rotate [--overlap-days 7] | jwks   # LTI 1.3 tool keys
     ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
     ltikit keys generate                      # a key for LTIKIT_ENCRYPTION_KEYS
     ltikit keys rotate                        # re-encrypt stored tokens with the first key
@@ -199,6 +200,31 @@ def _platforms_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tool_keys(args: argparse.Namespace) -> int:
+    import json
+
+    from ..crypto import SecretBox
+    from ..lti13.tool_keys import ToolKeys
+    from ..storage.sql import upgrade
+
+    keys = os.environ.get("LTIKIT_ENCRYPTION_KEYS")
+    if not keys:
+        sys.exit("ltikit: set LTIKIT_ENCRYPTION_KEYS (private keys are stored encrypted; "
+                 "`ltikit keys generate` makes one)")
+    storage = _storage(args)
+    upgrade(storage.engine)
+    tool_keys = ToolKeys(storage.engine, SecretBox(keys))
+    if args.tool_keys_command == "generate":
+        print(f"new signing key: {tool_keys.generate()}")
+    elif args.tool_keys_command == "rotate":
+        kid = tool_keys.rotate(int(args.overlap_days * 86400))
+        print(f"new signing key: {kid}; earlier keys stay published for "
+              f"{args.overlap_days:g} days")
+    else:
+        print(json.dumps(tool_keys.jwks(), indent=2))
+    return 0
+
+
 def _new(args: argparse.Namespace) -> int:
     from ..template import create_project
 
@@ -278,6 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="record deployments the platform creates later")
     generic.set_defaults(func=_platforms_add)
     platforms.add_parser("list", help="list registrations").set_defaults(func=_platforms_list)
+
+    tool_keys = commands.add_parser("tool-keys", help="the tool's LTI 1.3 signing keys") \
+        .add_subparsers(dest="tool_keys_command", required=True)
+    tool_keys.add_parser("generate", help="make a signing key").set_defaults(func=_tool_keys)
+    rotate = tool_keys.add_parser("rotate", help="make a new signing key, keep the old ones "
+                                  "published for a while")
+    rotate.add_argument("--overlap-days", type=float, default=7.0)
+    rotate.set_defaults(func=_tool_keys)
+    tool_keys.add_parser("jwks", help="print the published keys").set_defaults(func=_tool_keys)
 
     new = commands.add_parser("new", help="create a new tool project from the template")
     new.add_argument("name", help="directory to create")

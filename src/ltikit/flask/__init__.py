@@ -104,6 +104,8 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     # LTI 1.3: the OIDC login URL (register it on the platform), target_link_uris on other
     # origins that logins may ask for, and the clock skew accepted on id_tokens (seconds).
     "LTIKIT_LTI13_LOGIN_PATH": "/lti13/login",
+    # The tool's public keys (JWKS), for platforms to verify what the tool signs.
+    "LTIKIT_LTI13_JWKS_PATH": "/lti13/jwks",
     "LTIKIT_LTI13_TARGET_LINK_URIS": (),
     "LTIKIT_LTI13_LEEWAY": 5,
     # id_token message types a launch route accepts unless the decorator says otherwise.
@@ -596,10 +598,12 @@ class LTIKit:
     def init_app(self, app: Flask) -> None:
         state = _AppState(app, self._role_groups, self._storage)
         app.extensions["ltikit"] = state
-        from .lti13 import login_view
+        from .lti13 import jwks_view, login_view
 
         app.add_url_rule(app.config["LTIKIT_LTI13_LOGIN_PATH"], endpoint="ltikit_lti13_login",
                          view_func=login_view, methods=["GET", "POST"])
+        app.add_url_rule(app.config["LTIKIT_LTI13_JWKS_PATH"], endpoint="ltikit_lti13_jwks",
+                         view_func=jwks_view)
         if state.canvas is not None:
             from .canvas import canvas_callback
 

@@ -48,6 +48,17 @@ class LTI13Support:
         self.registrations = Registrations(engine)
         self.jwks = JWKSCache(engine)
         self.states = OIDCStates(engine)
+        self._tool_keys = None
+
+    def tool_keys(self):
+        """The tool's signing keys (needs LTIKIT_ENCRYPTION_KEYS: private keys are encrypted)."""
+        if self._tool_keys is None:
+            from ..crypto import SecretBox
+            from ..lti13.tool_keys import ToolKeys
+
+            keys = self.state.app.config.get("LTIKIT_ENCRYPTION_KEYS")
+            self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
+        return self._tool_keys
 
     def known_client_ids(self, issuer: str) -> list[str]:
         t = tables.platforms
@@ -109,6 +120,18 @@ class LTI13Support:
                                          "asked for.", reason="target_link_uri_mismatch")
         roles = Roles.parse(claims.get("https://purl.imsglobal.org/spec/lti/claim/roles") or [])
         return verified, roles
+
+
+def jwks_view() -> Response:
+    """The tool's public keys (register this URL on the platform as the tool's JWKS URL)."""
+    from flask import jsonify
+
+    from . import LTIKit
+
+    state = LTIKit.state(current_app)
+    response = jsonify(state.lti13.tool_keys().jwks())
+    response.headers["Cache-Control"] = "max-age=3600"
+    return response
 
 
 def login_view() -> Response:

@@ -121,3 +121,16 @@ oidc_states = Table(
     Column("target_link_uri", Text, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+tool_keys = Table(
+    # The tool's own LTI 1.3 signing keys (service tokens, deep linking responses): private
+    # keys encrypted (ltikit.crypto), public halves published at the tool's JWKS URL.
+    "ltikit_tool_keys", metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("private_key", Text, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # Once superseded, a key is still published until retire_at, so platforms that cached
+    # the JWKS keep accepting what was signed with it.
+    Column("retire_at", BigInteger),
+)
