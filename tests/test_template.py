@@ -22,7 +22,7 @@ def test_a_new_project_passes_its_own_tests(tmp_path):
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=project, capture_output=True, text=True, timeout=300)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "5 passed" in tests.stdout
+    assert "6 passed" in tests.stdout
     upgrade = subprocess.run(
         [sys.executable, "manage.py", "upgrade"], cwd=project, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "BASE_URL": "https://canvas.example.edu/",

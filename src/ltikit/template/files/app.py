@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, redirect, render_template, request
 
@@ -81,6 +82,42 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                               privacy_level=app.config["PRIVACY_LEVEL"],
                               visibility=app.config["COURSE_NAVIGATION_VISIBILITY"])
         return Response(xml, mimetype="application/xml")
+
+    @app.route("/lti/config.json")
+    def lti13_config():
+        """Canvas's LTI 1.3 developer key JSON (Admin > Developer Keys > + LTI Key > Paste
+        JSON), from the same settings as the 1.1 XML."""
+        base = LTIKit.state(app).public_url(request).rsplit("/lti/config.json", 1)[0]
+        title = app.config["TOOL_TITLE"]
+        placements = []
+        for name, enabled in app.config["PLACEMENTS"].items():
+            if not enabled:
+                continue
+            placement = {"placement": name, "message_type": "LtiResourceLinkRequest",
+                         "target_link_uri": f"{base}/launch", "text": title}
+            if name == "course_navigation":
+                placement.update(visibility=app.config["COURSE_NAVIGATION_VISIBILITY"],
+                                 default="enabled")
+            placements.append(placement)
+        return {
+            "title": title, "description": app.config["TOOL_DESCRIPTION"],
+            "oidc_initiation_url": f"{base}/lti13/login",
+            "target_link_uri": f"{base}/launch",
+            "public_jwk_url": f"{base}/lti13/jwks",
+            "scopes": [],
+            # Canvas sends no Canvas ids in 1.3 unless asked: these fill lti.canvas.
+            "custom_fields": {"canvas_user_id": "$Canvas.user.id",
+                              "canvas_user_login_id": "$Canvas.user.loginId",
+                              "canvas_course_id": "$Canvas.course.id",
+                              "canvas_api_domain": "$Canvas.api.domain"},
+            "extensions": [{
+                "platform": "canvas.instructure.com",
+                "privacy_level": app.config["PRIVACY_LEVEL"],
+                "domain": urlsplit(base).netloc,
+                "tool_id": title.lower().replace(" ", "_"),
+                "settings": {"text": title, "placements": placements},
+            }],
+        }
 
     @app.errorhandler(404)
     def not_found(_exc):

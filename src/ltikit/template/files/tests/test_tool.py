@@ -84,3 +84,19 @@ def test_the_whole_flow_against_the_local_platform(tmp_path, serve):
         page = teacher.authorize()
         assert page.status_code == 200
         assert "Hello, Terry Teacher" in page.text and "Introduction to Biology" in page.text
+
+
+def test_the_lti13_developer_key_json_follows_the_same_settings(tmp_path):
+    from app import create_app
+
+    app = create_app(settings(tmp_path, PLACEMENT_USER_NAVIGATION="true"))
+    config = app.test_client().get("/lti/config.json", base_url="https://tool.example.edu") \
+        .get_json()
+    assert config["oidc_initiation_url"] == "https://tool.example.edu/lti13/login"
+    assert config["target_link_uri"] == "https://tool.example.edu/launch"
+    assert config["public_jwk_url"] == "https://tool.example.edu/lti13/jwks"
+    canvas = config["extensions"][0]
+    assert canvas["privacy_level"] == "public"
+    assert [p["placement"] for p in canvas["settings"]["placements"]] == \
+        ["course_navigation", "user_navigation"]
+    assert config["custom_fields"]["canvas_api_domain"] == "$Canvas.api.domain"
