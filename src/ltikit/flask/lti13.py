@@ -20,7 +20,7 @@ from flask import current_app, redirect, request
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
-from ..errors import LTIAuthenticationError, LTIException
+from ..errors import LTIAuthenticationError, LTIConfigurationError, LTIException
 from ..lti13 import JWKSCache, Registrations, verify_id_token
 from ..lti13.id_token import RESOURCE_LINK_REQUEST
 from ..lti13.oidc import (
@@ -47,7 +47,10 @@ class LTI13Support:
         self.state = state
         self.registrations = Registrations(engine)
         self.jwks = JWKSCache(engine)
-        self.states = OIDCStates(engine)
+        if not state.app.secret_key:
+            raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "
+                                        "SECRET_KEY).", reason="no_secret_key")
+        self.states = OIDCStates(state.app.secret_key)
         self._tool_keys = None
 
     def tool_keys(self):
@@ -103,9 +106,8 @@ class LTI13Support:
                                          "browser started.", reason="state_mismatch")
         pending = self.states.take(state)
         if pending is None:
-            raise LTIAuthenticationError("This launch's login is unknown, used or expired; "
-                                         "open the tool again from the course.",
-                                         reason="unknown_state")
+            raise LTIAuthenticationError("This launch's login is unknown or expired; open the "
+                                         "tool again from the course.", reason="unknown_state")
         verified = verify_id_token(req.form.get("id_token", ""), self.registrations,
                                    self.jwks, message_types=message_types,
                                    leeway=int(self.state.app.config["LTIKIT_LTI13_LEEWAY"]))

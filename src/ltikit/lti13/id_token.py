@@ -11,6 +11,7 @@ nonce (single use) and checking the OIDC ``state`` belong to the login flow that
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache
                       "unknown_platform")
 
     if registration.public_jwk is not None:
-        key = jwt.PyJWK(dict(registration.public_jwk))
+        key = _inline_key(registration)
     elif registration.jwks_url:
         key = jwks.key(registration.jwks_url, header.get("kid"))
     else:  # pragma: no cover - registrations always have one of the two
@@ -129,6 +130,21 @@ def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache
     if not registrations.accept_deployment(registration, claims[CLAIM + "deployment_id"]):
         raise _refuse("This deployment of the tool is not registered.", "unknown_deployment")
     return VerifiedIdToken(registration=registration, claims=claims)
+
+
+_inline_keys: dict[tuple[int, str], jwt.PyJWK] = {}
+
+
+def _inline_key(registration: Registration) -> jwt.PyJWK:
+    """A registration's inline JWK, parsed once (keys are not re-parsed per launch)."""
+    fingerprint = json.dumps(registration.public_jwk, sort_keys=True)
+    key = _inline_keys.get((registration.id, fingerprint))
+    if key is None:
+        if len(_inline_keys) > 1000:
+            _inline_keys.clear()
+        key = _inline_keys[(registration.id, fingerprint)] = jwt.PyJWK(
+            dict(registration.public_jwk or {}))
+    return key
 
 
 def _check_lti_claims(claims: Mapping[str, Any], message_types: frozenset[str]) -> None:

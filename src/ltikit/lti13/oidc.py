@@ -2,24 +2,21 @@
 
 The platform sends the browser to the tool's login URL; the tool answers with a redirect
 to the platform's auth URL carrying a fresh ``state`` and ``nonce``; the platform POSTs the
-``id_token`` and the ``state`` back.  Both values are random, stored server-side (hashed
-state) for ten minutes and used once: the state ties the launch to this login, the nonce
-inside the signed token ties the token to it.
+``id_token`` and the ``state`` back.  The state ties the launch to this login (and to this
+browser, through a cookie); the nonce inside the signed token ties the token to the state;
+the nonce is claimed once, in shared storage, when the launch is stored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import Engine, delete, insert, select
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..errors import LTIAuthenticationError, LTIMalformedRequest
-from ..storage import tables
 from .registrations import Registration, Registrations
 
 STATE_LIFETIME = 600
@@ -96,37 +93,33 @@ class PendingLogin:
 
 
 class OIDCStates:
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
-        self.engine = engine
-        self._clock = clock
+    """Login states as signed, expiring tokens that carry their nonce.
+
+    Nothing is written at login: the state is ``{registration, nonce, target}`` signed
+    with the app's secret key (itsdangerous), valid ten minutes.  It cannot be forged, the
+    browser that started the login holds it in a cookie, and it is single-use because the
+    nonce it carries must match the id_token's, and the nonce is claimed in the database
+    (unique, shared by all workers) when the launch is stored: a second use is a replay.
+    """
+
+    def __init__(self, secret_key: str | bytes, *, max_age: int = STATE_LIFETIME) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="ltikit.lti13-state")
+        self.max_age = max_age
 
     def create(self, registration: Registration, target_link_uri: str) -> tuple[str, str]:
         """(state, nonce) for a new login."""
-        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = int(self._clock())
-        t = tables.oidc_states
-        with self.engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.expires_at < now))
-            conn.execute(insert(t).values(state_hash=_hash(state), platform_id=registration.id,
-                                          nonce=nonce, target_link_uri=target_link_uri,
-                                          expires_at=now + STATE_LIFETIME))
+        nonce = secrets.token_urlsafe(32)
+        state = self._serializer.dumps({"p": registration.id, "n": nonce, "t": target_link_uri})
         return state, nonce
 
     def take(self, state: str | None) -> PendingLogin | None:
-        if not state or len(state) > 200:
+        if not state or len(state) > 4096:
             return None
-        t = tables.oidc_states
-        with self.engine.begin() as conn:
-            row = conn.execute(select(t).where(t.c.state_hash == _hash(state))).mappings() \
-                .first()
-            if row is None or not conn.execute(
-                    delete(t).where(t.c.state_hash == row["state_hash"])).rowcount:
-                return None
-        if row["expires_at"] < self._clock():
+        try:
+            data = self._serializer.loads(state, max_age=self.max_age)
+        except BadSignature:
             return None
-        return PendingLogin(platform_id=row["platform_id"], nonce=row["nonce"],
-                            target_link_uri=row["target_link_uri"])
+        return PendingLogin(platform_id=int(data["p"]), nonce=str(data["n"]),
+                            target_link_uri=str(data["t"]))
 
 
-def _hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()

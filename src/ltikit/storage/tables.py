@@ -111,17 +111,6 @@ jwks_cache = Table(
     Column("refetch_after", BigInteger, nullable=False),
 )
 
-oidc_states = Table(
-    # LTI 1.3 logins in progress: the hash of the single-use OIDC ``state``, the nonce sent
-    # with it, the registration it was for and the target the login asked for.
-    "ltikit_oidc_states", metadata,
-    Column("state_hash", String(64), primary_key=True),
-    Column("platform_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
-    Column("nonce", String(64), nullable=False),
-    Column("target_link_uri", Text, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-)
-
 tool_keys = Table(
     # The tool's own LTI 1.3 signing keys (service tokens, deep linking responses): private
     # keys encrypted (ltikit.crypto), public halves published at the tool's JWKS URL.
