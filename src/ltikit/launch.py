@@ -86,6 +86,15 @@ class CanvasInfo:
     assignment_title: str | None = None
     assignment_points_possible: str | None = None
 
+    @classmethod
+    def from_custom(cls, custom: Mapping[str, str]) -> CanvasInfo:
+        """From custom parameters without their prefix (``canvas_user_id``...): what
+        Canvas sends in LTI 1.1, and what a 1.3 tool declares as custom fields."""
+        return cls(**{name: custom.get(f"canvas_{name}") for name in (
+            "user_id", "user_login_id", "course_id", "account_id", "api_domain",
+            "enrollment_state", "assignment_id", "assignment_title",
+            "assignment_points_possible")})
+
 
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping))
@@ -132,19 +141,7 @@ class Launch:
                 from_canvas = from_canvas or name[7:14] == "canvas_"
             elif name[:4] == "ext_":
                 ext[name[4:]] = value
-        canvas = None
-        if from_canvas:
-            canvas = CanvasInfo(
-                user_id=custom.get("canvas_user_id"),
-                user_login_id=custom.get("canvas_user_login_id"),
-                course_id=custom.get("canvas_course_id"),
-                account_id=custom.get("canvas_account_id"),
-                api_domain=custom.get("canvas_api_domain"),
-                enrollment_state=custom.get("canvas_enrollment_state"),
-                assignment_id=custom.get("canvas_assignment_id"),
-                assignment_title=custom.get("canvas_assignment_title"),
-                assignment_points_possible=custom.get("canvas_assignment_points_possible"),
-            )
+        canvas = CanvasInfo.from_custom(custom) if from_canvas else None
         outcome_url = get("lis_outcome_service_url")
         sourcedid = get("lis_result_sourcedid")
         context_id = get("context_id")
@@ -206,18 +203,8 @@ class Launch:
         context, link, lis = claim("context"), claim("resource_link"), claim("lis")
         presentation, platform = claim("launch_presentation"), claim("tool_platform")
         custom = {str(k): str(v) for k, v in claim("custom").items()}
-        canvas = None
-        if any(k.startswith("canvas_") for k in custom):
-            canvas = CanvasInfo(
-                user_id=custom.get("canvas_user_id"),
-                user_login_id=custom.get("canvas_user_login_id"),
-                course_id=custom.get("canvas_course_id"),
-                account_id=custom.get("canvas_account_id"),
-                api_domain=custom.get("canvas_api_domain"),
-                enrollment_state=custom.get("canvas_enrollment_state"),
-                assignment_id=custom.get("canvas_assignment_id"),
-                assignment_title=custom.get("canvas_assignment_title"),
-                assignment_points_possible=custom.get("canvas_assignment_points_possible"))
+        canvas = CanvasInfo.from_custom(custom) \
+            if any(k.startswith("canvas_") for k in custom) else None
         types = context.get("type")
         return cls(
             version="1.3",
