@@ -410,7 +410,7 @@ class _AppState:
             response.headers.add("Set-Cookie", cookie)
             from .lti13 import STATE_COOKIE
 
-            self._delete_cookie(response, STATE_COOKIE)
+            self.clear_cookie(response, STATE_COOKIE)
             return response
 
         after_this_request(finish)
@@ -418,13 +418,6 @@ class _AppState:
                  verified.registration.issuer, verified.registration.client_id,
                  verified.deployment_id, verified.claims.get("sub"))
         return LTI(self, active)
-
-    def _delete_cookie(self, response: Response, name: str) -> None:
-        config = self.app.config
-        secure = bool(config["LTIKIT_COOKIE_SECURE"])
-        response.delete_cookie(name, httponly=True, secure=secure,
-                               samesite="None" if secure else "Lax",
-                               partitioned=secure and bool(config["LTIKIT_COOKIE_PARTITIONED"]))
 
     def _check_role(self, roles: Roles, role: str) -> None:
         if not self.role_groups.check(roles, role):
@@ -489,12 +482,18 @@ class _AppState:
             self._cookie_attributes = attributes
         return f"{self.app.config['LTIKIT_COOKIE_NAME']}={token}{self._cookie_attributes}"
 
-    def clear_cookie(self, response: Response) -> None:
+    def cookie_options(self) -> dict[str, Any]:
+        """Attributes of ltikit's cookies (``Response.set_cookie`` keywords): a cookie the
+        platform's cross-site iframe keeps, or Lax on plain-http hosts."""
         config = self.app.config
         secure = bool(config["LTIKIT_COOKIE_SECURE"])
-        response.delete_cookie(config["LTIKIT_COOKIE_NAME"], httponly=True, secure=secure,
-                               samesite="None" if secure else "Lax",
-                               partitioned=secure and bool(config["LTIKIT_COOKIE_PARTITIONED"]))
+        return {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax",
+                "partitioned": secure and bool(config["LTIKIT_COOKIE_PARTITIONED"])}
+
+    def clear_cookie(self, response: Response, name: str | None = None) -> None:
+        """Delete the launch cookie (or the ltikit cookie ``name``)."""
+        response.delete_cookie(name or self.app.config["LTIKIT_COOKIE_NAME"],
+                               **self.cookie_options())
 
     def refuse(self, request: Request, exc: LTIException, error: Callable[..., Any] | None,
                args: tuple, kwargs: dict) -> Response:
@@ -562,20 +561,24 @@ _HINTS = {
 }
 
 
-def error_page(exc: LTIException, *, title: str | None = None) -> Response:
-    """The default refusal page: escaped, plain, with the refusal's HTTP status."""
+def error_page(exc: LTIException, *, title: str | None = None,
+               retry: str | None = None) -> Response:
+    """The default refusal page: escaped, plain, with the refusal's HTTP status (and a
+    *Try again* link to ``retry`` when there is something to try again)."""
     status = exc.status
     title = title or _TITLES.get(status, "The tool could not complete this request")
     hint = _HINTS.get(status, "")
+    action = Markup('<p><a href="{}">Try again</a></p>').format(retry) if retry else ""
     body = Markup(
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         "<title>{title}</title>"
         "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
         "padding:0 1rem;color:#222'><h1 style='font-size:1.4rem'>{title}</h1>"
-        "<p>{message}</p><p style='color:#555'>{hint}</p>"
+        "<p>{message}</p><p style='color:#555'>{hint}</p>{action}"
         "<p style='color:#888;font-size:.85rem'>Error {status} ({reason})</p></body></html>"
-    ).format(title=title, message=exc.message, hint=hint, status=status, reason=exc.reason)
+    ).format(title=title, message=exc.message, hint=hint, action=action, status=status,
+             reason=exc.reason)
     response = Response(str(body), status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, current_app, redirect, request
-from markupsafe import Markup
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Response
 
@@ -126,12 +125,7 @@ def _page(title: str, message: str, status: int, *, retry: str | None = None) ->
 
     exc = LTIException(message, reason="canvas_authorization")
     exc.status = status
-    response = error_page(exc, title=title)
-    if retry:
-        body = response.get_data(as_text=True).replace(
-            "</body>", str(Markup('<p><a href="{}">Try again</a></p></body>').format(retry)), 1)
-        response.set_data(body)
-    return response
+    return error_page(exc, title=title, retry=retry)
 
 
 @blueprint.route("/callback")  # the real path comes from LTIKIT_CANVAS_CALLBACK_PATH

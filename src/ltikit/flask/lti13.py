@@ -83,11 +83,8 @@ class LTI13Support:
         response = redirect(auth_request_url(registration, login, state=state, nonce=nonce,
                                              redirect_uri=login.target_link_uri))
         response.headers["Cache-Control"] = "no-store"
-        secure = bool(self.state.app.config["LTIKIT_COOKIE_SECURE"])
-        response.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, secure=secure,
-                            samesite="None" if secure else "Lax",
-                            partitioned=secure and bool(
-                                self.state.app.config["LTIKIT_COOKIE_PARTITIONED"]))
+        response.set_cookie(STATE_COOKIE, state, max_age=self.states.max_age,
+                            **self.state.cookie_options())
         log.info("LTI 1.3 login: issuer=%s client=%s", registration.issuer,
                  registration.client_id)
         return response
