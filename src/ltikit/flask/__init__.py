@@ -400,7 +400,7 @@ class _AppState:
 
         wanted = frozenset(message_types or ()) & MESSAGE_TYPES or \
             frozenset(self.app.config["LTIKIT_LTI13_MESSAGE_TYPES"])
-        verified, roles = self.lti13.verify_launch(request, role, wanted)
+        verified, roles = self.lti13.verify_launch(request, wanted)
         if role != ANY:
             self._check_role(roles, role)  # before anything is stored
         active = self.launches.start_lti13(verified)

@@ -90,7 +90,7 @@ class LTI13Support:
         return response
 
     # -- the launch -----------------------------------------------------------------------
-    def verify_launch(self, req: Request, role: str, message_types: frozenset[str]):
+    def verify_launch(self, req: Request, message_types: frozenset[str]):
         state = req.form.get("state", "")
         cookie = req.cookies.get(STATE_COOKIE)
         if not cookie:

@@ -160,7 +160,7 @@ def authorize():
         if g.get("user") is None:
             return final([("error", "login_required"),
                           ("error_description", "prompt=none but there is no current session")])
-        if not _remembered(key["id"], g.user["id"], scopes):
+        if not _remembered(key["id"], g.user["id"]):
             return final([("error", "interaction_required"),
                           ("error_description", "prompt=none but a token cannot be granted "
                            "without user interaction")])
@@ -180,7 +180,7 @@ def _sentence(items: list[str]) -> str:
     return ", ".join(items[:-1]) + f", and {items[-1]}"
 
 
-def _remembered(key_id: int, user_id: int, scopes: list[str]) -> bool:
+def _remembered(key_id: int, user_id: int) -> bool:
     return (key_id, user_id) in current_app.extensions["ltikit_platform_consents"]
 
 

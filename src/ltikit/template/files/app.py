@@ -71,11 +71,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         lti.canvas_logout()
         return render_template("signed_out.html", lti=lti, next_url=lti.url_for("index"))
 
+    def tool_base_url() -> str:
+        # This request's public URL (X-Forwarded-* when TRUSTED_PROXIES is set) without the
+        # path, so configurations advertise https:// URLs behind a TLS proxy.
+        return LTIKit.state(app).public_url(request).removesuffix(request.path)
+
     @app.route("/lti/config.xml")
     def lti_config():
-        # URLs come from this request (and X-Forwarded-* when TRUSTED_PROXIES is set),
-        # so behind a TLS proxy Canvas gets https:// launch URLs.
-        base = LTIKit.state(app).public_url(request).rsplit("/lti/config.xml", 1)[0]
+        base = tool_base_url()
         xml = render_template("lti.xml", base=base, placements=app.config["PLACEMENTS"],
                               title=app.config["TOOL_TITLE"],
                               description=app.config["TOOL_DESCRIPTION"],
@@ -87,7 +90,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def lti13_config():
         """Canvas's LTI 1.3 developer key JSON (Admin > Developer Keys > + LTI Key > Paste
         JSON), from the same settings as the 1.1 XML."""
-        base = LTIKit.state(app).public_url(request).rsplit("/lti/config.json", 1)[0]
+        base = tool_base_url()
         title = app.config["TOOL_TITLE"]
         placements = []
         for name, enabled in app.config["PLACEMENTS"].items():
