@@ -546,24 +546,30 @@ def _paginated(items: list[Any], total: int, page: int, per_page: int) -> Respon
     return response
 
 
+def _user_for_api(user_id: str) -> tuple[dict[str, Any] | None, Response | None]:
+    """``self`` or a user id, as Canvas reads it: yourself, or anyone for an admin."""
+    user = g.api_user if user_id == "self" else \
+        (store().user(int(user_id)) if user_id.isdigit() else None)
+    if user is None:
+        return None, _not_found()
+    if user["id"] != g.api_user["id"] and not g.api_user["account_admin"]:
+        return None, _not_authorized()
+    return user, None
+
+
 @api("/api/v1/users/:id")
 def user_show(id: str):
-    user = g.api_user if id == "self" else (store().user(int(id)) if id.isdigit() else None)
-    if user is None:
-        return _not_found()
-    if user["id"] != g.api_user["id"] and not g.api_user["account_admin"]:
-        return _not_authorized()
+    user, error = _user_for_api(id)
+    if error is not None:
+        return error
     return jsonify(_user_json(user, detail=True))
 
 
 @api("/api/v1/users/:user_id/profile")
 def user_profile(user_id: str):
-    user = g.api_user if user_id == "self" else \
-        (store().user(int(user_id)) if user_id.isdigit() else None)
-    if user is None:
-        return _not_found()
-    if user["id"] != g.api_user["id"] and not g.api_user["account_admin"]:
-        return _not_authorized()
+    user, error = _user_for_api(user_id)
+    if error is not None:
+        return error
     return jsonify({
         "id": user["id"], "name": user["name"], "short_name": user["short_name"],
         "sortable_name": user["sortable_name"], "title": user["title"], "bio": user["bio"],

@@ -208,6 +208,20 @@ def gradebook(course_id: int):
 
 # -- launching ------------------------------------------------------------------------------
 
+def _launch_context_or_abort(kind: str, context_id: int
+                             ) -> tuple[dict[str, Any] | None, list[str]]:
+    """(course or None, the current user's enrollment types there) where the current user
+    may launch a tool: a course they can see, the account (admins), their own user page."""
+    if kind == "courses":
+        course = _course_or_404(context_id)
+        return course, _may_view(course)
+    if kind == "accounts" and not g.user["account_admin"]:
+        abort(403, "Account navigation is for account admins.")
+    if kind == "users" and context_id != g.user["id"]:
+        abort(403, "You can only open your own user navigation tools.")
+    return None, []
+
+
 @bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>")
 def external_tool(kind: str, context_id: int, tool_id: int):
     tool = store().tool(tool_id)
@@ -218,14 +232,7 @@ def external_tool(kind: str, context_id: int, tool_id: int):
         "users": "user_navigation"}[kind]
     if placement not in lti11.PLACEMENTS or lti11.placement_settings(tool, placement) is None:
         abort(404, f"{tool['name']} has no {placement} placement.")
-    course = None
-    if kind == "courses":
-        course = _course_or_404(context_id)
-        _may_view(course)
-    elif kind == "accounts" and not g.user["account_admin"]:
-        abort(403, "Account navigation is for account admins.")
-    elif kind == "users" and context_id != g.user["id"]:
-        abort(403, "You can only open your own user navigation tools.")
+    course, _ = _launch_context_or_abort(kind, context_id)
     frame_url = url_for("platform.launch_form", kind=kind, context_id=context_id,
                         tool_id=tool_id, placement=placement)
     options = lti11.placement_settings(tool, placement) or {}
@@ -244,14 +251,8 @@ def launch_context(kind: str, context_id: int, tool_id: int, placement: str,
     if tool is None:
         abort(404, "No such tool.")
     account = store().account()
-    course, assignment, types, sourcedid = None, None, [], None
-    if kind == "courses":
-        course = _course_or_404(context_id)
-        types = _may_view(course)
-    elif kind == "accounts" and not g.user["account_admin"]:
-        abort(403, "Account navigation is for account admins.")
-    elif kind == "users" and context_id != g.user["id"]:
-        abort(403, "You can only open your own user navigation tools.")
+    course, types = _launch_context_or_abort(kind, context_id)
+    assignment, sourcedid = None, None
     if placement == "assignment":
         assignment = store().assignment(assignment_id or 0)
         if course is None or assignment is None or assignment["course_id"] != course["id"] \
