@@ -6,7 +6,6 @@ Canvas's source and docs (see ltikit/platform/canvas_api.py), not from ltikit's 
 
 from __future__ import annotations
 
-import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +15,7 @@ from canvasapi import Canvas
 from canvasapi.exceptions import InvalidAccessToken
 
 from ltikit.platform import DevPlatform
-from ltikit.testing.platform import browser_session
+from ltikit.testing.platform import PlatformUser
 
 REDIRECT = "https://tool.example.edu/oauth/callback"
 PROFILE_SCOPE = "url:GET|/api/v1/users/:user_id/profile"
@@ -28,19 +27,13 @@ def platform(tmp_path):
         yield platform
 
 
-class Browser:
-    """A user's browser at the platform: a cookie jar and the consent page's buttons."""
+class Browser(PlatformUser):
+    """A user at the platform, seeing each OAuth2 step (redirects not followed)."""
 
     def __init__(self, platform, login="teacher"):
-        self.platform = platform
-        self.session = browser_session()
-        home = self.session.get(platform.url + "/")
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
-        user = platform.user(login)
-        self.session.post(platform.url + "/switch_user",
-                          data={"csrf_token": self.csrf, "user_id": user["id"]})
+        super().__init__(platform, login)
 
-    def authorize(self, **params):
+    def request_authorization(self, **params):
         return self.session.get(self.platform.url + "/login/oauth2/auth", params=params,
                                 allow_redirects=False)
 
@@ -69,7 +62,7 @@ def token_request(platform, **form):
 
 def get_code(platform, client_id, login="teacher", state="st-1", **extra):
     browser = Browser(platform, login)
-    first = browser.authorize(client_id=client_id, response_type="code",
+    first = browser.request_authorization(client_id=client_id, response_type="code",
                               redirect_uri=REDIRECT, state=state, **extra)
     assert first.status_code == 302 and first.headers["Location"].endswith("/login/oauth2/confirm")
     params = query(browser.consent())
@@ -112,22 +105,22 @@ def test_the_authorization_code_flow_gives_canvas_shaped_tokens(platform):
 def test_authorize_errors_as_canvas_returns_them(platform):
     client_id, _ = key(platform)
     browser = Browser(platform)
-    unknown = browser.authorize(client_id="999", response_type="code", redirect_uri=REDIRECT)
+    unknown = browser.request_authorization(client_id="999", response_type="code", redirect_uri=REDIRECT)
     assert unknown.status_code == 401
     assert unknown.headers["WWW-Authenticate"] == "Canvas OAuth 2.0"
     assert unknown.json() == {"error": "invalid_client", "error_description": "unknown client"}
-    elsewhere = browser.authorize(client_id=client_id, response_type="code",
+    elsewhere = browser.request_authorization(client_id=client_id, response_type="code",
                                   redirect_uri="https://evil.example.com/cb")
     assert elsewhere.status_code == 400
     assert elsewhere.json()["error_description"] == "redirect_uri does not match client settings"
-    wrong_type = browser.authorize(client_id=client_id, response_type="token",
+    wrong_type = browser.request_authorization(client_id=client_id, response_type="token",
                                    redirect_uri=REDIRECT, state="s2")
     assert query(wrong_type) == {"error": "unsupported_response_type", "state": "s2",
                                  "error_description": "Only response_type=code is permitted"}
-    silent = browser.authorize(client_id=client_id, response_type="code",
+    silent = browser.request_authorization(client_id=client_id, response_type="code",
                                redirect_uri=REDIRECT, state="s3", prompt="none")
     assert query(silent)["error"] == "interaction_required" and query(silent)["state"] == "s3"
-    login = browser.authorize(client_id=client_id, response_type="code",
+    login = browser.request_authorization(client_id=client_id, response_type="code",
                               redirect_uri=REDIRECT, state="s4", prompt="login")
     assert query(login)["error"] == "unsupported_prompt_type"
 
@@ -135,7 +128,7 @@ def test_authorize_errors_as_canvas_returns_them(platform):
 def test_a_user_who_cancels_is_sent_back_with_access_denied_and_the_state(platform):
     client_id, _ = key(platform)
     browser = Browser(platform, "student")
-    browser.authorize(client_id=client_id, response_type="code", redirect_uri=REDIRECT,
+    browser.request_authorization(client_id=client_id, response_type="code", redirect_uri=REDIRECT,
                       state="keep-me")
     assert query(browser.consent("deny")) == {"error": "access_denied", "state": "keep-me"}
 
@@ -143,7 +136,7 @@ def test_a_user_who_cancels_is_sent_back_with_access_denied_and_the_state(platfo
 def test_scopes_beyond_a_scoped_key_are_refused_with_invalid_scope(platform):
     client_id, _ = key(platform, scopes=[PROFILE_SCOPE], require_scopes=True)
     browser = Browser(platform)
-    refused = browser.authorize(client_id=client_id, response_type="code",
+    refused = browser.request_authorization(client_id=client_id, response_type="code",
                                 redirect_uri=REDIRECT, state="s",
                                 scope=f"{PROFILE_SCOPE} url:GET|/api/v1/courses")
     params = query(refused)

@@ -22,7 +22,7 @@ from ltikit.lti11.outcomes import OutcomeService, build_request
 from ltikit.platform import DevPlatform
 from ltikit.platform.lti11 import ConfigError, parse_tool_xml
 from ltikit.roles import RoleGroups, Roles
-from ltikit.testing.platform import browser_session
+from ltikit.testing.platform import PlatformUser
 
 KEY, SECRET = "canvas-key", "s3cret-shared-with-canvas"  # what conftest.build_tool accepts
 
@@ -68,30 +68,6 @@ def platform(tmp_path):
         yield platform
 
 
-class Browser:
-    def __init__(self, platform, login):
-        self.platform = platform
-        self.session = browser_session()
-        home = self.session.get(platform.url + "/")
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
-        self.session.post(platform.url + "/switch_user",
-                          data={"csrf_token": self.csrf,
-                                "user_id": platform.user(login)["id"]})
-
-    def get(self, path, **kwargs):
-        return self.session.get(self.platform.url + path, **kwargs)
-
-    def launch_fields(self, path):
-        """The signed fields of the self-submitting launch form at ``path``."""
-        page = self.get(path)
-        assert page.status_code == 200, page.text
-        action = re.search(r'action="([^"]+)"', page.text).group(1)
-        fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
-        import html
-
-        return html.unescape(action), [(html.unescape(k), html.unescape(v)) for k, v in fields]
-
-
 def verify_with_oauthlib(url, fields, secret):
     """Check a launch's signature with oauthlib only (the platform's and ltikit's code aside)."""
     request = OAuthlibRequest(url, http_method="POST", body=dict(fields),
@@ -121,12 +97,12 @@ def test_a_tool_installed_by_url_gets_the_placements_of_its_xml(platform):
                                        "user_navigation", "editor_button",
                                        "homework_submission"}
     course = platform.course_id("BIO101")
-    teacher, student = Browser(platform, "teacher"), Browser(platform, "student")
+    teacher, student = PlatformUser(platform, "teacher"), PlatformUser(platform, "student")
     # course navigation visible to admins (staff) only, as the XML says
     assert "Roster view" in teacher.get(f"/courses/{course}").text
     assert "Roster view" not in student.get(f"/courses/{course}").text
     # the editor button launches with Canvas's content-item parameters
-    _, fields = teacher.launch_fields(f"/courses/{course}/external_tools/{tool_id}/launch"
+    _, fields = teacher.launch_form(f"/courses/{course}/external_tools/{tool_id}/launch"
                                       "?placement=editor_button")
     params = dict(fields)
     assert params["selection_directive"] == "embed_content"
@@ -138,9 +114,9 @@ def test_a_tool_installed_by_url_gets_the_placements_of_its_xml(platform):
                            "?placement=homework_submission")
     assert disabled.status_code == 404
     # account navigation uses its own URL, for admins only
-    admin = Browser(platform, "admin")
+    admin = PlatformUser(platform, "admin")
     account = platform.store.account()["id"]
-    url, fields = admin.launch_fields(f"/accounts/{account}/external_tools/{tool_id}/launch"
+    url, fields = admin.launch_form(f"/accounts/{account}/external_tools/{tool_id}/launch"
                                       "?placement=account_navigation")
     assert url == base + "/launch?from=account"
     assert dict(fields)["custom_canvas_account_id"] == str(account)
@@ -165,7 +141,7 @@ def test_bad_xml_is_refused_with_a_reason():
 def test_launches_carry_roles_as_canvas_spells_them(platform, login, roles, group):
     tool_id = platform.add_lti11_tool("Tool", KEY, SECRET, url="https://tool.example.edu/launch")
     course = platform.course_id("BIO101")
-    url, fields = Browser(platform, login).launch_fields(
+    url, fields = PlatformUser(platform, login).launch_form(
         f"/courses/{course}/external_tools/{tool_id}/launch?placement=course_navigation")
     params = dict(fields)
     assert params["roles"] == roles
@@ -181,7 +157,7 @@ def test_launches_carry_roles_as_canvas_spells_them(platform, login, roles, grou
 def test_the_launch_is_accepted_by_an_ltikit_tool_and_only_once(platform, tmp_path):
     tool_id = platform.add_lti11_tool("Tool", KEY, SECRET, url="https://tool.example.edu/launch")
     course = platform.course_id("CHEM201")
-    url, fields = Browser(platform, "student").launch_fields(
+    url, fields = PlatformUser(platform, "student").launch_form(
         f"/courses/{course}/external_tools/{tool_id}/launch?placement=course_navigation")
     client = build_tool(tmp_path).test_client()
     parts = urlsplit(url)
@@ -194,12 +170,12 @@ def test_the_launch_is_accepted_by_an_ltikit_tool_and_only_once(platform, tmp_pa
 
 def test_privacy_levels_decide_what_personal_data_is_sent(platform):
     course = platform.course_id("BIO101")
-    browser = Browser(platform, "student")
+    browser = PlatformUser(platform, "student")
     sent = {}
     for level in ("anonymous", "name_only", "email_only", "public"):
         tool_id = platform.add_lti11_tool(level, KEY, SECRET, privacy_level=level,
                                           url="https://tool.example.edu/launch")
-        _, fields = browser.launch_fields(
+        _, fields = browser.launch_form(
             f"/courses/{course}/external_tools/{tool_id}/launch?placement=course_navigation")
         sent[level] = dict(fields)
     assert "lis_person_name_full" not in sent["anonymous"]
@@ -218,8 +194,8 @@ def outcome_setup(platform):
     assignment = platform.add_assignment(course, tool_id, "Quiz 1", 20)
     path = (f"/courses/{course}/external_tools/{tool_id}/launch?placement=assignment"
             f"&assignment_id={assignment}")
-    return assignment, dict(Browser(platform, "student").launch_fields(path)[1]), \
-        dict(Browser(platform, "teacher").launch_fields(path)[1])
+    return assignment, dict(PlatformUser(platform, "student").launch_form(path)[1]), \
+        dict(PlatformUser(platform, "teacher").launch_form(path)[1])
 
 
 def test_graded_launches_carry_the_outcome_service_and_learners_a_sourcedid(platform):
@@ -283,7 +259,7 @@ def test_outcome_requests_are_checked_like_launches(platform):
 def test_pages_escape_what_tools_and_users_send(platform):
     tool_id = platform.add_lti11_tool("<script>alert(1)</script>", KEY, SECRET,
                                       url="https://tool.example.edu/launch")
-    browser = Browser(platform, "teacher")
+    browser = PlatformUser(platform, "teacher")
     course = platform.course_id("BIO101")
     page = browser.get(f"/courses/{course}").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)" in page
@@ -338,13 +314,13 @@ def test_the_course_page_links_every_placement_a_tool_declares(platform):
     tool_id = platform.add_lti11_tool("Five", KEY, SECRET, placements=placements,
                                       url="https://tool.example.edu/launch")
     course = platform.course_id("BIO101")
-    page = Browser(platform, "admin").get(f"/courses/{course}").text
+    page = PlatformUser(platform, "admin").get(f"/courses/{course}").text
     table = page[page.index('id="installed-tools"'):]
     for label in ("Course navigation", "Account navigation", "User navigation",
                   "Editor button", "Homework submission"):
         assert label in table
     links = set(re.findall(r'href="([^"]*/external_tools/[^"]*)"', table))
-    browser = Browser(platform, "admin")
+    browser = PlatformUser(platform, "admin")
     for link in links:
         assert browser.get(link.replace("&amp;", "&")).status_code == 200, link
     assert len(links) == 5 and tool_id
