@@ -17,7 +17,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from flask import current_app, redirect, request
-from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
 from ..errors import LTIAuthenticationError, LTIConfigurationError, LTIException
@@ -31,7 +30,6 @@ from ..lti13.oidc import (
     same_origin,
 )
 from ..roles import Roles
-from ..storage import tables
 
 if TYPE_CHECKING:
     from . import _AppState
@@ -63,16 +61,10 @@ class LTI13Support:
             self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
         return self._tool_keys
 
-    def known_client_ids(self, issuer: str) -> list[str]:
-        t = tables.platforms
-        with self.registrations.engine.connect() as conn:
-            return list(conn.execute(select(t.c.client_id).where(t.c.issuer == issuer))
-                        .scalars())
-
     # -- the login ------------------------------------------------------------------------
     def login(self, req: Request) -> Response:
         login = parse_login(req.values)
-        registration = registration_for(self.registrations, login, self.known_client_ids)
+        registration = registration_for(self.registrations, login)
         public = self.state.public_url(req)
         allowed = self.state.app.config["LTIKIT_LTI13_TARGET_LINK_URIS"]
         if not (same_origin(login.target_link_uri, public) or

@@ -10,7 +10,7 @@ the nonce is claimed once, in shared storage, when the launch is stored.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -52,11 +52,10 @@ def parse_login(params: Mapping[str, str]) -> LoginRequest:
         message_hint=value("lti_message_hint"), storage_target=value("lti_storage_target"))
 
 
-def registration_for(registrations: Registrations, login: LoginRequest,
-                     known_client_ids: Callable[[str], list[str]]) -> Registration:
+def registration_for(registrations: Registrations, login: LoginRequest) -> Registration:
     client_id = login.client_id
-    if client_id is None:
-        candidates = known_client_ids(login.issuer)
+    if client_id is None:  # only unambiguous when the issuer has one registration
+        candidates = registrations.client_ids(login.issuer)
         if len(candidates) != 1:
             raise LTIMalformedRequest("The platform did not say which client id (client_id) "
                                       "this login is for.", reason="no_client_id")

@@ -127,6 +127,13 @@ class Registrations:
             self._cache[key] = (now + self._cache_seconds, registration)
         return registration
 
+    def client_ids(self, issuer: str) -> list[str]:
+        """The client ids registered under ``issuer``."""
+        t = tables.platforms
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.c.client_id).where(t.c.issuer == issuer))
+                        .scalars())
+
     def accept_deployment(self, registration: Registration, deployment_id: str) -> bool:
         """Whether ``deployment_id`` may launch; under ``record_new`` it is recorded."""
         key = (registration.id, deployment_id)
