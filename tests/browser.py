@@ -39,6 +39,17 @@ def chromium():
             shutil.rmtree(profile, ignore_errors=True)
 
 
+@contextmanager
+def launched(browser, *extra_args: str):
+    """Another Chromium from the same Playwright as ``browser``, with ``extra_args``."""
+    other = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                        args=[*CHROMIUM_ARGS, *extra_args])
+    try:
+        yield other
+    finally:
+        other.close()
+
+
 class _Quiet(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:
         pass

@@ -7,10 +7,13 @@ with the tool's state cookie in a cross-site context, as in Canvas.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 import pytest
 from flask import Flask
 
-from browser import serve
+from browser import launched, serve
 from ltikit.flask import LTIKit, lti
 from ltikit.lti13 import Registrations
 from ltikit.platform import DevPlatform
@@ -19,9 +22,9 @@ CANVAS_FIELDS = {"canvas_user_id": "$Canvas.user.id", "canvas_course_id": "$Canv
                  "canvas_api_domain": "$Canvas.api.domain"}
 
 
-def tool_13(tmp_path) -> Flask:
+def tool_13(tmp_path, **config) -> Flask:
     app = Flask("tool13", instance_path=str(tmp_path / "tool13"))
-    app.config.update(SECRET_KEY="tool-secret")
+    app.config.update(SECRET_KEY="tool-secret", **config)
     LTIKit(app)  # registers /lti13/login
 
     @app.route("/launch", methods=["POST"])
@@ -31,7 +34,7 @@ def tool_13(tmp_path) -> Flask:
                 f"<p id=course>{lti.context.title}</p>"
                 f"<p id=canvas>{lti.canvas.user_id if lti.canvas else '-'}</p>"
                 f"<p id=staff>{lti.is_role('staff')}</p>"
-                "<a id=again href='/again'>Next page</a>")
+                f"<a id=again href='{lti.url_for('again')}'>Next page</a>")
 
     @app.route("/again")
     @lti(request="session")
@@ -41,15 +44,22 @@ def tool_13(tmp_path) -> Flask:
     return app
 
 
-@pytest.fixture
-def setup(tmp_path):
-    app = tool_13(tmp_path)
-    with DevPlatform(tmp_path / "platform.sqlite3") as platform, serve(app) as tool_url:
+@contextmanager
+def platform_and_tool(tmp_path, tool_config=None, **platform_settings):
+    app = tool_13(tmp_path, **(tool_config or {}))
+    with DevPlatform(tmp_path / "platform.sqlite3", **platform_settings) as platform, \
+            serve(app) as tool_url:
         _, client_id, deployment_id = platform.add_lti13_tool(
             "Tool 1.3", oidc_initiation_url=f"{tool_url}/lti13/login",
             target_link_uri=f"{tool_url}/launch", custom_fields=CANVAS_FIELDS)
         Registrations(app.extensions["ltikit"].storage.engine).add(
             **platform.lti13_registration(client_id), deployments=(deployment_id,))
+        yield platform, tool_url
+
+
+@pytest.fixture
+def setup(tmp_path):
+    with platform_and_tool(tmp_path) as (platform, _):
         yield platform
 
 
@@ -76,3 +86,73 @@ def test_a_13_launch_in_the_course_iframe(browser, setup, login, name, staff):
     frame.locator("#again").click()
     assert frame.locator("#again-page").inner_text() == f"Still {name}"
     context.close()
+
+
+# -- third-party cookies blocked ------------------------------------------------------------
+# Chromium's --test-third-party-cookie-phaseout blocks third-party cookies as Chrome does
+# after the phase-out, except Partitioned (CHIPS) ones, which ltikit sets by default.  Safari
+# (and Firefox in strict mode) keep no third-party cookie at all; a tool configured with
+# LTIKIT_COOKIE_PARTITIONED=False meets the same wall in Chromium, which lets these tests
+# take the paths such browsers take.
+
+@pytest.fixture(scope="module")
+def phaseout_browser(browser):
+    with launched(browser, "--test-third-party-cookie-phaseout") as other:
+        yield other
+
+
+def launch_messages(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "ltikit"]
+
+
+def test_after_the_phaseout_partitioned_cookies_still_carry_the_launch(
+        phaseout_browser, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ltikit")
+    with platform_and_tool(tmp_path) as (platform, _):
+        context = phaseout_browser.new_context()
+        frame = open_tool_as(context.new_page(), platform, "teacher")
+        assert frame.locator("#greeting").inner_text() == "Hello Terry Teacher"
+        frame.locator("#again").click()
+        assert frame.locator("#again-page").inner_text() == "Still Terry Teacher"
+        context.close()
+    assert not any("platform's storage" in m for m in launch_messages(caplog))
+
+
+def test_with_the_cookies_blocked_the_launch_goes_through_platform_storage(
+        phaseout_browser, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ltikit")
+    with platform_and_tool(tmp_path, {"LTIKIT_COOKIE_PARTITIONED": False}) as (platform, url):
+        context = phaseout_browser.new_context()
+        page = context.new_page()
+        frame = open_tool_as(page, platform, "student")
+        assert frame.locator("#greeting").inner_text() == "Hello Sam Student"
+        assert frame.locator("#version").inner_text() == "1.3"
+        assert context.cookies(url) == []  # the browser really kept no cookie of the tool
+        # The next page carries the launch id in its URL, not in a cookie.
+        frame.locator("#again").click()
+        assert frame.locator("#again-page").inner_text() == "Still Sam Student"
+        context.close()
+    messages = launch_messages(caplog)
+    assert any("storage=post_message_forwarding" in m for m in messages)
+    assert any("asking the platform's storage" in m for m in messages)
+    assert sum("LTI 1.3 launch accepted" in m for m in messages) == 1
+
+
+def test_without_cookies_or_platform_storage_the_tool_opens_in_a_new_window(
+        phaseout_browser, tmp_path):
+    with platform_and_tool(tmp_path, {"LTIKIT_COOKIE_PARTITIONED": False},
+                           PLATFORM_STORAGE=False) as (platform, _):
+        context = phaseout_browser.new_context()
+        page = context.new_page()
+        frame = open_tool_as(page, platform, "teacher")
+        link = frame.get_by_role("link", name="Open the tool in a new window")
+        link.wait_for()
+        assert "Error 401 (state_cookie_missing)" in frame.locator("body").inner_text()
+        with context.expect_page() as opened:
+            link.click()
+        window = opened.value
+        # A top-level window: the tool's cookies are first-party there.
+        assert window.locator("#greeting").inner_text() == "Hello Terry Teacher"
+        window.locator("#again").click()
+        assert window.locator("#again-page").inner_text() == "Still Terry Teacher"
+        context.close()

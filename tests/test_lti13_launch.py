@@ -6,13 +6,18 @@ tool is the same small Flask tool the LTI 1.1 tests use.
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
 from conftest import build_tool
+from ltikit.flask.lti13 import state_cookie_name
 from ltikit.lti13 import Registrations
+from ltikit.lti13.oidc import state_cookie_value
 from ltikit.storage import tables
 from test_lti13_id_token import CLAIM, CLIENT, ISS, PlatformKeys, claims
 
@@ -69,7 +74,7 @@ def test_the_login_redirects_to_the_platform_with_a_state_and_a_nonce(tool):
     assert query["login_hint"] == "u-1" and query["lti_message_hint"] == "hint-9"
     assert len(query["state"]) >= 40 and len(query["nonce"]) >= 40
     cookie = response.headers["Set-Cookie"]
-    assert "ltikit_lti13_state=" in cookie
+    assert cookie.startswith("ltikit_lti13_state_")
     for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
         assert attribute in cookie
 
@@ -136,7 +141,8 @@ def test_a_replayed_launch_is_refused_even_with_its_state_and_cookie(tool):
     assert client.post("/launch", data={"id_token": token, "state": state},
                        base_url=BASE).status_code == 200
     # The same POST again, cookie restored: the nonce was claimed by the first launch.
-    client.set_cookie("ltikit_lti13_state", state, domain="tool.example.edu")
+    name, value = state_cookie_name(state), state_cookie_value(state)
+    client.set_cookie(name, value, domain="tool.example.edu")
     replay = client.post("/launch", data={"id_token": token, "state": state}, base_url=BASE)
     assert replay.status_code == 401 and "already used" in replay.get_data(as_text=True)
     assert stored_launches(app) == 1
@@ -153,3 +159,98 @@ def test_bad_logins_get_an_error_page(tool, params, status):
     response = login(app.test_client(), **params)
     assert response.status_code == status
     assert "Set-Cookie" not in response.headers
+
+
+def test_two_logins_in_one_browser_each_complete(tool):
+    """Two tabs (or two tools embedded in one page) log in before either launch arrives."""
+    app, keys = tool
+    client = app.test_client()
+    first, second = started(client), started(client)
+    for state, nonce in (second, first):
+        assert launch(client, keys, state, nonce).status_code == 200
+    assert stored_launches(app) == 2
+
+
+def test_without_the_cookie_the_refusal_links_to_the_same_login_in_a_new_window(tool):
+    app, keys = tool
+    state, nonce = started(app.test_client())
+    blocked = app.test_client()  # this browser never got the login's cookie
+    refused = launch(blocked, keys, state, nonce)
+    assert refused.status_code == 401 and stored_launches(app) == 0
+    link = re.search(r'href="([^"]+)" target="_blank"', refused.get_data(as_text=True))
+    relaunch = urlsplit(html.unescape(link.group(1)))
+    assert f"{relaunch.scheme}://{relaunch.netloc}{relaunch.path}" == BASE + "/lti13/login"
+    assert parse_qs(relaunch.query) == {
+        "iss": [ISS], "login_hint": ["u-1"], "target_link_uri": [TARGET],
+        "client_id": [CLIENT], "lti_message_hint": ["hint-9"]}
+    # In the new window the cookie is first-party: the same login now completes.
+    window = app.test_client()
+    again = window.get(relaunch.path + "?" + relaunch.query, base_url=BASE)
+    assert again.status_code == 302
+    query = {k: v[0] for k, v in parse_qs(urlsplit(again.headers["Location"]).query).items()}
+    assert launch(window, keys, query["state"], query["nonce"]).status_code == 200
+
+
+# -- platform storage (lti_storage_target): the path for browsers that block the cookie ---
+
+def storage_login(client, target="post_message_forwarding"):
+    page = login(client, lti_storage_target=target)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    return page, storage_config(page)
+
+
+def storage_config(page):
+    text = page.get_data(as_text=True)
+    return json.loads(re.search(r"id=ltikit-storage>(.*?)</script>", text).group(1))
+
+
+def test_with_platform_storage_the_login_page_puts_a_secret_then_goes_to_the_platform(tool):
+    app, _ = tool
+    page, config = storage_login(app.test_client())
+    assert config["mode"] == "put" and config["target"] == "post_message_forwarding"
+    # Messages go to the platform's auth origin only, never "*".
+    assert config["origin"] == "https://platform.example.edu"
+    assert config["next"].startswith("https://platform.example.edu/auth?")
+    assert config["key"].startswith("ltikit_state_") and len(config["value"]) >= 32
+    state = parse_qs(urlsplit(config["next"]).query)["state"][0]
+    assert config["value"] not in state  # the state carries only the secret's digest
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'nonce-" in csp
+    assert page.headers["Set-Cookie"].startswith("ltikit_lti13_state_")  # still the first choice
+
+
+def test_a_launch_without_its_cookie_is_checked_against_platform_storage(tool):
+    app, keys = tool
+    _, put = storage_login(app.test_client())
+    query = {k: v[0] for k, v in parse_qs(urlsplit(put["next"]).query).items()}
+    token = keys.sign(claims(nonce=query["nonce"], **{CLAIM + "target_link_uri": TARGET}))
+    blocked = app.test_client()  # the cookie did not come back
+    check = blocked.post("/launch", data={"id_token": token, "state": query["state"]},
+                         base_url=BASE)
+    assert check.status_code == 200 and stored_launches(app) == 0
+    get = storage_config(check)
+    assert get["mode"] == "get" and get["key"] == put["key"]
+    assert get["origin"] == "https://platform.example.edu"
+    form = dict(re.findall(r"<input type=hidden name='([^']+)' value='([^']*)'>",
+                           check.get_data(as_text=True)))
+    assert form["id_token"] == token and form["state"] == query["state"]
+    # A wrong secret (what a page forging the launch would have to guess) is refused.
+    wrong = blocked.post("/launch", data={**form, "ltikit_storage_secret": "guess"},
+                         base_url=BASE)
+    assert wrong.status_code == 401 and stored_launches(app) == 0
+    # The secret the platform kept completes the launch.
+    done = blocked.post("/launch", data={**form, "ltikit_storage_secret": put["value"]},
+                        base_url=BASE)
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert done.get_data(as_text=True) == "hello Ada Teacher in Biology"
+    assert stored_launches(app) == 1
+    # The same secret again: the nonce is spent.
+    replay = blocked.post("/launch", data={**form, "ltikit_storage_secret": put["value"]},
+                          base_url=BASE)
+    assert replay.status_code == 401 and stored_launches(app) == 1
+
+
+def test_a_frame_name_that_is_not_a_name_is_ignored(tool):
+    app, _ = tool
+    response = login(app.test_client(), lti_storage_target="x'><script>alert(1)</script>")
+    assert response.status_code == 302  # the plain cookie login

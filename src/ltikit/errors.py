@@ -40,6 +40,17 @@ class LTIAuthenticationError(LTIException):
     reason = "unauthenticated"
 
 
+class LTIStateCookieMissing(LTIAuthenticationError):
+    """An LTI 1.3 launch came back without the login's cookie and without another way to
+    tie it to this browser; ``relaunch_url`` starts the same login in a new window."""
+
+    reason = "state_cookie_missing"
+
+    def __init__(self, message: str, *, relaunch_url: str | None = None) -> None:
+        super().__init__(message)
+        self.relaunch_url = relaunch_url
+
+
 class LTINotInSessionException(LTIException):
     """A view that needs an earlier launch was reached without one (or it expired)."""
 

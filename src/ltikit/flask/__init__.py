@@ -400,7 +400,7 @@ class _AppState:
 
         wanted = frozenset(message_types or ()) & MESSAGE_TYPES or \
             frozenset(self.app.config["LTIKIT_LTI13_MESSAGE_TYPES"])
-        verified, roles = self.lti13.verify_launch(request, wanted)
+        verified, roles, state_cookie = self.lti13.verify_launch(request, wanted)
         if role != ANY:
             self._check_role(roles, role)  # before anything is stored
         active = self.launches.start_lti13(verified)
@@ -408,9 +408,7 @@ class _AppState:
 
         def finish(response: Response) -> Response:
             response.headers.add("Set-Cookie", cookie)
-            from .lti13 import STATE_COOKIE
-
-            self.clear_cookie(response, STATE_COOKIE)
+            self.clear_cookie(response, state_cookie)
             return response
 
         after_this_request(finish)
@@ -519,6 +517,15 @@ def _forwarded(value: str | None, trusted: int) -> str | None:
     return values[-trusted] if len(values) >= trusted else None
 
 
+class StorageCheckRequired(Exception):
+    """Not a refusal: an LTI 1.3 launch continues after a page asks the platform's storage
+    for the login's secret (its cookie did not come back); ``response`` is that page."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("platform storage check")
+        self.response = response
+
+
 def _is_lti13_launch(request: Request) -> bool:
     return request.method == "POST" and \
         request.mimetype == "application/x-www-form-urlencoded" and "id_token" in request.form
@@ -569,6 +576,10 @@ def error_page(exc: LTIException, *, title: str | None = None,
     title = title or _TITLES.get(status, "The tool could not complete this request")
     hint = _HINTS.get(status, "")
     action = Markup('<p><a href="{}">Try again</a></p>').format(retry) if retry else ""
+    relaunch = getattr(exc, "relaunch_url", None)
+    if relaunch:
+        action = Markup('<p><a href="{}" target="_blank" rel="noopener">Open the tool in a '
+                        'new window</a></p>').format(relaunch)
     body = Markup(
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
@@ -677,6 +688,8 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
                 # As in PyLTI, an LTI error raised by the view itself (a refused grade,
                 # say) goes to the same error callback instead of becoming a 500.
                 return view(*args, **kwargs)
+            except StorageCheckRequired as exc:
+                return exc.response
             except CanvasAuthorizationRequired as exc:
                 the_lti = g.get("ltikit_lti")
                 if the_lti is None or the_lti._state.canvas is None:

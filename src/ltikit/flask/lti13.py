@@ -5,9 +5,10 @@
 same ``@lti`` decorator as LTI 1.1 launches, which recognises the ``id_token``.
 
 The browser is bound to its login by a short-lived ``SameSite=None; Secure; Partitioned``
-cookie holding the state.  When the browser did not send it back (third-party cookies
-blocked), the launch is refused with a page that offers to open the tool in a new window;
-the platform-storage (postMessage) path is the next step.
+cookie (one per login) holding the state's digest.  When the browser did not send it back
+(cookies blocked inside the iframe), the launch is checked through the platform's storage
+when the login offered it (:mod:`ltikit.lti13.platform_storage`), and is otherwise refused
+with a page whose link starts the same login in a new window, where cookies are first-party.
 """
 
 from __future__ import annotations
@@ -15,21 +16,37 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request
 from werkzeug.wrappers import Request, Response
 
-from ..errors import LTIAuthenticationError, LTIConfigurationError, LTIException
+from ..errors import (
+    LTIAuthenticationError,
+    LTIConfigurationError,
+    LTIException,
+    LTIStateCookieMissing,
+)
 from ..lti13 import JWKSCache, Registrations, verify_id_token
 from ..lti13.id_token import RESOURCE_LINK_REQUEST
 from ..lti13.oidc import (
     OIDCStates,
+    PendingLogin,
     auth_request_url,
     parse_login,
     registration_for,
     same_origin,
+    state_cookie_value,
+)
+from ..lti13.platform_storage import (
+    STORAGE_FIELD,
+    check_page,
+    login_page,
+    platform_origin,
+    relaunch_url,
 )
 from ..roles import Roles
+from . import StorageCheckRequired
 
 if TYPE_CHECKING:
     from . import _AppState
@@ -71,32 +88,57 @@ class LTI13Support:
                 login.target_link_uri in allowed):
             raise LTIException("The login's target_link_uri is not one of this tool's.",
                                reason="foreign_target_link_uri")
-        state, nonce = self.states.create(registration, login.target_link_uri)
-        response = redirect(auth_request_url(registration, login, state=state, nonce=nonce,
-                                             redirect_uri=login.target_link_uri))
-        response.headers["Cache-Control"] = "no-store"
-        response.set_cookie(STATE_COOKIE, state, max_age=self.states.max_age,
-                            **self.state.cookie_options())
-        log.info("LTI 1.3 login: issuer=%s client=%s", registration.issuer,
-                 registration.client_id)
+        new = self.states.create(registration, login)
+        url = auth_request_url(registration, login, state=new.state, nonce=new.nonce,
+                               redirect_uri=login.target_link_uri)
+        if new.storage_secret and login.storage_target:
+            page = login_page(auth_url=url, origin=platform_origin(registration.auth_login_url),
+                              target=login.storage_target, key=new.storage_key or "",
+                              secret=new.storage_secret)
+            response = Response(page.body, mimetype="text/html", headers=page.headers)
+        else:
+            response = redirect(url)
+            response.headers["Cache-Control"] = "no-store"
+        # The cookie stays the first choice where the browser keeps it: it is checked by
+        # the server alone.  One cookie per login, so launches that start at once (two
+        # tabs, two tools embedded in one page) do not overwrite each other's.
+        response.set_cookie(state_cookie_name(new.state), state_cookie_value(new.state),
+                            max_age=self.states.max_age, **self.state.cookie_options())
+        log.info("LTI 1.3 login: issuer=%s client=%s storage=%s", registration.issuer,
+                 registration.client_id, login.storage_target or "-")
         return response
 
     # -- the launch -----------------------------------------------------------------------
     def verify_launch(self, req: Request, message_types: frozenset[str]):
+        """Verify the launch; return ``(verified id_token, roles, state cookie name)``.
+
+        Raises :class:`StorageCheckRequired` when the browser did not send the state cookie
+        back but the login left a secret in the platform's storage: the page it carries
+        fetches the secret and posts the launch again.
+        """
         state = req.form.get("state", "")
-        cookie = req.cookies.get(STATE_COOKIE)
-        if not cookie:
-            raise LTIAuthenticationError(
-                "Your browser did not keep the login cookie of this launch (cookies from "
-                "the tool are blocked inside the course page). Open the tool in a new window "
-                "to continue.", reason="state_cookie_missing")
-        if not hmac.compare_digest(cookie.encode(), state.encode()):
-            raise LTIAuthenticationError("This launch does not belong to the login this "
-                                         "browser started.", reason="state_mismatch")
         pending = self.states.take(state)
         if pending is None:
             raise LTIAuthenticationError("This launch's login is unknown or expired; open the "
                                          "tool again from the course.", reason="unknown_state")
+        cookie_name = state_cookie_name(state)
+        cookie = req.cookies.get(cookie_name)
+        if cookie is not None:
+            if not pending.binds(state, cookie):
+                raise LTIAuthenticationError("This launch does not belong to the login this "
+                                             "browser started.", reason="state_mismatch")
+        elif pending.storage_digest and pending.storage_target and pending.storage_key:
+            secret = req.form.get(STORAGE_FIELD)
+            if secret is None:
+                raise StorageCheckRequired(self._check_page(req, pending))
+            if not pending.storage_secret_matches(secret):
+                raise LTIAuthenticationError("The course page did not confirm that this "
+                                             "launch started in it.", reason="storage_mismatch")
+        else:
+            raise LTIStateCookieMissing(
+                "Your browser did not keep the login cookie of this launch (cookies from "
+                "the tool are blocked inside the course page). Open the tool in a new window "
+                "to continue.", relaunch_url=relaunch_url(self._login_url(req), pending.relaunch))
         verified = verify_id_token(req.form.get("id_token", ""), self.registrations,
                                    self.jwks, message_types=message_types,
                                    leeway=int(self.state.app.config["LTIKIT_LTI13_LEEWAY"]))
@@ -110,7 +152,31 @@ class LTI13Support:
             raise LTIAuthenticationError("The launch's target_link_uri is not the one the login "
                                          "asked for.", reason="target_link_uri_mismatch")
         roles = Roles.parse(claims.get("https://purl.imsglobal.org/spec/lti/claim/roles") or [])
-        return verified, roles
+        return verified, roles, cookie_name
+
+    def _check_page(self, req: Request, pending: PendingLogin) -> Response:
+        registration = self.registrations.by_id(pending.platform_id)
+        if registration is None:
+            raise LTIAuthenticationError("This platform is no longer registered with the tool.",
+                                         reason="unknown_platform")
+        page = check_page(
+            action=self.state.public_url(req),
+            fields={"id_token": req.form.get("id_token", ""), "state": req.form["state"]},
+            origin=platform_origin(registration.auth_login_url),
+            target=pending.storage_target or "_parent", key=pending.storage_key or "",
+            relaunch_url=relaunch_url(self._login_url(req), pending.relaunch))
+        log.info("LTI 1.3 launch without its state cookie: asking the platform's storage "
+                 "(issuer=%s)", registration.issuer)
+        return Response(page.body, mimetype="text/html", headers=page.headers)
+
+    def _login_url(self, req: Request) -> str:
+        parts = urlsplit(self.state.public_url(req))
+        path = req.script_root + self.state.app.config["LTIKIT_LTI13_LOGIN_PATH"]
+        return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def state_cookie_name(state: str) -> str:
+    return f"{STATE_COOKIE}_{state_cookie_value(state)[:16]}"
 
 
 def jwks_view() -> Response:

@@ -9,6 +9,9 @@ the nonce is claimed once, in shared storage, when the launch is stored.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +23,12 @@ from ..errors import LTIAuthenticationError, LTIMalformedRequest
 from .registrations import Registration, Registrations
 
 STATE_LIFETIME = 600
+# Login parameters are capped at 4 KiB each; the state carries a few of them.
+MAX_STATE_LENGTH = 16384
+# The hints a state keeps to start the login again; beyond this the state (which travels
+# in the auth request's URL) would grow past what proxies accept, and the hints are left out.
+MAX_RELAUNCH_LENGTH = 3072
+_FRAME_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,14 @@ def parse_login(params: Mapping[str, str]) -> LoginRequest:
         issuer=issuer, login_hint=hint, target_link_uri=target, client_id=value("client_id"),
         # Canvas sends deployment_id; the specification names it lti_deployment_id.
         deployment_id=value("lti_deployment_id") or value("deployment_id"),
-        message_hint=value("lti_message_hint"), storage_target=value("lti_storage_target"))
+        message_hint=value("lti_message_hint"),
+        storage_target=_frame_name(value("lti_storage_target")))
+
+
+def _frame_name(target: str | None) -> str | None:
+    # A frame name, or "_parent" (LTI Client Side postMessages); anything else is ignored
+    # rather than refused: the login still works through the cookie.
+    return target if target and _FRAME_NAME.fullmatch(target) else None
 
 
 def registration_for(registrations: Registrations, login: LoginRequest) -> Registration:
@@ -85,10 +101,47 @@ def auth_request_url(registration: Registration, login: LoginRequest, *, state: 
 
 
 @dataclass(frozen=True)
+class NewLogin:
+    """What the login route hands out: the state and nonce for the auth request, and, when
+    the platform offers client-side storage, the key and secret to put there."""
+
+    state: str
+    nonce: str
+    storage_key: str | None = None
+    storage_secret: str | None = None
+
+
+@dataclass(frozen=True)
 class PendingLogin:
+    """A verified state: which login it came from, and how to start that login again."""
+
     platform_id: int
     nonce: str
     target_link_uri: str
+    storage_target: str | None = None
+    storage_key: str | None = None
+    storage_digest: str | None = None
+    relaunch: dict[str, str] | None = None
+
+    def binds(self, state: str, cookie: str | None) -> bool:
+        """Does the browser's state cookie belong to this state?"""
+        return bool(cookie) and hmac.compare_digest(cookie, state_cookie_value(state))
+
+    def storage_secret_matches(self, secret: str) -> bool:
+        """Did the browser read back the secret this login put in platform storage?"""
+        if not self.storage_digest or not secret or len(secret) > 256:
+            return False
+        return hmac.compare_digest(_digest(secret), self.storage_digest)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def state_cookie_value(state: str) -> str:
+    """What the state cookie holds: the state's digest (the state itself may be too long
+    for a cookie, and the browser needs only to prove it started this login)."""
+    return _digest(state)
 
 
 class OIDCStates:
@@ -99,26 +152,52 @@ class OIDCStates:
     browser that started the login holds it in a cookie, and it is single-use because the
     nonce it carries must match the id_token's, and the nonce is claimed in the database
     (unique, shared by all workers) when the launch is stored: a second use is a replay.
+
+    When the platform offers client-side storage (``lti_storage_target``), the login also
+    puts a random secret into the platform's window; the state carries only its SHA-256,
+    so the launch can ask for the secret back when the cookie did not come back.  The state
+    also keeps the login's hints, so a refused launch can offer to start the same login in
+    a new window.  It is signed, not encrypted: it holds nothing that was not already in the
+    login request's URL except the secret's digest.
     """
 
     def __init__(self, secret_key: str | bytes, *, max_age: int = STATE_LIFETIME) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="ltikit.lti13-state")
         self.max_age = max_age
 
-    def create(self, registration: Registration, target_link_uri: str) -> tuple[str, str]:
-        """(state, nonce) for a new login."""
+    def create(self, registration: Registration, login: LoginRequest) -> NewLogin:
         nonce = secrets.token_urlsafe(32)
-        state = self._serializer.dumps({"p": registration.id, "n": nonce, "t": target_link_uri})
-        return state, nonce
+        data: dict[str, object] = {"p": registration.id, "n": nonce,
+                                   "t": login.target_link_uri}
+        relaunch = relaunch_params(registration, login)
+        if sum(len(v) for v in relaunch.values()) <= MAX_RELAUNCH_LENGTH:
+            data["r"] = relaunch
+        key = secret = None
+        if login.storage_target:
+            key, secret = f"ltikit_state_{nonce[:16]}", secrets.token_urlsafe(24)
+            data.update(s=login.storage_target, k=key, h=_digest(secret))
+        return NewLogin(state=self._serializer.dumps(data), nonce=nonce, storage_key=key,
+                        storage_secret=secret)
 
     def take(self, state: str | None) -> PendingLogin | None:
-        if not state or len(state) > 4096:
+        if not state or len(state) > MAX_STATE_LENGTH:
             return None
         try:
             data = self._serializer.loads(state, max_age=self.max_age)
         except BadSignature:
             return None
         return PendingLogin(platform_id=int(data["p"]), nonce=str(data["n"]),
-                            target_link_uri=str(data["t"]))
+                            target_link_uri=str(data["t"]), storage_target=data.get("s"),
+                            storage_key=data.get("k"), storage_digest=data.get("h"),
+                            relaunch=data.get("r"))
 
 
+def relaunch_params(registration: Registration, login: LoginRequest) -> dict[str, str]:
+    """The login request's parameters, to start the same login again (in a new window)."""
+    params = {"iss": login.issuer, "login_hint": login.login_hint,
+              "target_link_uri": login.target_link_uri, "client_id": registration.client_id}
+    if login.deployment_id:
+        params["lti_deployment_id"] = login.deployment_id
+    if login.message_hint:
+        params["lti_message_hint"] = login.message_hint
+    return params

@@ -112,20 +112,27 @@ class Registrations:
         if cached is not None and cached[0] > now:
             return cached[1]
         t = tables.platforms
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.issuer == issuer, t.c.client_id == client_id)) \
-                .mappings().first()
-        registration = None if row is None else Registration(
-            id=row["id"], name=row["name"], issuer=row["issuer"], client_id=row["client_id"],
-            auth_login_url=row["auth_login_url"], token_url=row["token_url"],
-            jwks_url=row["jwks_url"],
-            public_jwk=json.loads(row["public_jwk"]) if row["public_jwk"] else None,
-            token_audience=row["token_audience"], deployment_policy=row["deployment_policy"])
+        registration = self._select(t.c.issuer == issuer, t.c.client_id == client_id)
         with self._lock:
             if len(self._cache) > 1000:  # issuer and client id are attacker-chosen
                 self._cache.clear()
             self._cache[key] = (now + self._cache_seconds, registration)
         return registration
+
+    def by_id(self, platform_id: int) -> Registration | None:
+        """The registration with this row id (the id a signed login state carries)."""
+        return self._select(tables.platforms.c.id == platform_id)
+
+    def _select(self, *where) -> Registration | None:
+        t = tables.platforms
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(*where)).mappings().first()
+        return None if row is None else Registration(
+            id=row["id"], name=row["name"], issuer=row["issuer"], client_id=row["client_id"],
+            auth_login_url=row["auth_login_url"], token_url=row["token_url"],
+            jwks_url=row["jwks_url"],
+            public_jwk=json.loads(row["public_jwk"]) if row["public_jwk"] else None,
+            token_audience=row["token_audience"], deployment_policy=row["deployment_policy"])
 
     def client_ids(self, issuer: str) -> list[str]:
         """The client ids registered under ``issuer``."""

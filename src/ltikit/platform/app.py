@@ -35,6 +35,11 @@ DEFAULTS: Mapping[str, Any] = {
     "RATE_LIMIT_HIGH_WATER": 600.0,
     "RATE_LIMIT_OUTFLOW": 10.0,
     "RATE_LIMIT_STATUS": 429,
+    # LTI platform storage (1EdTech Client Side postMessages): the course page holds a
+    # frame named post_message_forwarding that keeps values per tool origin, and LTI 1.3
+    # logins and launches carry lti_storage_target=post_message_forwarding, as in Canvas.
+    # False: a platform without it (tools must then rely on their cookies).
+    "PLATFORM_STORAGE": True,
 }
 
 

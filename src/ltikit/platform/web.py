@@ -301,7 +301,7 @@ def launch_form(kind: str, context_id: int, tool_id: int):
                   ("target_link_uri", url), ("lti_message_hint", hint),
                   ("client_id", lti13_tool["client_id"]),
                   ("lti_deployment_id", lti13_tool["deployment_id"]),
-                  ("deployment_id", lti13_tool["deployment_id"])]
+                  ("deployment_id", lti13_tool["deployment_id"]), *_storage_target()]
         log.info("1.3 login initiation: tool=%s user=%s", tool_id, g.user["id"])
         return _form(lti13_tool["oidc_initiation_url"], fields)
     params = lti11.launch_params(ctx)
@@ -347,7 +347,27 @@ def lti13_authorize():
     token = PlatformKeys(store()).sign(claims)
     store().log_launch(tool13["tool_id"], g.user["id"], hint["placement"], redirect_uri,
                        {"id_token (decoded)": json.dumps(claims, indent=1)})
-    return _form(redirect_uri, [("id_token", token), ("state", values["state"])])
+    return _form(redirect_uri, [("id_token", token), ("state", values["state"]),
+                                *_storage_target()])
+
+
+STORAGE_FRAME = "post_message_forwarding"
+
+
+def _storage_target() -> list[tuple[str, str]]:
+    # Canvas names its storage frame in both the login initiation and the launch.
+    return [("lti_storage_target", STORAGE_FRAME)] if current_app.config["PLATFORM_STORAGE"] \
+        else []
+
+
+@bp.get("/post_message_forwarding")
+def post_message_forwarding():
+    """The platform-storage frame: keeps ``lti.put_data`` values per tool origin for the
+    life of the course page, and answers ``lti.get_data`` and ``lti.capabilities``."""
+    response = Response(render_template("platform/post_message_forwarding.html",
+                                        frame=STORAGE_FRAME))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/api/lti/security/jwks")

@@ -1,0 +1,157 @@
+"""LTI platform storage: keeping the login's secret in the platform's window.
+
+When a browser refuses the tool's cookies inside the platform's iframe (Safari, or any
+browser set to block them), the tool cannot recognise, at launch, the browser that started
+the login.  1EdTech's *LTI Client Side postMessages* and *LTI postMessage Storage* (and
+*LTI OIDC Login with LTI Client Side postMessages*) give the tool a place to keep a value
+instead: the platform's own window, reached with ``postMessage``, which stores values per
+tool origin.  The login initiation names the frame to talk to in ``lti_storage_target``
+(Canvas: ``post_message_forwarding``, a frame on its OIDC auth origin).
+
+ltikit uses it only when the state cookie did not come back:
+
+1. The login page puts a random secret under a per-login key (``lti.put_data``), waits for
+   the platform's answer (or two seconds), then goes to the platform's auth URL.  The
+   state, signed by the tool, carries only the secret's SHA-256.
+2. The launch, arriving without the cookie, answers with a page that asks the platform for
+   the secret back (``lti.get_data``) and posts the launch again with it; the server checks
+   it against the digest in the state, then validates the id_token as usual.
+
+Messages go only to the platform's auth-URL origin, and answers are accepted only from that
+origin with the message id that was sent (the specifications' rules: never ``*``).  A page
+that forges a launch into a frame of its own gets no answer, and the launch stops there.
+Like any launch that works without cookies, it cannot stop a person who hands over a launch
+of their own that completed elsewhere (the same holds for a launch id carried in a URL).
+
+These pages are plain HTML with one inline script allowed by a per-response CSP nonce.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from urllib.parse import urlencode, urlsplit
+
+# How long a page waits for the platform's answer before giving up on storage.
+ANSWER_TIMEOUT_MS = 2000
+
+STORAGE_FIELD = "ltikit_storage_secret"
+
+_SCRIPT = """
+(function () {
+  var c = JSON.parse(document.getElementById("ltikit-storage").textContent);
+  function target() {
+    if (window.parent === window) return window.opener || null;
+    if (c.target === "_parent") return window.parent;
+    try { return window.parent.frames[c.target] || window.parent; }
+    catch (e) { return window.parent; }
+  }
+  var id = "ltikit-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+  var finished = false;
+  function finish(value) {
+    if (finished) return;
+    finished = true;
+    if (c.mode === "put") { window.location.replace(c.next); return; }
+    if (typeof value === "string" && value) {
+      var form = document.getElementById("ltikit-launch");
+      form.elements[c.field].value = value;
+      form.submit();
+    } else {
+      document.getElementById("ltikit-waiting").hidden = true;
+      document.getElementById("ltikit-failed").hidden = false;
+    }
+  }
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.origin !== c.origin || !data || typeof data !== "object") return;
+    if (data.subject !== "lti." + c.mode + "_data.response" || data.message_id !== id) return;
+    finish(data.error ? null : data.value);
+  });
+  var frame = target();
+  if (!frame) { finish(null); return; }
+  var message = {subject: "lti." + c.mode + "_data", message_id: id, key: c.key};
+  if (c.mode === "put") message.value = c.value;
+  frame.postMessage(message, c.origin);
+  setTimeout(function () { finish(null); }, c.timeout);
+})();
+"""
+
+
+def _json_for_html(data: dict) -> str:
+    # Inside <script type="application/json">: no "</script>", no markup, no entities.
+    return (json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026"))
+
+
+def platform_origin(auth_login_url: str) -> str:
+    """The origin postMessages go to: the platform's OIDC auth URL's (as the spec says)."""
+    parts = urlsplit(auth_login_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class StoragePage:
+    """An HTML page that talks to the platform's storage frame, with its CSP header."""
+
+    def __init__(self, body: str, script_nonce: str) -> None:
+        self.body = body
+        self.headers = {
+            "Content-Security-Policy": (f"default-src 'none'; script-src 'nonce-{script_nonce}'; "
+                                        "style-src 'unsafe-inline'; form-action 'self'; "
+                                        "base-uri 'none'"),
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        }
+
+
+def _page(title: str, content: str, config: dict) -> StoragePage:
+    nonce = secrets.token_urlsafe(16)
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title>"
+        "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
+        f"padding:0 1rem;color:#222'>{content}"
+        f"<script type=application/json id=ltikit-storage>{_json_for_html(config)}</script>"
+        f"<script nonce='{nonce}'>{_SCRIPT}</script></body></html>")
+    return StoragePage(body, nonce)
+
+
+def login_page(*, auth_url: str, origin: str, target: str, key: str,
+               secret: str) -> StoragePage:
+    """The login's answer when the platform offers storage: put the secret, then go on
+    to the platform's auth URL (also without an answer: the cookie may still work)."""
+    content = ("<p id=ltikit-waiting>Opening the tool&hellip;</p>"
+               f"<noscript><p><a href='{html.escape(auth_url)}'>Continue</a></p></noscript>")
+    return _page("Opening the tool", content, {
+        "mode": "put", "origin": origin, "target": target, "key": key, "value": secret,
+        "next": auth_url, "timeout": ANSWER_TIMEOUT_MS})
+
+
+def check_page(*, action: str, fields: dict[str, str], origin: str, target: str, key: str,
+               relaunch_url: str | None) -> StoragePage:
+    """The launch's answer when the state cookie did not come back: fetch the login's
+    secret from the platform and post the launch again with it."""
+    inputs = "".join(f"<input type=hidden name='{html.escape(name)}' "
+                     f"value='{html.escape(value)}'>" for name, value in fields.items())
+    retry = (f"<p><a href='{html.escape(relaunch_url)}' target=_blank rel=noopener>"
+             "Open the tool in a new window</a></p>") if relaunch_url else ""
+    content = (
+        "<p id=ltikit-waiting>Opening the tool&hellip;</p>"
+        "<div id=ltikit-failed hidden><h1 style='font-size:1.4rem'>This launch could not "
+        "be verified</h1><p>Your browser blocks this tool's cookies inside the course page, "
+        "and the course page did not confirm that this launch started here.</p>"
+        f"{retry}</div>"
+        f"<form id=ltikit-launch method=post action='{html.escape(action)}'>{inputs}"
+        f"<input type=hidden name={STORAGE_FIELD} value=''></form>")
+    return _page("Opening the tool", content, {
+        "mode": "get", "origin": origin, "target": target, "key": key,
+        "field": STORAGE_FIELD, "timeout": ANSWER_TIMEOUT_MS})
+
+
+def relaunch_url(login_url: str, params: dict[str, str] | None) -> str | None:
+    """The tool's login URL that starts the same login again (for a new window)."""
+    if not params:
+        return None
+    separator = "&" if urlsplit(login_url).query else "?"
+    return f"{login_url}{separator}{urlencode(params)}"
