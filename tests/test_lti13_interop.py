@@ -1,0 +1,72 @@
+"""An LTI 1.3 launch produced by an independent platform implementation (PyPI's
+``lti1p3platform``) is accepted by an ltikit tool, over real HTTP, as a browser would
+follow it: login initiation, the tool's redirect to the auth endpoint, the auto-posted
+id_token.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from browser import serve
+from independent_platform import IndependentPlatform
+from ltikit.flask.lti13 import state_cookie_name
+from ltikit.lti13 import Registrations
+from ltikit.lti13.oidc import state_cookie_value
+from ltikit.testing.platform import browser_session
+from test_lti13_e2e import tool_13
+
+
+@pytest.fixture
+def interop(tmp_path):
+    tool = tool_13(tmp_path)
+    platform = IndependentPlatform()
+    with serve(platform.app(), host="localhost") as platform_url, serve(tool) as tool_url:
+        platform.url = platform_url
+        platform.tool_login_url, platform.tool_launch_url = \
+            f"{tool_url}/lti13/login", f"{tool_url}/launch"
+        Registrations(tool.extensions["ltikit"].storage.engine).add(
+            **platform.registration_for_tool(), deployments=(platform.deployment_id,))
+        yield platform, tool_url
+
+
+def follow_launch(platform: IndependentPlatform, user_id: str, session=None):
+    """What a browser does: the login redirects, then the auto-submitted id_token form."""
+    session = session or browser_session()
+    form = session.get(f"{platform.url}/launch/{user_id}", timeout=30)
+    assert form.status_code == 200, form.text
+    action = html.unescape(re.search(r'action="([^"]+)"', form.text).group(1))
+    fields = {name: html.unescape(value) for name, value in
+              re.findall(r'name="([^"]+)" value="([^"]*)"', form.text)}
+    return session, fields, session.post(action, data=fields, timeout=30)
+
+
+@pytest.mark.parametrize(("user_id", "name", "staff"), [("teacher-1", "Ines Instructor", True),
+                                                        ("student-1", "Lee Learner", False)])
+def test_a_launch_from_lti1p3platform_is_accepted(interop, user_id, name, staff):
+    platform, _ = interop
+    session, _, page = follow_launch(platform, user_id)
+    assert page.status_code == 200, page.text
+    assert f"Hello {name}" in page.text
+    assert "<p id=version>1.3</p>" in page.text
+    assert "<p id=course>Interop Course</p>" in page.text
+    assert "<p id=canvas>77</p>" in page.text
+    assert f"<p id=staff>{staff}</p>" in page.text
+    link = html.unescape(re.search(r"id=again href='([^']+)'", page.text).group(1))
+    following = session.get(link if link.startswith("http") else page.url.rsplit("/", 1)[0]
+                            + link, timeout=30)
+    assert f"Still {name}" in following.text
+
+
+def test_its_launch_cannot_be_replayed(interop):
+    platform, _ = interop
+    session, fields, first = follow_launch(platform, "student-1")
+    assert first.status_code == 200
+    # The same id_token and state again, with the login's cookie put back: the nonce is spent.
+    session.cookies.set(state_cookie_name(fields["state"]), state_cookie_value(fields["state"]),
+                        domain="127.0.0.1", path="/")
+    again = session.post(first.url, data=fields, timeout=30)
+    assert again.status_code == 401 and "(replayed_nonce)" in again.text, again.text
