@@ -6,12 +6,18 @@ tool is the same small Flask tool the LTI 1.1 tests use.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
 from conftest import build_tool
@@ -254,3 +260,90 @@ def test_a_frame_name_that_is_not_a_name_is_ignored(tool):
     app, _ = tool
     response = login(app.test_client(), lti_storage_target="x'><script>alert(1)</script>")
     assert response.status_code == 302  # the plain cookie login
+
+
+# -- the attack matrix: bad id_tokens through the real route, after a genuine login ------
+
+def _hs256_with_public_key(keys, body):
+    kid, private = next(iter(keys.keys.items()))
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    # Written by hand: PyJWT itself refuses to use a PEM public key as an HMAC secret.
+    return _raw_jws({"alg": "HS256", "typ": "JWT", "kid": kid}, body,
+                    lambda data: hmac.new(pem, data, hashlib.sha256).digest())
+
+
+def _raw_jws(header, body, sign):
+    encode = jwt.utils.base64url_encode
+    signing_input = encode(json.dumps(header).encode()) + b"." + encode(json.dumps(body).encode())
+    return (signing_input + b"." + encode(sign(signing_input))).decode()
+
+
+def _other_key(kid):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return lambda keys, body: jwt.encode(body, other, algorithm="RS256",
+                                         headers={"kid": kid or next(iter(keys.keys))})
+
+
+def _tampered(keys, body):
+    header, _, signature = keys.sign(body).split(".")
+    evil = jwt.utils.base64url_encode(json.dumps({**body, "sub": "admin"}).encode()).decode()
+    return f"{header}.{evil}.{signature}"
+
+
+NOW = int(time.time())
+ATTACKS = {
+    # name: (how the token is made from (keys, claims), claim changes, expected status)
+    "alg none": (lambda keys, body: jwt.encode(body, None, algorithm="none"), {}, 401),
+    "HS256 MACed with the public key": (_hs256_with_public_key, {}, 401),
+    "unknown kid": (_other_key("made-up-kid"), {}, 401),
+    "another key under our kid": (_other_key(None), {}, 401),
+    "tampered payload": (_tampered, {}, 401),
+    "wrong iss": (None, {"iss": "https://evil.example.com"}, 401),
+    "wrong aud": (None, {"aud": "someone-else"}, 401),
+    "two audiences, no azp": (None, {"aud": [CLIENT, "other"]}, 401),
+    "azp not ours": (None, {"aud": [CLIENT, "other"], "azp": "other"}, 401),
+    "expired": (None, {"exp": NOW - 3600, "iat": NOW - 4000}, 401),
+    "issued in the future": (None, {"iat": NOW + 3600, "exp": NOW + 7200}, 401),
+    "nonce of another login": (None, {"nonce": "someone-elses-nonce"}, 401),
+    "no nonce": (None, {"nonce": None}, 401),
+    "unknown deployment": (None, {CLAIM + "deployment_id": "9:unknown"}, 401),
+    "wrong version": (None, {CLAIM + "version": "1.1"}, 400),
+    "unknown message type": (None, {CLAIM + "message_type": "LtiStartProctoring"}, 400),
+    "no resource link": (None, {CLAIM + "resource_link": None}, 400),
+    "roles not a list": (None, {CLAIM + "roles": "Instructor"}, 400),
+    "target_link_uri of another tool": (None, {CLAIM + "target_link_uri": BASE + "/x"}, 401),
+    "oversized": (None, {"padding": "x" * 70_000}, 400),
+    "garbage": (lambda keys, body: "not.a.jwt", {}, 400),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_bad_id_tokens_are_refused_and_change_nothing(tool, attack, caplog):
+    app, keys = tool
+    make, changes, status = ATTACKS[attack]
+    client = app.test_client()
+    state, nonce = started(client)
+    body = claims(**{"nonce": nonce, CLAIM + "target_link_uri": TARGET, **changes})
+    token = (make or (lambda k, b: k.sign(b)))(keys, body)
+    response = client.post("/launch", data={"id_token": token, "state": state}, base_url=BASE)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert stored_launches(app) == 0
+    assert not any(h.startswith("ltikit_launch=")
+                   for h in response.headers.getlist("Set-Cookie"))
+    with app.extensions["ltikit"].storage.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tables.deployments)).scalar() == 1
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals and token[:40] not in " ".join(refusals)
+
+
+def test_a_forged_state_is_refused_before_the_token_is_read(tool):
+    app, keys = tool
+    client = app.test_client()
+    _, nonce = started(client)
+    token = keys.sign(claims(nonce=nonce, **{CLAIM + "target_link_uri": TARGET}))
+    for state in ("x" * 43, "", "a" * 20_000):
+        response = client.post("/launch", data={"id_token": token, "state": state},
+                               base_url=BASE)
+        assert response.status_code == 401 and "(unknown_state)" in response.get_data(as_text=True)
+    assert stored_launches(app) == 0
