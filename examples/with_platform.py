@@ -4,7 +4,8 @@ The platform (a Canvas stand-in) listens on http://localhost:8000 and the tool (
 project template of ``ltikit new``) on http://127.0.0.1:5000: two sites, as a real tool
 and LMS are.  On first start the platform gets an API developer key for the tool and
 installs it from its XML configuration URL, as Canvas's "By URL" does.  Everything is
-kept in ``.dev/`` (or ``$LTIKIT_DEV_DIR``); delete it to start over.
+kept in ``.dev/`` (or ``$LTIKIT_DEV_DIR``); delete it to start over.  ``TOOL_DIR=<project>``
+runs a project made with ``ltikit new`` instead of the template in this checkout.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "src" / "ltikit" / "template" / "files"
-sys.path.insert(0, str(TEMPLATE))
+# The tool: ltikit's template as it is in this checkout, or (TOOL_DIR) a project made with
+# `ltikit new`, which has the same app.py and settings.py.
+TOOL_DIR = Path(os.environ.get("TOOL_DIR") or ROOT / "src" / "ltikit" / "template" / "files")
+sys.path.insert(0, str(TOOL_DIR))
 
 from app import create_app  # noqa: E402  (the template's app)
 from ltikit.crypto import SecretBox  # noqa: E402
@@ -27,6 +30,7 @@ from ltikit.platform import DevPlatform  # noqa: E402
 from settings import flask_config  # noqa: E402
 
 KEY_NAME = "Template tool"
+LTI13_NAME = "Template tool (LTI 1.3)"
 
 
 def _secret(state: Path, name: str, make) -> str:
@@ -40,6 +44,25 @@ def _secret(state: Path, name: str, make) -> str:
 class _Quiet(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:
         pass
+
+
+def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
+    """The same tool again over LTI 1.3: an LTI key made from its JSON URL on the platform
+    (Canvas: Developer Keys > + LTI Key > Enter URL), and the platform registered in the
+    tool's database (what ``ltikit platforms add`` does for a real Canvas)."""
+    from ltikit.lti13 import Registrations
+
+    tool = next((t for t in platform.store.tools() if t["name"] == LTI13_NAME), None)
+    if tool is None:
+        _, client_id, deployment_id = platform.add_lti13_tool_from_json(
+            config_url=f"{tool_url}/lti/config.json", name=LTI13_NAME)
+    else:
+        found = platform.store.lti13_tool(tool_id=tool["id"])
+        client_id, deployment_id = found["client_id"], found["deployment_id"]
+    registrations = Registrations(tool_app.extensions["ltikit"].storage.engine)
+    if registrations.get(platform.url, client_id) is None:
+        registrations.add(**platform.lti13_registration(client_id),
+                          deployments=(deployment_id,))
 
 
 def main() -> None:
@@ -69,6 +92,7 @@ def main() -> None:
         # Everyone sees the link here, so you can watch a student being refused politely.
         "COURSE_NAVIGATION_VISIBILITY": "members",
         "TOKEN_REFRESH_MARGIN": os.environ.get("TOKEN_REFRESH_MARGIN", "60"),
+        "COOKIE_PARTITIONED": os.environ.get("COOKIE_PARTITIONED", "true"),
     }
     tool_app = create_app(flask_config(env))
     tool_server = make_server("127.0.0.1", tool_port, tool_app, threaded=True,
@@ -77,13 +101,14 @@ def main() -> None:
     if not any(t["consumer_key"] == lti_key for t in platform.store.tools()):
         platform.add_lti11_tool_from_xml(lti_key, lti_secret,
                                          config_url=f"{tool_url}/lti/config.xml")
+    install_lti13(platform, tool_app, tool_url)
     platform.start()
     course = platform.course_id("BIO101")
     print(f"\n  Open {platform.url}/courses/{course}\n\n"
           "  You are Terry Teacher: click 'Template tool' in the course navigation, authorize\n"
-          "  it, and see your Canvas profile. Switch users at the top right (students are\n"
-          "  refused: the tool is for staff). The tool runs on "
-          f"{tool_url}; Ctrl-C stops both.\n", flush=True)
+          f"  it, and see your Canvas profile ('{LTI13_NAME}' is the same tool launched over\n"
+          "  LTI 1.3). Switch users at the top right (students are refused: the tool is for\n"
+          f"  staff). The tool runs on {tool_url}; Ctrl-C stops both.\n", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -11,21 +11,24 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
+from browser import launched
 from servers import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "with_platform.py"
 
 
-@pytest.fixture
-def main_job(tmp_path):
+@contextmanager
+def running_main_job(tmp_path, **settings):
     platform_port, tool_port = free_port(), free_port()
     env = dict(os.environ, PLATFORM_PORT=str(platform_port), PORT=str(tool_port),
-               LTIKIT_DEV_DIR=str(tmp_path), TOKEN_LIFETIME="3", TOKEN_REFRESH_MARGIN="0")
+               LTIKIT_DEV_DIR=str(tmp_path), TOKEN_LIFETIME="3", TOKEN_REFRESH_MARGIN="0",
+               **settings)
     process = subprocess.Popen([sys.executable, str(SCRIPT)], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = None
@@ -34,9 +37,17 @@ def main_job(tmp_path):
             url = line.strip().removeprefix("Open ")
             break
     assert url, "the main command did not print the URL to open"
-    yield url, f"http://localhost:{platform_port}"
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield url, f"http://localhost:{platform_port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def main_job(tmp_path):
+    with running_main_job(tmp_path) as urls:
+        yield urls
 
 
 def act_as(page, base, label):
@@ -57,12 +68,12 @@ def test_staff_authorize_once_tokens_refresh_silently_and_revocation_asks_again(
 
     act_as(page, base, "Sam Student (student)")
     page.goto(course_url)
-    page.click("nav >> text=Template tool")
+    page.click('nav >> text="Template tool"')
     assert "This tool is not available to you" in frame.locator("h1").inner_text()
 
     act_as(page, base, "Terry Teacher (teacher)")
     page.goto(course_url)
-    page.click("nav >> text=Template tool")
+    page.click('nav >> text="Template tool"')
     assert "is requesting access to your account" in frame.locator("h1").inner_text()
     frame.locator("button:has-text('Authorize')").click()
     assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
@@ -91,7 +102,7 @@ def test_two_users_in_one_browser_never_see_each_others_data(browser, main_job):
                         ("Tao Assistant (ta)", "Tao Assistant")):
         act_as(page, base, label)
         page.goto(course_url)
-        page.click("nav >> text=Template tool")
+        page.click('nav >> text="Template tool"')
         heading = frame.locator("h1").inner_text()
         if "is requesting access" in heading:  # first visit of this user: their own consent
             assert name in frame.locator("main").inner_text()
@@ -99,3 +110,76 @@ def test_two_users_in_one_browser_never_see_each_others_data(browser, main_job):
         assert frame.locator("#greeting").inner_text() == f"Hello, {name}"
     # Each user authorized exactly once: nobody was served with the other's token.
     assert stats(base)["grant:authorization_code"] == 2
+
+
+# -- the same template over LTI 1.3 (installed from /lti/config.json by the main command) --
+
+LTI13_LINK = 'nav >> text="Template tool (LTI 1.3)"'
+
+
+def test_over_lti13_students_are_refused_and_teachers_authorize(browser, main_job):
+    course_url, base = main_job
+    page = browser.new_context().new_page()
+    frame = page.frame_locator("iframe#tool_content")
+    act_as(page, base, "Sam Student (student)")
+    page.goto(course_url)
+    page.click(LTI13_LINK)
+    assert "This tool is not available to you" in frame.locator("h1").inner_text()
+    act_as(page, base, "Terry Teacher (teacher)")
+    page.goto(course_url)
+    page.click(LTI13_LINK)
+    assert "is requesting access to your account" in frame.locator("h1").inner_text()
+    frame.locator("button:has-text('Authorize')").click()
+    assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+    assert "Introduction to Biology" in frame.locator("#course").inner_text()
+
+
+def test_over_lti13_with_third_party_cookies_blocked(browser, tmp_path):
+    """Chromium after the phase-out, the tool's cookies not Partitioned: none reaches the
+    tool inside the iframe.  The login goes through the platform's storage frame and the
+    launch id through URLs, including the Canvas authorization round trip."""
+    with running_main_job(tmp_path, COOKIE_PARTITIONED="false") as (course_url, base), \
+            launched(browser, "--test-third-party-cookie-phaseout") as blocking:
+        context = blocking.new_context()
+        page = context.new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        page.click(LTI13_LINK)
+        # First the tool's page that asks the platform's storage, then the consent page.
+        frame.get_by_role("heading", name="is requesting access to your account").wait_for()
+        frame.locator("button:has-text('Authorize')").click()
+        assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+        tool_origin = "/".join(page.frame(name="tool_content").url.split("/", 3)[:3])
+        assert tool_origin.startswith("http://127.0.0.1:")
+        assert context.cookies(tool_origin) == []  # no cookie of the tool was kept
+        frame.locator("button:has-text('Disconnect from Canvas')").click()
+        assert frame.locator("#signed-out").inner_text() == "Disconnected from Canvas"
+        act_as(page, base, "Sam Student (student)")
+        page.goto(course_url)
+        page.click(LTI13_LINK)
+        frame.get_by_role("heading", name="This tool is not available to you").wait_for()
+        context.close()
+
+
+def test_a_project_made_with_ltikit_new_launches_over_lti13(browser, tmp_path):
+    made = subprocess.run([sys.executable, "-m", "ltikit.cli", "new", "course-helper"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "course-helper"
+    page_template = project / "templates" / "index.html"  # the new project's own edit
+    page_template.write_text(page_template.read_text().replace("Hello,", "Welcome,"))
+    with running_main_job(tmp_path / "dev", TOOL_DIR=str(project)) as (course_url, base):
+        page = browser.new_context().new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        act_as(page, base, "Sam Student (student)")
+        page.goto(course_url)
+        page.click(LTI13_LINK)
+        assert "This tool is not available to you" in frame.locator("h1").inner_text()
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        page.click(LTI13_LINK)
+        assert "is requesting access to your account" in frame.locator("h1").inner_text()
+        frame.locator("button:has-text('Authorize')").click()
+        assert frame.locator("#greeting").inner_text() == "Welcome, Terry Teacher"
+        page.context.close()

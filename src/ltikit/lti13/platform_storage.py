@@ -96,9 +96,10 @@ class StoragePage:
     def __init__(self, body: str, script_nonce: str) -> None:
         self.body = body
         self.headers = {
+            # No form-action: Chromium applies it to every redirect after the post too
+            # (the launch view may redirect anywhere, e.g. to Canvas's authorization).
             "Content-Security-Policy": (f"default-src 'none'; script-src 'nonce-{script_nonce}'; "
-                                        "style-src 'unsafe-inline'; form-action 'self'; "
-                                        "base-uri 'none'"),
+                                        "style-src 'unsafe-inline'; base-uri 'none'"),
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",
         }

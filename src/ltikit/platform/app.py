@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
@@ -161,6 +162,23 @@ class DevPlatform:
             privacy_level=privacy_level, custom_fields=custom_fields,
             placements=placements if placements is not None
             else {"course_navigation": {"enabled": "true", "text": name}})
+
+    def add_lti13_tool_from_json(self, *, config_url: str | None = None,
+                                 config: Mapping[str, Any] | None = None,
+                                 name: str | None = None) -> tuple[int, str, str]:
+        """Install an LTI 1.3 tool from Canvas's developer-key JSON, fetched from
+        ``config_url`` (Canvas's "Enter URL") or given (``config``, "Paste JSON"):
+        (tool id, client id, deployment id)."""
+        from .lti13 import tool_from_canvas_json
+
+        if config is None:
+            if not config_url:
+                raise ValueError("Give config_url or config.")
+            try:
+                config = json.loads(web.fetch_config(config_url, accept="application/json"))
+            except ValueError as exc:
+                raise ValueError(f"{config_url} did not answer with JSON: {exc}") from None
+        return self.store.add_lti13_tool(**tool_from_canvas_json(config, name=name))
 
     def lti13_registration(self, client_id: str) -> dict[str, str]:
         """What a tool registers for this platform (ltikit ``Registrations.add`` values)."""

@@ -132,3 +132,41 @@ def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, n
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(16)
+
+
+def tool_from_canvas_json(config: Mapping[str, Any], *, name: str | None = None
+                          ) -> dict[str, Any]:
+    """``add_lti13_tool`` arguments from Canvas's LTI 1.3 developer-key JSON (what Canvas
+    reads from "Enter URL" or "Paste JSON"): title, oidc_initiation_url, target_link_uri,
+    custom_fields and, in the canvas.instructure.com extension, privacy_level and the
+    placements.  ``name`` renames the tool and its link texts."""
+    if not isinstance(config, Mapping):
+        raise ValueError("The LTI 1.3 configuration must be a JSON object.")
+    missing = [k for k in ("title", "oidc_initiation_url", "target_link_uri") if not config.get(k)]
+    if missing:
+        raise ValueError(f"The LTI 1.3 configuration has no {', '.join(missing)}.")
+    extension = next((e for e in config.get("extensions") or []
+                      if isinstance(e, Mapping) and
+                      e.get("platform") == "canvas.instructure.com"), {})
+    settings = extension.get("settings") or {}
+    placements: dict[str, dict[str, Any]] = {}
+    for entry in settings.get("placements") or []:
+        if not isinstance(entry, Mapping) or not entry.get("placement"):
+            continue
+        options = {k: str(v) for k, v in entry.items()
+                   if k in ("text", "visibility", "windowTarget", "default", "message_type")}
+        options["enabled"] = "true"
+        if entry.get("target_link_uri"):
+            options["url"] = str(entry["target_link_uri"])
+        if name:
+            options["text"] = name
+        placements[str(entry["placement"])] = options
+    redirect_uris = config.get("redirect_uris") or [config["target_link_uri"]]
+    return {"name": name or str(config["title"]),
+            "oidc_initiation_url": str(config["oidc_initiation_url"]),
+            "target_link_uri": str(config["target_link_uri"]),
+            "redirect_uris": [str(u) for u in redirect_uris],
+            "privacy_level": str(extension.get("privacy_level") or "anonymous"),
+            "custom_fields": {str(k): str(v) for k, v in
+                              (config.get("custom_fields") or {}).items()},
+            "placements": placements}

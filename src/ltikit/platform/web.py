@@ -429,12 +429,12 @@ def register_tool_from_xml(platform: PlatformStore, *, consumer_key: str,
         placements=config.placements, config_url=config_url)
 
 
-def fetch_config(config_url: str) -> bytes:
+def fetch_config(config_url: str, accept: str = "application/xml, text/xml") -> bytes:
     if not config_url.startswith(("http://", "https://")):
         raise lti11.ConfigError("The configuration URL must be http:// or https://.")
     try:
         response = requests.get(config_url, timeout=(5, 10), stream=True,
-                                headers={"Accept": "application/xml, text/xml"})
+                                headers={"Accept": accept})
         data = response.raw.read(lti11.MAX_XML_BYTES + 1, decode_content=True)
     except requests.RequestException as exc:
         raise lti11.ConfigError(f"Could not fetch {config_url}: {exc}") from None

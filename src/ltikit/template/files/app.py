@@ -1,9 +1,10 @@
-"""__TOOL_TITLE__: an LTI 1.1 tool for Canvas that calls the Canvas API as the launching user.
+"""__TOOL_TITLE__: an LTI tool for Canvas that calls the Canvas API as the launching user.
 
 Made with ``ltikit new``.  The flow is the old UCF Open template's, done safely:
 
-1. Canvas launches ``/launch`` (staff only by default, ``LAUNCH_ROLE``); ltikit checks the
-   signature, the timestamp and the nonce, and keeps the launch on the server.
+1. Canvas launches ``/launch`` over LTI 1.1 or 1.3 (staff only by default, ``LAUNCH_ROLE``);
+   ltikit checks the signature, the timestamp and the nonce (1.1) or the OIDC login and the
+   id_token (1.3), and keeps the launch on the server.
 2. ``/`` needs the Canvas API: the first time, ltikit sends the user through Canvas's
    authorization (with a ``state`` bound to the launch) and brings them back; tokens are
    stored encrypted, per Canvas user, and refreshed before they expire.

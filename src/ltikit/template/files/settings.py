@@ -87,6 +87,7 @@ def flask_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LTIKIT_DATABASE_URL": database_url,
         "LTIKIT_AUTO_UPGRADE": _flag(env, "AUTO_UPGRADE", True),
         "LTIKIT_TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or 0),
+        "LTIKIT_COOKIE_PARTITIONED": _flag(env, "COOKIE_PARTITIONED", True),
         "LTIKIT_CANVAS_INSTANCES": {parts.netloc.lower(): {
             "client_id": _required(env, "OAUTH2_ID"),
             "client_secret": _required(env, "OAUTH2_KEY"),
