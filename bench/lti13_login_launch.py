@@ -30,7 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, redirect, request
 
 from ltikit.flask import LTIKit, lti
+from ltikit.flask.lti13 import state_cookie_name
 from ltikit.lti13 import Registrations
+from ltikit.lti13.oidc import state_cookie_value
 
 ISS, CLIENT, BASE = "https://platform.example.edu", "10000000000042", "https://tool.example.edu"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -90,8 +92,11 @@ def ltikit_round(app, key, count):
     gc.freeze()
     start = time.perf_counter()
     for state, id_token in logins:
+        client = app.test_client()  # a browser holds the cookies of its own logins only
         client.get("/lti13/login", query_string=params, base_url=BASE)
-        client.set_cookie("ltikit_lti13_state", state, domain="tool.example.edu")
+        # The cookie this login's browser holds (the timed login set another one).
+        client.set_cookie(state_cookie_name(state), state_cookie_value(state),
+                          domain="tool.example.edu")
         response = client.post("/launch", data={"id_token": id_token, "state": state},
                                base_url=BASE)
         assert response.status_code == 200, response.get_data(as_text=True)

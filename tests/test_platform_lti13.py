@@ -46,9 +46,8 @@ def test_a_tool_is_installed_from_its_json_url_as_canvas_enter_url_does(tmp_path
 
 @pytest.mark.parametrize("config", [{}, {"title": "x"}, [], {**CONFIG, "target_link_uri": ""}])
 def test_an_incomplete_json_configuration_is_refused(tmp_path, config):
-    with DevPlatform(tmp_path / "p.sqlite3") as platform:
-        with pytest.raises(ValueError):
-            platform.add_lti13_tool_from_json(config=config)
+    with DevPlatform(tmp_path / "p.sqlite3") as platform, pytest.raises(ValueError):
+        platform.add_lti13_tool_from_json(config=config)
 
 
 @pytest.mark.parametrize("storage", [True, False])

@@ -18,11 +18,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature
 
 from .errors import LTIAuthenticationError, LTIConfigurationError, LTINotInSessionException
 from .launch import Launch
 from .lti11.launch import VerifiedLaunch
+from .signing import CachedKeySigner
 from .storage import LaunchStorage
 
 DEFAULT_LAUNCH_LIFETIME = 8 * 3600
@@ -73,22 +74,6 @@ class ActiveLaunch:
         return None
 
 
-class _LaunchIdSigner(Signer):
-    """itsdangerous's Signer, deriving each secret key's signing key once, not per call."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._derived: dict[bytes, bytes] = {}
-
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        raw = self.secret_keys[-1] if secret_key is None else secret_key
-        raw = raw.encode() if isinstance(raw, str) else raw
-        derived = self._derived.get(raw)
-        if derived is None:
-            derived = self._derived[raw] = super().derive_key(raw)
-        return derived
-
-
 class LaunchManager:
     """Starts launches (claiming their nonce) and finds them again from their signed id.
 
@@ -107,7 +92,7 @@ class LaunchManager:
         self.storage = storage
         self.lifetime = lifetime
         self.timestamp_window = timestamp_window
-        self._signer = _LaunchIdSigner(secret_key, salt="ltikit.launch-id")
+        self._signer = CachedKeySigner(secret_key, salt="ltikit.launch-id")
         self._clock = clock
 
     def start(self, verified: VerifiedLaunch) -> ActiveLaunch:

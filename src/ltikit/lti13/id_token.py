@@ -1,5 +1,6 @@
 """Validation of an LTI 1.3 launch's ``id_token`` (LTI Core 1.3 section 5, 1EdTech Security
-Framework 1.0 section 5.1.3), with PyJWT doing the JOSE work.
+Framework 1.0 section 5.1.3), with PyJWT doing the JOSE work (parsed once per launch by
+:mod:`.jws`, which follows ``jwt.decode`` exactly).
 
 The order matters: nothing the token says is trusted before its signature is checked with
 a key that belongs to the registration its (issuer, client id) names, using an algorithm
@@ -20,6 +21,7 @@ from typing import Any
 import jwt
 
 from ..errors import LTIAuthenticationError, LTIMalformedRequest
+from . import jws
 from .jwks import JWKSCache
 from .registrations import Registration, Registrations
 
@@ -69,11 +71,11 @@ def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache
     if not id_token or len(id_token) > 64_000:
         raise LTIMalformedRequest("The launch has no usable id_token.", reason="no_id_token")
     try:
-        header = jwt.get_unverified_header(id_token)
-        unverified = jwt.decode(id_token, options={"verify_signature": False})
+        parsed = jws.parse(id_token)  # once: the same rules as PyJWT, see ltikit.lti13.jws
     except jwt.PyJWTError:
         raise LTIMalformedRequest("The id_token is not a JWT.", reason="bad_id_token") \
             from None
+    header, unverified = parsed.header, parsed.payload
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise _refuse(f"The id_token algorithm {algorithm!r} is not accepted.",
@@ -108,9 +110,9 @@ def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache
         raise _refuse("The id_token algorithm does not match the platform's key.",
                       "algorithm_key_mismatch")
     try:
-        claims = jwt.decode(
-            id_token, key=key.key, algorithms=[algorithm], audience=client_id, issuer=issuer,
-            leeway=leeway, options={"require": ["exp", "iat", "iss", "aud", "nonce"]})
+        claims = jws.verify(parsed, key.key, algorithm, audience=client_id, issuer=issuer,
+                            leeway=leeway, require=("exp", "iat", "iss", "aud", "nonce"),
+                            now=clock())
     except jwt.ExpiredSignatureError:
         raise _refuse("The launch has expired; open the tool again from the course.",
                       "expired_id_token") from None

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature
 
 from ..errors import LTIAuthenticationError, LTIMalformedRequest
+from ..signing import TimedTokenSerializer
 from .registrations import Registration, Registrations
 
 STATE_LIFETIME = 600
@@ -162,7 +163,7 @@ class OIDCStates:
     """
 
     def __init__(self, secret_key: str | bytes, *, max_age: int = STATE_LIFETIME) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt="ltikit.lti13-state")
+        self._serializer = TimedTokenSerializer(secret_key, salt="ltikit.lti13-state")
         self.max_age = max_age
 
     def create(self, registration: Registration, login: LoginRequest) -> NewLogin:
