@@ -126,6 +126,42 @@ def test_a_valid_launch_fills_the_same_launch_model(setup):
     groups = RoleGroups()
     assert groups.check(launch.roles, "teaching_assistant") and groups.check(launch.roles, "staff")
     assert not groups.check(launch.roles, "instructor")  # Faculty is an institution role
+    assert launch.ags is None and launch.nrps is None and launch.deep_linking is None
+
+
+def test_the_services_offered_with_a_launch_are_in_the_model(setup):
+    keys = setup[0]
+    ags = "https://purl.imsglobal.org/spec/lti-ags/"
+    verified = verify(setup, keys.sign(claims(**{
+        ags + "claim/endpoint": {"scope": [ags + "scope/lineitem", ags + "scope/score"],
+                                 "lineitems": "https://p/api/lti/courses/7/line_items",
+                                 "lineitem": "https://p/api/lti/courses/7/line_items/3"},
+        "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
+            "context_memberships_url": "https://p/api/lti/courses/7/names_and_roles",
+            "service_versions": ["2.0"]}})))
+    launch = Launch.from_lti13(verified.claims, CLIENT)
+    assert launch.ags.scopes == (ags + "scope/lineitem", ags + "scope/score")
+    assert launch.ags.lineitem.endswith("/line_items/3")
+    assert launch.nrps.context_memberships_url.endswith("/names_and_roles")
+    assert launch.nrps.service_versions == ("2.0",)
+    # A later request of the same launch gets the same model back.
+    again = Launch.from_stored({"version": "1.3", "claims": dict(verified.claims),
+                                "client_id": CLIENT})
+    assert again.ags == launch.ags and again.nrps == launch.nrps
+
+
+def test_a_deep_linking_request_carries_its_settings(setup):
+    keys = setup[0]
+    dl = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+    verified = verify(setup, keys.sign(claims(**{
+        CLAIM + "message_type": "LtiDeepLinkingRequest", CLAIM + "resource_link": None,
+        dl: {"deep_link_return_url": "https://p/deep_linking_response",
+             "accept_types": ["ltiResourceLink", "link"], "accept_multiple": False,
+             "accept_presentation_document_targets": ["iframe"], "data": "opaque-1"}})))
+    settings = Launch.from_lti13(verified.claims, CLIENT).deep_linking
+    assert settings.return_url == "https://p/deep_linking_response"
+    assert settings.accept_types == ("ltiResourceLink", "link")
+    assert settings.accept_multiple is False and settings.data == "opaque-1"
 
 
 def test_keys_are_fetched_once_and_shared_by_another_worker(setup):

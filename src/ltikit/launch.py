@@ -96,6 +96,91 @@ class CanvasInfo:
             "assignment_points_possible")})
 
 
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+DEEP_LINKING_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+
+
+@dataclass(frozen=True, slots=True)
+class AGSEndpoint:
+    """Assignment and Grade Services offered with this launch (LTI AGS 2.0, the
+    ``lti-ags/claim/endpoint`` claim): the scopes granted and the line item URLs."""
+
+    scopes: tuple[str, ...]
+    lineitems: str | None = None
+    lineitem: str | None = None
+
+    @classmethod
+    def from_claim(cls, claim: Any) -> AGSEndpoint | None:
+        if not isinstance(claim, Mapping):
+            return None
+        scopes = claim.get("scope")
+        return cls(scopes=tuple(s for s in scopes if isinstance(s, str))
+                   if isinstance(scopes, list) else (),
+                   lineitems=_text(claim.get("lineitems")), lineitem=_text(claim.get("lineitem")))
+
+
+@dataclass(frozen=True, slots=True)
+class NRPSEndpoint:
+    """Names and Role Provisioning Services offered with this launch (LTI NRPS 2.0)."""
+
+    context_memberships_url: str
+    service_versions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_claim(cls, claim: Any) -> NRPSEndpoint | None:
+        if not isinstance(claim, Mapping) or not _text(claim.get("context_memberships_url")):
+            return None
+        versions = claim.get("service_versions")
+        return cls(context_memberships_url=claim["context_memberships_url"],
+                   service_versions=tuple(str(v) for v in versions)
+                   if isinstance(versions, list) else ())
+
+
+@dataclass(frozen=True, slots=True)
+class DeepLinkingSettings:
+    """What the platform accepts back from a deep linking request (LTI DL 2.0)."""
+
+    return_url: str
+    accept_types: tuple[str, ...] = ()
+    accept_presentation_document_targets: tuple[str, ...] = ()
+    accept_media_types: str | None = None
+    accept_multiple: bool | None = None
+    accept_lineitem: bool | None = None
+    auto_create: bool | None = None
+    title: str | None = None
+    text: str | None = None
+    data: str | None = None
+
+    @classmethod
+    def from_claim(cls, claim: Any) -> DeepLinkingSettings | None:
+        if not isinstance(claim, Mapping) or not _text(claim.get("deep_link_return_url")):
+            return None
+
+        def strings(name: str) -> tuple[str, ...]:
+            value = claim.get(name)
+            return tuple(v for v in value if isinstance(v, str)) \
+                if isinstance(value, list) else ()
+
+        def flag(name: str) -> bool | None:
+            value = claim.get(name)
+            return value if isinstance(value, bool) else None
+
+        return cls(return_url=claim["deep_link_return_url"],
+                   accept_types=strings("accept_types"),
+                   accept_presentation_document_targets=strings(
+                       "accept_presentation_document_targets"),
+                   accept_media_types=_text(claim.get("accept_media_types")),
+                   accept_multiple=flag("accept_multiple"),
+                   accept_lineitem=flag("accept_lineitem"), auto_create=flag("auto_create"),
+                   title=_text(claim.get("title")), text=_text(claim.get("text")),
+                   data=_text(claim.get("data")))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping))
 
@@ -122,7 +207,13 @@ class Launch:
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     deployment_id: str | None = None
     claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """LTI 1.3: every claim of the id_token (services, deep linking settings...)."""
+    """LTI 1.3: every claim of the id_token, as the platform sent them."""
+    ags: AGSEndpoint | None = None
+    """LTI 1.3: the grade service (line items, scores) offered with this launch."""
+    nrps: NRPSEndpoint | None = None
+    """LTI 1.3: the roster service offered with this launch."""
+    deep_linking: DeepLinkingSettings | None = None
+    """LTI 1.3: set on a deep linking request (``LtiDeepLinkingRequest``)."""
 
     @property
     def is_canvas(self) -> bool:
@@ -233,6 +324,9 @@ class Launch:
             document_target=presentation.get("document_target"),
             deployment_id=claims.get(LTI13_CLAIM + "deployment_id"),
             claims=MappingProxyType(dict(claims)),
+            ags=AGSEndpoint.from_claim(claims.get(AGS_CLAIM)),
+            nrps=NRPSEndpoint.from_claim(claims.get(NRPS_CLAIM)),
+            deep_linking=DeepLinkingSettings.from_claim(claims.get(DEEP_LINKING_CLAIM)),
         )
 
     def to_stored(self) -> dict[str, Any]:

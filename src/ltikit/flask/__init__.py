@@ -108,6 +108,9 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     "LTIKIT_LTI13_JWKS_PATH": "/lti13/jwks",
     "LTIKIT_LTI13_TARGET_LINK_URIS": (),
     "LTIKIT_LTI13_LEEWAY": 5,
+    # Seconds between two re-fetches of a platform's JWKS for an unknown kid (all workers
+    # together): short, so a launch right after a key rotation is refused only briefly.
+    "LTIKIT_LTI13_JWKS_REFETCH_INTERVAL": 10,
     # id_token message types a launch route accepts unless the decorator says otherwise.
     "LTIKIT_LTI13_MESSAGE_TYPES": ("LtiResourceLinkRequest",),
 }

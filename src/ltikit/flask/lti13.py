@@ -61,7 +61,8 @@ class LTI13Support:
         engine = state.storage.engine
         self.state = state
         self.registrations = Registrations(engine)
-        self.jwks = JWKSCache(engine)
+        self.jwks = JWKSCache(engine, refetch_interval=int(
+            state.app.config["LTIKIT_LTI13_JWKS_REFETCH_INTERVAL"]))
         if not state.app.secret_key:
             raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "
                                         "SECRET_KEY).", reason="no_secret_key")

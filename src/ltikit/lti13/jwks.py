@@ -51,7 +51,7 @@ def _ttl(cache_control: str | None, min_ttl: int, max_ttl: int) -> int:
 class JWKSCache:
     def __init__(self, engine: Engine, *, session: requests.Session | None = None,
                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, min_ttl: int = 300,
-                 max_ttl: int = 86400, refetch_interval: int = 60,
+                 max_ttl: int = 86400, refetch_interval: int = 10,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self._session = session or requests.Session()

@@ -41,6 +41,9 @@ DEFAULTS: Mapping[str, Any] = {
     # logins and launches carry lti_storage_target=post_message_forwarding, as in Canvas.
     # False: a platform without it (tools must then rely on their cookies).
     "PLATFORM_STORAGE": True,
+    # Seconds after which the LTI 1.3 signing key is replaced by a new one (the previous
+    # key stays published); None: only DevPlatform.rotate_lti13_key() rotates.
+    "LTI13_KEY_ROTATION": None,
 }
 
 
@@ -179,6 +182,13 @@ class DevPlatform:
             except ValueError as exc:
                 raise ValueError(f"{config_url} did not answer with JSON: {exc}") from None
         return self.store.add_lti13_tool(**tool_from_canvas_json(config, name=name))
+
+    def rotate_lti13_key(self) -> str:
+        """Sign LTI 1.3 launches with a new key from now on (the previous one stays in
+        the JWKS); returns the new kid."""
+        from .lti13 import PlatformKeys
+
+        return PlatformKeys(self.store).rotate()
 
     def lti13_registration(self, client_id: str) -> dict[str, str]:
         """What a tool registers for this platform (ltikit ``Registrations.add`` values)."""

@@ -9,6 +9,7 @@ extension, and Canvas ids only as custom fields the tool declares.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -53,25 +54,66 @@ def roles13(enrollment_types: list[str], account_admin: bool) -> list[str]:
 
 
 class PlatformKeys:
-    """The platform's signing key, made on first start and kept in its data file."""
+    """The platform's signing keys, kept in its data file.
+
+    Like Canvas, the platform signs with its newest key and publishes the previous one
+    too, so that id_tokens signed just before a rotation still verify; a tool meets the new
+    ``kid`` at the next launch and must fetch the JWKS again.  ``rotate()`` makes a new key
+    (``DevPlatform.rotate_lti13_key()``); with ``LTI13_KEY_ROTATION`` seconds set, the
+    platform rotates by itself when the newest key is that old.
+    """
+
+    KEPT = 2  # the newest key and the one before it
 
     def __init__(self, store: PlatformStore) -> None:
-        pem = store.setting("lti13_private_key", lambda: rsa.generate_private_key(
-            public_exponent=65537, key_size=2048).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()).decode())
-        self.kid = store.setting("lti13_kid", lambda: uuid.uuid4().hex[:16])
-        self._private = serialization.load_pem_private_key(pem.encode(), password=None)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._private.public_key()))
-        jwk.update(kid=self.kid, alg="RS256", use="sig")
-        self.public_jwk = jwk
+        self.store = store
+        self._keys = self._load()
+
+    def _load(self) -> list[dict[str, Any]]:
+        raw = self.store.setting("lti13_keys", lambda: json.dumps([_new_key()]))
+        return json.loads(raw)
+
+    def rotate(self) -> str:
+        """Make a new signing key; returns its kid."""
+        keys = [*self._keys, _new_key()][-self.KEPT:]
+        self.store.put_setting("lti13_keys", json.dumps(keys))
+        self._keys = keys
+        return keys[-1]["kid"]
+
+    def rotate_if_older_than(self, seconds: float | None) -> None:
+        if seconds and time.time() - self._keys[-1]["created"] >= seconds:
+            self.rotate()
+
+    @property
+    def kid(self) -> str:
+        return self._keys[-1]["kid"]
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.public_jwk]}
+        return {"keys": [dict(_public_jwk(k["pem"], k["kid"])) for k in self._keys]}
 
     def sign(self, claims: Mapping[str, Any]) -> str:
-        return jwt.encode(dict(claims), self._private, algorithm="RS256",
-                          headers={"kid": self.kid, "typ": "JWT"})
+        newest = self._keys[-1]
+        return jwt.encode(dict(claims), _private_key(newest["pem"]), algorithm="RS256",
+                          headers={"kid": newest["kid"], "typ": "JWT"})
+
+
+def _new_key() -> dict[str, Any]:
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    return {"kid": uuid.uuid4().hex[:16], "pem": pem, "created": time.time()}
+
+
+@functools.lru_cache(maxsize=8)
+def _private_key(pem: str):
+    return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
+@functools.lru_cache(maxsize=8)
+def _public_jwk(pem: str, kid: str) -> dict[str, Any]:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_private_key(pem).public_key()))
+    jwk.update(kid=kid, alg="RS256", use="sig")
+    return jwk
 
 
 def message_hints(store: PlatformStore) -> URLSafeTimedSerializer:

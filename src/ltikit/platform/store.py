@@ -405,6 +405,12 @@ class PlatformStore:
             return None
         return dict(row, redirect_uris=[u for u in row["redirect_uris"].split("\n") if u])
 
+    def put_setting(self, name: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(update(settings).where(settings.c.name == name)
+                            .values(value=value)).rowcount == 0:
+                conn.execute(insert(settings).values(name=name, value=value))
+
     def setting(self, name: str, make) -> str:
         """A platform-wide value, created by ``make()`` the first time."""
         with self.engine.begin() as conn:

@@ -344,7 +344,9 @@ def lti13_authorize():
                              deployment_id=tool13["deployment_id"], nonce=values["nonce"],
                              target_link_uri=hint["target_link_uri"],
                              placement=hint["placement"])
-    token = PlatformKeys(store()).sign(claims)
+    keys = PlatformKeys(store())
+    keys.rotate_if_older_than(current_app.config["LTI13_KEY_ROTATION"])
+    token = keys.sign(claims)
     store().log_launch(tool13["tool_id"], g.user["id"], hint["placement"], redirect_uri,
                        {"id_token (decoded)": json.dumps(claims, indent=1)})
     return _form(redirect_uri, [("id_token", token), ("state", values["state"]),
