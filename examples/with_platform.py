@@ -71,8 +71,11 @@ def main() -> None:
     tool_url = f"http://127.0.0.1:{tool_port}"
     state = Path(os.environ.get("LTIKIT_DEV_DIR", ROOT / ".dev"))
     state.mkdir(parents=True, exist_ok=True)
-    platform = DevPlatform(state / "platform.sqlite3", port=platform_port,
-                           TOKEN_LIFETIME=float(os.environ.get("TOKEN_LIFETIME", "3600")))
+    try:
+        platform = DevPlatform(state / "platform.sqlite3", port=platform_port,
+                               TOKEN_LIFETIME=float(os.environ.get("TOKEN_LIFETIME", "3600")))
+    except RuntimeError as exc:  # a data file from an older ltikit
+        sys.exit(f"{exc}\nDelete {state} to start over.")
     keys = [k for k in platform.store.developer_keys() if k["name"] == KEY_NAME]
     if keys:
         client_id, client_secret = keys[0]["id"], keys[0]["secret"]

@@ -219,9 +219,35 @@ class LTI:
                     url = url.replace(old, new)
         return url
 
+    # -- LTI Advantage services (1.3) -----------------------------------------------------
+    @property
+    def ags(self):
+        """The Assignment and Grade Services of this launch
+        (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
+        endpoint = self.launch.ags
+        if endpoint is None:
+            raise LTIPostMessageException("The platform offered no grade service with this "
+                                          "launch.", reason="no_ags")
+        from ..lti13.ags import AssignmentGradeService
+
+        return AssignmentGradeService(self._state.lti13.service_client(self.launch), endpoint)
+
+    @property
+    def nrps(self):
+        """The Names and Role Provisioning Services of this launch
+        (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered."""
+        endpoint = self.launch.nrps
+        if endpoint is None:
+            raise LTIPostMessageException("The platform offered no roster service with this "
+                                          "launch.", reason="no_nrps")
+        from ..lti13.nrps import NamesRoleService
+
+        return NamesRoleService(self._state.lti13.service_client(self.launch), endpoint)
+
     def post_grade(self, score: float, *, result_text: str | None = None,
                    result_url: str | None = None) -> bool:
-        """Send ``score`` (0.0 to 1.0) with LTI 1.1 replaceResult.
+        """Send ``score`` (0.0 to 1.0): LTI 1.1 replaceResult, or on an LTI 1.3 launch an
+        AGS score on the launch's line item (``comment`` from ``result_text``).
 
         As in PyLTI: ``False`` if the score is out of range, ``True`` once the platform
         confirms, :class:`LTIPostMessageException` if it does not.
@@ -232,11 +258,30 @@ class LTI:
             return False
         if not 0.0 <= value <= 1.0:
             return False
+        if self.version == "1.3":
+            self._post_ags_score(value, comment=result_text)
+            return True
         service, url, sourcedid = self._outcome_service()
         service.replace_result(url, sourcedid, value, result_text=result_text,
                                result_url=result_url)
         log.info("grade sent: key=%s user=%s", self.key, self.user_id)
         return True
+
+    def _post_ags_score(self, value: float, *, comment: str | None) -> None:
+        from ..lti13.ags import Score
+        from ..lti13.services import ServiceError
+
+        ags = self.ags
+        if not ags.endpoint.lineitem:
+            raise LTIPostMessageException(
+                "This launch cannot take a grade: it is not tied to a gradebook column "
+                "(no line item in the launch).", reason="no_lineitem")
+        try:
+            ags.post_score(Score(user_id=str(self.user_id), score_given=value,
+                                 score_maximum=1.0, comment=comment))
+        except ServiceError as exc:
+            raise LTIPostMessageException(exc.message, reason=exc.reason) from None
+        log.info("grade sent (AGS): client=%s user=%s", self.key, self.user_id)
 
     def read_grade(self) -> float | None:
         service, url, sourcedid = self._outcome_service()

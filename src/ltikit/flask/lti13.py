@@ -68,6 +68,7 @@ class LTI13Support:
                                         "SECRET_KEY).", reason="no_secret_key")
         self.states = OIDCStates(state.app.secret_key)
         self._tool_keys = None
+        self._service_tokens = None
 
     def tool_keys(self):
         """The tool's signing keys (needs LTIKIT_ENCRYPTION_KEYS: private keys are encrypted)."""
@@ -78,6 +79,20 @@ class LTI13Support:
             keys = self.state.app.config.get("LTIKIT_ENCRYPTION_KEYS")
             self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
         return self._tool_keys
+
+    def service_client(self, launch):
+        """An authenticated client for the services of ``launch``'s platform."""
+        from ..lti13.services import ServiceClient, ServiceError, ServiceTokens
+
+        claims = launch.claims
+        registration = self.registrations.get(str(claims.get("iss")), launch.consumer_key or "")
+        if registration is None:
+            raise ServiceError("The platform of this launch is no longer registered.",
+                               reason="unknown_platform")
+        if self._service_tokens is None:
+            keys = self.tool_keys()
+            self._service_tokens = ServiceTokens(self.state.storage.engine, keys, keys.box)
+        return ServiceClient(self._service_tokens, registration)
 
     # -- the login ------------------------------------------------------------------------
     def login(self, req: Request) -> Response:

@@ -14,7 +14,7 @@ from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import canvas_api, lti11, web
+from . import canvas_api, lti11, lti_services, web
 from .store import PlatformStore
 
 log = logging.getLogger("ltikit.platform")
@@ -70,6 +70,7 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.extensions["ltikit_platform_stats"] = {"lock": threading.Lock(), "counts": {}}
     app.register_blueprint(web.bp)
     app.register_blueprint(canvas_api.bp)
+    app.register_blueprint(lti_services.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -156,13 +157,18 @@ class DevPlatform:
     def add_lti13_tool(self, name: str, *, oidc_initiation_url: str, target_link_uri: str,
                        redirect_uris: list[str] | None = None, privacy_level: str = "public",
                        custom_fields: Mapping[str, str] | None = None,
-                       placements: Mapping[str, Mapping[str, Any]] | None = None
-                       ) -> tuple[int, str, str]:
-        """Install an LTI 1.3 tool: (tool id, client id, deployment id)."""
+                       placements: Mapping[str, Mapping[str, Any]] | None = None,
+                       public_jwk_url: str | None = None,
+                       public_jwk: Mapping[str, Any] | None = None,
+                       scopes: list[str] | tuple[str, ...] = ()) -> tuple[int, str, str]:
+        """Install an LTI 1.3 tool: (tool id, client id, deployment id).  ``scopes``: the
+        LTI Advantage scopes its developer key grants; ``public_jwk_url`` or ``public_jwk``:
+        how its client assertions are checked."""
         return self.store.add_lti13_tool(
             name=name, oidc_initiation_url=oidc_initiation_url,
             target_link_uri=target_link_uri, redirect_uris=redirect_uris or (),
             privacy_level=privacy_level, custom_fields=custom_fields,
+            public_jwk_url=public_jwk_url, public_jwk=public_jwk, scopes=scopes,
             placements=placements if placements is not None
             else {"course_navigation": {"enabled": "true", "text": name}})
 
@@ -182,6 +188,10 @@ class DevPlatform:
             except ValueError as exc:
                 raise ValueError(f"{config_url} did not answer with JSON: {exc}") from None
         return self.store.add_lti13_tool(**tool_from_canvas_json(config, name=name))
+
+    def expire_service_tokens(self) -> None:
+        """As if every LTI Advantage access token had reached its expiry."""
+        self.store.expire_service_tokens()
 
     def rotate_lti13_key(self) -> str:
         """Sign LTI 1.3 launches with a new key from now on (the previous one stays in

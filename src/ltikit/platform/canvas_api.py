@@ -270,6 +270,10 @@ def _client(form) -> dict[str, Any]:
 
 def _grant(form) -> Response:
     grant_type = form.get("grant_type") or ("authorization_code" if form.get("code") else "")
+    if grant_type == "client_credentials":  # LTI Advantage services (a tool, not a user)
+        from .lti_services import client_credentials
+
+        return client_credentials(form, token_url=request.base_url)
     if grant_type not in ("authorization_code", "refresh_token"):
         raise OAuthError("unsupported_grant_type")
     key = _client(form)

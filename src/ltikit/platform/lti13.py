@@ -204,7 +204,13 @@ def tool_from_canvas_json(config: Mapping[str, Any], *, name: str | None = None
             options["text"] = name
         placements[str(entry["placement"])] = options
     redirect_uris = config.get("redirect_uris") or [config["target_link_uri"]]
+    scopes = config.get("scopes") or []
     return {"name": name or str(config["title"]),
+            "scopes": [str(s) for s in scopes] if isinstance(scopes, list) else [],
+            "public_jwk_url": str(config["public_jwk_url"]) if config.get("public_jwk_url")
+            else None,
+            "public_jwk": config.get("public_jwk") if isinstance(config.get("public_jwk"),
+                                                                 Mapping) else None,
             "oidc_initiation_url": str(config["oidc_initiation_url"]),
             "target_link_uri": str(config["target_link_uri"]),
             "redirect_uris": [str(u) for u in redirect_uris],

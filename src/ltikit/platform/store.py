@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..storage.sql import make_engine
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ID_BASE = 10_000_000_000_000
 """Canvas Cloud ids carry a shard number: local id 42 is seen as 10000000000042."""
 
@@ -125,6 +125,12 @@ assignments = Table(
     Column("name", String(255), nullable=False),
     Column("points_possible", Float, nullable=False, default=10.0),
     Column("lti_id", String(64), nullable=False, unique=True),
+    # As in Canvas, an LTI 1.3 line item is an assignment: these are its AGS fields.
+    Column("resource_id", String(255)),
+    Column("tag", String(255)),
+    Column("resource_link_id", String(64)),
+    Column("start_date_time", String(64)),
+    Column("end_date_time", String(64)),
 )
 grades = Table(
     "grades", metadata,
@@ -134,6 +140,12 @@ grades = Table(
     Column("result_text", Text),
     Column("result_url", Text),
     Column("updated_at", Float, nullable=False),
+    # AGS scores: what the tool sent, for results and the timestamp-order rule.
+    Column("score_given", Float),
+    Column("score_maximum", Float),
+    Column("activity_progress", String(32)),
+    Column("grading_progress", String(32)),
+    Column("score_timestamp", Float),
 )
 lti13_tools = Table(
     # The LTI 1.3 side of a tool (its row in ``tools`` holds name, placements, privacy).
@@ -144,6 +156,19 @@ lti13_tools = Table(
     Column("oidc_initiation_url", Text, nullable=False),
     Column("target_link_uri", Text, nullable=False),
     Column("redirect_uris", Text, nullable=False),  # one per line
+    # How the platform checks the tool's client assertions (its key), and the LTI Advantage
+    # scopes the developer key grants (space-separated).
+    Column("public_jwk_url", Text),
+    Column("public_jwk", Text),
+    Column("scopes", Text, nullable=False, default=""),
+)
+service_tokens = Table(
+    # LTI Advantage access tokens (client_credentials), as SHA-256 hashes.
+    "lti13_service_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("tool_id", Id, ForeignKey("tools.id"), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 launch_log = Table(
     "launch_log", metadata,
@@ -379,8 +404,10 @@ class PlatformStore:
     def add_lti13_tool(self, *, name: str, oidc_initiation_url: str, target_link_uri: str,
                        redirect_uris: Iterable[str] = (), privacy_level: str = "public",
                        custom_fields: Mapping[str, str] | None = None,
-                       placements: Mapping[str, Mapping[str, Any]] | None = None
-                       ) -> tuple[int, str, str]:
+                       placements: Mapping[str, Mapping[str, Any]] | None = None,
+                       public_jwk_url: str | None = None,
+                       public_jwk: Mapping[str, Any] | None = None,
+                       scopes: Iterable[str] = ()) -> tuple[int, str, str]:
         """(tool id, client id, deployment id) of a new LTI 1.3 tool."""
         tool_id = self.add_tool(name=name, consumer_key="", shared_secret="",
                                 url=target_link_uri, privacy_level=privacy_level,
@@ -391,7 +418,10 @@ class PlatformStore:
             conn.execute(insert(lti13_tools).values(
                 tool_id=tool_id, client_id=client_id, deployment_id=deployment_id,
                 oidc_initiation_url=oidc_initiation_url, target_link_uri=target_link_uri,
-                redirect_uris="\n".join(list(redirect_uris) or [target_link_uri])))
+                redirect_uris="\n".join(list(redirect_uris) or [target_link_uri]),
+                public_jwk_url=public_jwk_url,
+                public_jwk=json.dumps(public_jwk) if public_jwk else None,
+                scopes=" ".join(scopes)))
         return tool_id, client_id, deployment_id
 
     def lti13_tool(self, *, tool_id: int | None = None, client_id: str | None = None
@@ -403,7 +433,9 @@ class PlatformStore:
             row = conn.execute(query).mappings().first()
         if row is None:
             return None
-        return dict(row, redirect_uris=[u for u in row["redirect_uris"].split("\n") if u])
+        return dict(row, redirect_uris=[u for u in row["redirect_uris"].split("\n") if u],
+                    scopes=row["scopes"].split(),
+                    public_jwk=json.loads(row["public_jwk"]) if row["public_jwk"] else None)
 
     def put_setting(self, name: str, value: str) -> None:
         with self.engine.begin() as conn:
@@ -423,11 +455,14 @@ class PlatformStore:
 
     # -- assignments and grades -----------------------------------------------------------
     def add_assignment(self, course_id: int, tool_id: int, name: str,
-                       points_possible: float = 10.0) -> int:
+                       points_possible: float = 10.0, **line_item: Any) -> int:
+        """A new assignment (``line_item``: its AGS fields, ``resource_id``, ``tag``,
+        ``resource_link_id``, ``start_date_time``, ``end_date_time``)."""
         with self.engine.begin() as conn:
             assignment_id = conn.execute(insert(assignments).values(
                 course_id=course_id, tool_id=tool_id, name=name,
-                points_possible=points_possible, lti_id="pending")).inserted_primary_key[0]
+                points_possible=points_possible, lti_id="pending", **line_item)
+            ).inserted_primary_key[0]
             conn.execute(update(assignments).where(assignments.c.id == assignment_id)
                          .values(lti_id=_opaque("assignment", assignment_id)))
         return assignment_id
@@ -438,6 +473,44 @@ class PlatformStore:
                 .mappings().first()
         return dict(row) if row else None
 
+    def update_assignment(self, assignment_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(assignments).where(assignments.c.id == assignment_id)
+                         .values(values))
+
+    def remove_assignment(self, assignment_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(grades).where(grades.c.assignment_id == assignment_id))
+            conn.execute(delete(assignments).where(assignments.c.id == assignment_id))
+
+    def grades_of(self, assignment_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(grades).where(grades.c.assignment_id == assignment_id)
+                .order_by(grades.c.user_id)).mappings()]
+
+    # -- LTI Advantage service tokens -----------------------------------------------------
+    def issue_service_token(self, tool_id: int, scopes: Iterable[str], lifetime: float
+                            ) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(insert(service_tokens).values(
+                token_hash=token_hash(token), tool_id=tool_id, scopes=" ".join(scopes),
+                expires_at=time.time() + lifetime))
+        return token
+
+    def service_token(self, token: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(service_tokens).where(
+                service_tokens.c.token_hash == token_hash(token))).mappings().first()
+        if row is None or row["expires_at"] < time.time():
+            return None
+        return dict(row, scopes=row["scopes"].split())
+
+    def expire_service_tokens(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(service_tokens).values(expires_at=0))
+
     def assignments(self, course_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(
@@ -445,9 +518,11 @@ class PlatformStore:
                 .order_by(assignments.c.id)).mappings()]
 
     def set_grade(self, assignment_id: int, user_id: int, score: float | None, *,
-                  result_text: str | None = None, result_url: str | None = None) -> None:
+                  result_text: str | None = None, result_url: str | None = None,
+                  **ags: Any) -> None:
+        """Record a grade (``score`` 0..1); ``ags``: the AGS score fields kept with it."""
         values = {"score": score, "result_text": result_text, "result_url": result_url,
-                  "updated_at": time.time()}
+                  "updated_at": time.time(), **ags}
         with self.engine.begin() as conn:
             changed = conn.execute(update(grades).where(
                 grades.c.assignment_id == assignment_id, grades.c.user_id == user_id)

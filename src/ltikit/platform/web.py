@@ -344,6 +344,11 @@ def lti13_authorize():
                              deployment_id=tool13["deployment_id"], nonce=values["nonce"],
                              target_link_uri=hint["target_link_uri"],
                              placement=hint["placement"])
+    if ctx.course is not None:
+        from .lti_services import endpoint_claims
+
+        claims.update(endpoint_claims(platform_url(), ctx.course["id"], tool13["scopes"],
+                                      ctx.assignment["id"] if ctx.assignment else None))
     keys = PlatformKeys(store())
     keys.rotate_if_older_than(current_app.config["LTI13_KEY_ROTATION"])
     token = keys.sign(claims)

@@ -123,3 +123,17 @@ tool_keys = Table(
     # the JWKS keep accepting what was signed with it.
     Column("retire_at", BigInteger),
 )
+
+
+service_tokens = Table(
+    # LTI Advantage access tokens (client_credentials), one per platform registration and
+    # scope set, encrypted (ltikit.crypto); the lease lets one worker fetch a new token
+    # while the others wait for it, so a token is requested once per scope set per expiry.
+    "ltikit_service_tokens", metadata,
+    Column("platform_id", Integer, primary_key=True),
+    Column("scopes", String(1024), primary_key=True),  # sorted, space-separated
+    Column("access_token", Text),
+    Column("expires_at", BigInteger, nullable=False, server_default="0"),
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),
+    Column("version", Integer, nullable=False, server_default="0"),
+)

@@ -1,0 +1,83 @@
+"""Names and Role Provisioning Services 2.0: the members of a context (or of a link).
+
+https://www.imsglobal.org/spec/lti-nrps/v2p0: the membership container is paged with
+``Link: <...>; rel="next"``; the last page may carry ``rel="differences"``, a URL that later
+returns only the changes since this read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..launch import NRPSEndpoint
+from ..roles import Roles
+from .services import ServiceClient
+
+SCOPE_MEMBERSHIP_READONLY = \
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    roles: tuple[str, ...]
+    status: str = "Active"
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    picture: str | None = None
+    lis_person_sourcedid: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def role_set(self) -> Roles:
+        """The roles, parsed like a launch's (for ``RoleGroups.check``)."""
+        return Roles.parse(list(self.roles))
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Member:
+        roles = body.get("roles")
+        known = {"user_id", "roles", "status", "name", "given_name", "family_name", "email",
+                 "picture", "lis_person_sourcedid"}
+        return cls(user_id=str(body.get("user_id")),
+                   roles=tuple(r for r in roles if isinstance(r, str))
+                   if isinstance(roles, list) else (),
+                   status=str(body.get("status") or "Active"), name=body.get("name"),
+                   given_name=body.get("given_name"), family_name=body.get("family_name"),
+                   email=body.get("email"), picture=body.get("picture"),
+                   lis_person_sourcedid=body.get("lis_person_sourcedid"),
+                   extra={k: v for k, v in body.items() if k not in known})
+
+
+class NamesRoleService:
+    """The roster service a launch offered (``lti.nrps``)."""
+
+    def __init__(self, client: ServiceClient, endpoint: NRPSEndpoint) -> None:
+        self.client, self.endpoint = client, endpoint
+        self.differences_url: str | None = None
+        self.context: Mapping[str, Any] | None = None
+
+    def members(self, *, role: str | None = None, limit: int | None = None,
+                resource_link_id: str | None = None, url: str | None = None
+                ) -> Iterator[Member]:
+        """Every member (all pages).  ``role`` filters by a role URI, ``resource_link_id``
+        (``rlid``) asks for the members who can see that link, ``limit`` sizes the pages;
+        ``url`` reads a ``differences_url`` from an earlier read instead."""
+        params = {k: v for k, v in (("role", role), ("limit", limit),
+                                    ("rlid", resource_link_id)) if v is not None}
+        for response, page in self.client.pages(
+                url or self.endpoint.context_memberships_url, (SCOPE_MEMBERSHIP_READONLY,),
+                accept=MEMBERSHIP_CONTAINER, params=(params or None) if url is None else None):
+            if isinstance(page, dict):
+                self.context = page.get("context") if isinstance(page.get("context"), dict) \
+                    else self.context
+                for body in page.get("members") or []:
+                    if isinstance(body, dict):
+                        yield Member.from_json(body)
+            differences = response.links.get("differences", {}).get("url")
+            if differences:
+                self.differences_url = differences

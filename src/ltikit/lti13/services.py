@@ -1,0 +1,255 @@
+"""Calling LTI Advantage services: access tokens and authenticated requests.
+
+A tool calls a platform's services (grades, rosters) with an OAuth 2 access token from the
+client-credentials grant, authenticated by a JWT the tool signs with its own key (1EdTech
+Security Framework 1.0 section 4.1, RFC 7523)::
+
+    POST <token_url>
+    grant_type=client_credentials
+    client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+    client_assertion=<JWT {iss = sub = client_id, aud = token URL, iat, exp, jti}>
+    scope=<space-separated scopes>
+
+Tokens are kept per (registration, scope set) in the database, encrypted, until shortly
+before they expire, for every worker: a worker that needs a new one takes a short lease on
+the row and the others wait for its token, so a token is requested once per scope set per
+expiry, not per call.  A request refused with 401 drops the token and is retried once with
+a fresh one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import requests
+from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..crypto import SecretBox
+from ..errors import LTIException
+from ..storage import tables
+from .registrations import Registration
+from .tool_keys import ToolKeys
+
+log = logging.getLogger("ltikit.lti13")
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DEFAULT_TIMEOUT = (5.0, 20.0)
+
+
+class ServiceError(LTIException):
+    """A platform service refused a call or could not be reached (a 502 page if unhandled)."""
+
+    status = 502
+    reason = "service_error"
+
+    def __init__(self, message: str, *, http_status: int | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.http_status = http_status
+
+
+class ServiceTokens:
+    """Access tokens for a registration's services, shared by all workers."""
+
+    def __init__(self, engine: Engine, tool_keys: ToolKeys, box: SecretBox, *,
+                 session: requests.Session | None = None,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, margin: int = 60,
+                 lease_seconds: int = 30, wait_seconds: float = 20.0,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.engine, self.tool_keys, self.box = engine, tool_keys, box
+        self.session = session or requests.Session()
+        self.timeout, self.margin = timeout, margin
+        self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
+        self._clock, self._sleep = clock, sleep
+        self._memo: dict[tuple[int, str], tuple[str, int, int]] = {}  # token, expiry, version
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def scope_key(scopes: Iterable[str]) -> str:
+        return " ".join(sorted(set(scopes)))
+
+    def token(self, registration: Registration, scopes: Iterable[str]) -> str:
+        """A valid access token for ``scopes`` (requested from the platform if needed)."""
+        key = (registration.id, self.scope_key(scopes))
+        memo = self._memo.get(key)
+        if memo is not None and memo[1] - self.margin > self._clock():
+            return memo[0]
+        return self._fresh(registration, key, stale_version=None)
+
+    def refused(self, registration: Registration, scopes: Iterable[str], token: str) -> str:
+        """The platform refused ``token`` (401): a new one, unless another worker already
+        replaced it."""
+        key = (registration.id, self.scope_key(scopes))
+        memo = self._memo.get(key)
+        stale = memo[2] if memo is not None and memo[0] == token else None
+        with self._lock:
+            self._memo.pop(key, None)
+        row = self._row(key)
+        if stale is None and row is not None and row[0] is not None and \
+                self.box.decrypt(row[0]) == token:
+            stale = row[2]
+        return self._fresh(registration, key, stale_version=stale)
+
+    # -- the shared row -------------------------------------------------------------------
+    def _row(self, key: tuple[int, str]) -> tuple[str | None, int, int, int] | None:
+        t = tables.service_tokens
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.access_token, t.c.expires_at, t.c.version,
+                                      t.c.lease_until).where(self._where(key))).first()
+        return None if row is None else tuple(row)  # type: ignore[return-value]
+
+    @staticmethod
+    def _where(key: tuple[int, str]):
+        t = tables.service_tokens
+        return and_(t.c.platform_id == key[0], t.c.scopes == key[1])
+
+    def _fresh(self, registration: Registration, key: tuple[int, str],
+               stale_version: int | None) -> str:
+        t = tables.service_tokens
+        deadline = self._clock() + self.wait_seconds
+        while True:
+            now = int(self._clock())
+            row = self._row(key)
+            if row is not None and row[0] is not None and row[1] - self.margin > now \
+                    and row[2] != stale_version:
+                token = self.box.decrypt(row[0])
+                self._remember(key, token, row[1], row[2])
+                return token
+            with self.engine.begin() as conn:
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(t).values(
+                                platform_id=key[0], scopes=key[1], expires_at=0,
+                                lease_until=now + self.lease_seconds, version=0))
+                        claimed = True
+                    except IntegrityError:
+                        claimed = False
+                else:
+                    claimed = bool(conn.execute(
+                        update(t).where(self._where(key), t.c.lease_until < now,
+                                        t.c.version == row[2])
+                        .values(lease_until=now + self.lease_seconds)).rowcount)
+            if claimed:
+                return self._request(registration, key)
+            if self._clock() > deadline:
+                raise ServiceError("The platform is taking too long to grant access to its "
+                                   "services.", reason="service_token_timeout")
+            self._sleep(0.05 + secrets.randbelow(50) / 1000)
+
+    def _remember(self, key: tuple[int, str], token: str, expires_at: int,
+                  version: int) -> None:
+        with self._lock:
+            if len(self._memo) > 1000:
+                self._memo.clear()
+            self._memo[key] = (token, expires_at, version)
+
+    def _request(self, registration: Registration, key: tuple[int, str]) -> str:
+        t = tables.service_tokens
+        try:
+            token, expires_in = self._grant(registration, key[1])
+        except Exception:
+            with self.engine.begin() as conn:  # let the next caller try
+                conn.execute(update(t).where(self._where(key)).values(lease_until=0))
+            raise
+        now = int(self._clock())
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.c.version).where(self._where(key))).first()
+            version = (row[0] if row else 0) + 1
+            conn.execute(update(t).where(self._where(key)).values(
+                access_token=self.box.encrypt(token), expires_at=now + expires_in,
+                lease_until=0, version=version))
+        self._remember(key, token, now + expires_in, version)
+        log.info("LTI service token granted: issuer=%s client=%s scopes=%s expires_in=%s",
+                 registration.issuer, registration.client_id, key[1], expires_in)
+        return token
+
+    def _grant(self, registration: Registration, scopes: str) -> tuple[str, int]:
+        now = int(self._clock())
+        audience = registration.token_audience or registration.token_url
+        assertion = self.tool_keys.sign({
+            "iss": registration.client_id, "sub": registration.client_id, "aud": audience,
+            "iat": now, "exp": now + 300, "jti": secrets.token_urlsafe(18)})
+        try:
+            response = self.session.post(registration.token_url, timeout=self.timeout, data={
+                "grant_type": "client_credentials", "client_assertion_type":
+                CLIENT_ASSERTION_TYPE, "client_assertion": assertion, "scope": scopes},
+                headers={"Accept": "application/json"}, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ServiceError(f"The platform's token endpoint could not be reached "
+                               f"({type(exc).__name__}).", reason="token_unreachable") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            error = body.get("error") if isinstance(body, dict) else None
+            raise ServiceError(f"The platform refused the tool's token request (HTTP "
+                               f"{response.status_code}, {error or 'no error code'}).",
+                               http_status=response.status_code, reason="token_refused")
+        try:
+            expires_in = int(body.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            expires_in = 3600
+        return token, max(expires_in, 1)
+
+
+class ServiceClient:
+    """Authenticated JSON requests to one registration's services."""
+
+    def __init__(self, tokens: ServiceTokens, registration: Registration, *,
+                 session: requests.Session | None = None,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        self.tokens, self.registration = tokens, registration
+        self.session = session or tokens.session
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, scopes: Iterable[str], *,
+                accept: str | None = None, content_type: str | None = None,
+                body: Any = None, params: Mapping[str, Any] | None = None
+                ) -> requests.Response:
+        scopes = tuple(scopes)
+        token = self.tokens.token(self.registration, scopes)
+        headers = {"Accept": accept or "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for attempt in (1, 2):
+            headers["Authorization"] = f"Bearer {token}"
+            try:
+                response = self.session.request(
+                    method, url, headers=headers, params=params, timeout=self.timeout,
+                    data=None if body is None else json.dumps(body, separators=(",", ":")),
+                    allow_redirects=False)
+            except requests.RequestException as exc:
+                raise ServiceError(f"The platform's service at {url} could not be reached "
+                                   f"({type(exc).__name__}).", reason="service_unreachable") \
+                    from None
+            if response.status_code == 401 and attempt == 1:
+                token = self.tokens.refused(self.registration, scopes, token)
+                continue
+            break
+        if response.status_code >= 400:
+            raise ServiceError(f"The platform answered {method} {url} with HTTP "
+                               f"{response.status_code}.", http_status=response.status_code,
+                               reason="service_refused")
+        return response
+
+    def pages(self, url: str, scopes: Iterable[str], *, accept: str,
+              params: Mapping[str, Any] | None = None
+              ) -> Iterator[tuple[requests.Response, Any]]:
+        """Every page of a listing, following ``Link: <...>; rel="next"``."""
+        next_url: str | None = url
+        while next_url:
+            response = self.request("GET", next_url, scopes, accept=accept, params=params)
+            params = None  # the next link carries the query
+            yield response, response.json()
+            next_url = response.links.get("next", {}).get("url")

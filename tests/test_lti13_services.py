@@ -1,0 +1,200 @@
+"""LTI Advantage services from an ltikit tool against the local platform, over real HTTP:
+a student's grade through AGS, the roster through NRPS, line items managed by the tool, and
+service tokens requested once per scope set per expiry.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, request
+
+from browser import serve
+from ltikit.crypto import SecretBox
+from ltikit.flask import LTIKit, lti
+from ltikit.lti13 import Registrations
+from ltikit.lti13.ags import LineItem, Score
+from ltikit.lti13.services import CLIENT_ASSERTION_TYPE, ServiceError, ServiceTokens
+from ltikit.platform import DevPlatform
+from ltikit.testing.platform import PlatformUser
+
+AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+SCOPES = [AGS + "lineitem", AGS + "result.readonly", AGS + "score", NRPS]
+
+
+def service_tool(tmp_path) -> Flask:
+    app = Flask("services", instance_path=str(tmp_path / "tool"))
+    app.config.update(SECRET_KEY="tool-secret", LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key())
+    LTIKit(app)
+
+    @app.route("/launch", methods=["POST"])
+    @lti(request="initial")
+    def launch(lti):
+        return f"<p id=launch>{lti.launch_id}</p><p id=user>{lti.user.name}</p>"
+
+    @app.route("/grade", methods=["POST"])
+    @lti(request="session")
+    def grade(lti):
+        return f"sent={lti.post_grade(float(request.form['score']), result_text='Well done')}"
+
+    @app.route("/roster")
+    @lti(request="session", role="staff")
+    def roster(lti):
+        members = list(lti.nrps.members(limit=int(request.args.get("limit", 5))))
+        return "\n".join(f"{m.name}|{' '.join(m.roles)}" for m in members)
+
+    @app.route("/columns", methods=["POST"])
+    @lti(request="session", role="staff")
+    def columns(lti):
+        ags = lti.ags
+        made = ags.find_or_create_line_item(LineItem(label="Chapter 1 quiz", score_maximum=20,
+                                                     resource_id="chapter-1", tag="quiz"))
+        again = ags.find_or_create_line_item(LineItem(label="Chapter 1 quiz", score_maximum=20,
+                                                      resource_id="chapter-1", tag="quiz"))
+        student = request.form["student"]
+        ags.post_score(Score(user_id=student, score_given=15, score_maximum=20,
+                             comment="15 of 20"), made.id)
+        results = list(ags.results(made.id))
+        return f"{made.id == again.id}|{made.label}|" + ",".join(
+            f"{r.user_id}:{r.result_score}/{r.result_maximum}" for r in results)
+
+    return app
+
+
+def launch13(user: PlatformUser, tool_id: int, course: int, **query: str):
+    form = user.launch(tool_id, course, **query)
+    assert form.status_code == 200, form.text
+    action = html.unescape(re.search(r'action="([^"]+)"', form.text).group(1))
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text)
+    page = user.session.post(action, data=[(k, html.unescape(v)) for k, v in fields],
+                             timeout=30)
+    assert page.status_code == 200, page.text
+    return re.search(r"<p id=launch>([^<]+)</p>", page.text).group(1), action.rsplit("/", 1)[0]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    app = service_tool(tmp_path)
+    with DevPlatform(tmp_path / "p.sqlite3", PLATFORM_STORAGE=False) as platform, \
+            serve(app) as tool_url:
+        LTIKit.state(app).lti13.tool_keys().generate()
+        tool_id, client_id, deployment_id = platform.add_lti13_tool(
+            "Quiz", oidc_initiation_url=f"{tool_url}/lti13/login",
+            target_link_uri=f"{tool_url}/launch", scopes=SCOPES,
+            public_jwk_url=f"{tool_url}/lti13/jwks",
+            placements={"course_navigation": {"enabled": "true", "text": "Quiz"}})
+        Registrations(LTIKit.state(app).storage.engine).add(
+            **platform.lti13_registration(client_id), deployments=(deployment_id,))
+        yield platform, tool_id, tool_url, app
+
+
+def test_a_student_grade_goes_through_ags_to_the_gradebook(setup):
+    platform, tool_id, tool_url, _ = setup
+    course = platform.course_id("BIO101")
+    assignment = platform.add_assignment(course, tool_id, "Quiz 1", points_possible=10)
+    student = PlatformUser(platform, "student")
+    launch_id, _ = launch13(student, tool_id, course, placement="assignment",
+                            assignment_id=str(assignment))
+    sent = student.session.post(f"{tool_url}/grade", data={"score": "0.85",
+                                                           "ltikit_launch": launch_id})
+    assert sent.text == "sent=True"
+    grade = platform.store.grade(assignment, student.user["id"])
+    assert grade["score"] == pytest.approx(0.85) and grade["result_text"] == "Well done"
+    assert grade["activity_progress"] == "Completed"
+    # A second grade: the same token serves it (one token per scope set per expiry).
+    student.session.post(f"{tool_url}/grade", data={"score": "0.9", "ltikit_launch": launch_id})
+    assert platform.store.grade(assignment, student.user["id"])["score"] == pytest.approx(0.9)
+    assert platform.count("grant:client_credentials") == 1
+
+
+def test_a_launch_outside_an_assignment_cannot_take_a_grade(setup):
+    platform, tool_id, tool_url, _ = setup
+    course = platform.course_id("BIO101")
+    student = PlatformUser(platform, "student")
+    launch_id, _ = launch13(student, tool_id, course)
+    refused = student.session.post(f"{tool_url}/grade", data={"score": "0.5",
+                                                              "ltikit_launch": launch_id})
+    assert refused.status_code == 502 and "no_lineitem" in refused.text
+
+
+def test_the_roster_lists_every_member_across_pages(setup):
+    platform, tool_id, tool_url, _ = setup
+    course = platform.course_id("BIO101")
+    teacher = PlatformUser(platform, "teacher")
+    launch_id, _ = launch13(teacher, tool_id, course)
+    roster = teacher.session.get(f"{tool_url}/roster", params={"ltikit_launch": launch_id,
+                                                                "limit": "4"})
+    assert roster.status_code == 200, roster.text
+    names = [line.split("|")[0] for line in roster.text.splitlines()]
+    total, members = platform.store.course_users(course)
+    assert sorted(names) == sorted(m["name"] for m in members) and len(names) == total > 8
+    assert any("membership#Instructor" in line and line.startswith("Terry Teacher")
+               for line in roster.text.splitlines())
+
+
+def test_the_tool_manages_its_line_items_and_reads_results(setup):
+    platform, tool_id, tool_url, _ = setup
+    course = platform.course_id("BIO101")
+    teacher = PlatformUser(platform, "teacher")
+    student_id = platform.user("student")["lti_id"]
+    launch_id, _ = launch13(teacher, tool_id, course)
+    answer = teacher.session.post(f"{tool_url}/columns", data={"ltikit_launch": launch_id,
+                                                               "student": student_id})
+    assert answer.text == f"True|Chapter 1 quiz|{student_id}:15.0/20.0", answer.text
+    column = [a for a in platform.store.assignments(course) if a["name"] == "Chapter 1 quiz"]
+    assert len(column) == 1 and column[0]["points_possible"] == 20  # in the gradebook
+    assert platform.store.grade(column[0]["id"], platform.user("student")["id"])["score"] == 0.75
+
+
+def test_a_token_the_platform_no_longer_accepts_is_replaced_once(setup):
+    platform, tool_id, tool_url, _ = setup
+    course = platform.course_id("BIO101")
+    assignment = platform.add_assignment(course, tool_id, "Quiz 2")
+    student = PlatformUser(platform, "student")
+    launch_id, _ = launch13(student, tool_id, course, placement="assignment",
+                            assignment_id=str(assignment))
+    assert student.session.post(f"{tool_url}/grade", data={
+        "score": "0.5", "ltikit_launch": launch_id}).text == "sent=True"
+    platform.expire_service_tokens()  # the platform drops it before the tool expected
+    assert student.session.post(f"{tool_url}/grade", data={
+        "score": "0.6", "ltikit_launch": launch_id}).text == "sent=True"
+    assert platform.count("grant:client_credentials") == 2
+
+
+def test_the_platform_enforces_scopes_keys_and_single_use_assertions(setup):
+    platform, tool_id, _, app = setup
+    course = platform.course_id("BIO101")
+    app_state = LTIKit.state(app)
+    keys = app_state.lti13.tool_keys()
+    registration = app_state.lti13.registrations.get(platform.url, platform.store.lti13_tool(
+        tool_id=tool_id)["client_id"])
+    tokens = ServiceTokens(app_state.storage.engine, keys, keys.box)
+    score_only = tokens.token(registration, [AGS + "score"])
+    listing = requests.get(f"{platform.url}/api/lti/courses/{course}/line_items", timeout=10,
+                           headers={"Authorization": f"Bearer {score_only}"})
+    assert listing.status_code == 401 and "Insufficient scopes" in listing.text
+    assert requests.get(f"{platform.url}/api/lti/courses/{course}/names_and_roles",
+                        headers={"Authorization": "Bearer forged"}, timeout=10).status_code == 401
+    # A scope the developer key does not grant is refused.
+    with pytest.raises(ServiceError):
+        tokens.token(registration, ["https://canvas.instructure.com/lti/account_lookup/scope/show"])
+    # The same signed assertion twice: the second is refused (jti is single use).
+    assertion = keys.sign({"iss": registration.client_id, "sub": registration.client_id,
+                           "aud": registration.token_url, "iat": 1, "exp": 2**31, "jti": "j-1"})
+    form = {"grant_type": "client_credentials", "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": assertion, "scope": AGS + "score"}
+    assert requests.post(registration.token_url, data=form, timeout=10).status_code == 200
+    assert requests.post(registration.token_url, data=form, timeout=10).status_code == 400
+    # An assertion signed by another key is refused.
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode({"iss": registration.client_id, "sub": registration.client_id,
+                         "aud": registration.token_url, "iat": 1, "exp": 2**31, "jti": "j-2"},
+                        other, algorithm="RS256", headers={"kid": keys.signing_key()[0]})
+    assert requests.post(registration.token_url, timeout=10, data={
+        **form, "client_assertion": forged}).status_code == 401
