@@ -244,6 +244,27 @@ class LTI:
 
         return NamesRoleService(self._state.lti13.service_client(self.launch), endpoint)
 
+    def deep_link_response(self, items, *, message: str | None = None,
+                           log: str | None = None, error_message: str | None = None,
+                           error_log: str | None = None) -> Response:
+        """Answer this deep linking request with ``items``
+        (:mod:`ltikit.lti13.deep_linking` content items): a page that posts the signed
+        ``LtiDeepLinkingResponse`` back to the platform.  An empty list means "nothing
+        chosen"."""
+        settings = self.launch.deep_linking
+        if settings is None:
+            raise LTIException("This launch is not a deep linking request.",
+                               reason="not_deep_linking")
+        from ..lti13.deep_linking import auto_post_page, response_jwt
+
+        support = self._state.lti13
+        registration = support.registration_of(self.launch)
+        token = response_jwt(settings, registration, self.launch.deployment_id or "", items,
+                             support.tool_keys(), message=message, log=log,
+                             error_message=error_message, error_log=error_log)
+        body, headers = auto_post_page(settings.return_url, {"JWT": token})
+        return Response(body, mimetype="text/html", headers=headers)
+
     def post_grade(self, score: float, *, result_text: str | None = None,
                    result_url: str | None = None) -> bool:
         """Send ``score`` (0.0 to 1.0): LTI 1.1 replaceResult, or on an LTI 1.3 launch an

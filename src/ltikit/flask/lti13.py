@@ -80,15 +80,20 @@ class LTI13Support:
             self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
         return self._tool_keys
 
+    def registration_of(self, launch):
+        """The registration a stored LTI 1.3 launch came through."""
+        registration = self.registrations.get(str(launch.claims.get("iss")),
+                                              launch.consumer_key or "")
+        if registration is None:
+            raise LTIException("The platform of this launch is no longer registered.",
+                               reason="unknown_platform")
+        return registration
+
     def service_client(self, launch):
         """An authenticated client for the services of ``launch``'s platform."""
-        from ..lti13.services import ServiceClient, ServiceError, ServiceTokens
+        from ..lti13.services import ServiceClient, ServiceTokens
 
-        claims = launch.claims
-        registration = self.registrations.get(str(claims.get("iss")), launch.consumer_key or "")
-        if registration is None:
-            raise ServiceError("The platform of this launch is no longer registered.",
-                               reason="unknown_platform")
+        registration = self.registration_of(launch)
         if self._service_tokens is None:
             keys = self.tool_keys()
             self._service_tokens = ServiceTokens(self.state.storage.engine, keys, keys.box)

@@ -89,6 +89,7 @@ class LaunchContext:
     assignment: Mapping[str, Any] | None = None
     sourcedid: str | None = None
     return_url: str = ""
+    item: Mapping[str, Any] | None = None  # a deep-linked module item being launched
 
 
 def placement_settings(tool: Mapping[str, Any], placement: str) -> dict[str, Any] | None:

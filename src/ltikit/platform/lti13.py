@@ -26,6 +26,25 @@ from .lti11 import LaunchContext, _substitute
 from .store import PlatformStore
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+
+# What Canvas accepts back per deep linking placement.
+DEEP_LINKING_ACCEPTS = {
+    "assignment_selection": (["ltiResourceLink"], False),
+    "link_selection": (["ltiResourceLink", "link", "file", "html", "image"], True),
+    "resource_selection": (["ltiResourceLink"], False),
+    "editor_button": (["link", "file", "html", "ltiResourceLink", "image"], True),
+}
+
+
+def deep_linking_settings(placement: str, *, return_url: str, data: str) -> dict[str, Any]:
+    accept_types, multiple = DEEP_LINKING_ACCEPTS.get(placement, (["ltiResourceLink"], False))
+    return {"deep_link_return_url": return_url, "accept_types": accept_types,
+            "accept_presentation_document_targets": ["iframe", "window"],
+            "accept_media_types": "image/*,text/html", "accept_multiple": multiple,
+            "accept_lineitem": placement in ("assignment_selection", "link_selection"),
+            "auto_create": True, "data": data}
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person"
 SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person"
@@ -128,7 +147,8 @@ def read_hint(store: PlatformStore, hint: str, max_age: int = 600) -> dict[str, 
 
 
 def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, nonce: str,
-                    target_link_uri: str, placement: str) -> dict[str, Any]:
+                    target_link_uri: str, placement: str,
+                    deep_linking: dict[str, Any] | None = None) -> dict[str, Any]:
     tool, user, course, account = ctx.tool, ctx.user, ctx.course, ctx.account
     privacy = tool.get("privacy_level") or "anonymous"
     now = int(time.time())
@@ -139,8 +159,9 @@ def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, n
         CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
         CLAIM + "deployment_id": deployment_id, CLAIM + "target_link_uri": target_link_uri,
         CLAIM + "resource_link": {
-            "id": ctx.assignment["lti_id"] if ctx.assignment else context_row["lti_id"],
-            "title": ctx.assignment["name"] if ctx.assignment else tool["name"],
+            "id": (ctx.assignment or ctx.item or context_row)["lti_id"],
+            "title": ctx.assignment["name"] if ctx.assignment else
+            (ctx.item or {}).get("title") or tool["name"],
             "description": None},
         CLAIM + "roles": roles13(ctx.enrollment_types, bool(user.get("account_admin"))),
         CLAIM + "context": {"id": context_row["lti_id"], "title": context_row["name"],
@@ -156,9 +177,15 @@ def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, n
         CLAIM + "lti11_legacy_user_id": user["lti_id"],
         CLAIM + "lti1p1": {"user_id": user["lti_id"]},
         "https://www.instructure.com/placement": placement,
-        CLAIM + "custom": {name: _substitute(str(value), ctx)
-                           for name, value in (tool.get("custom_fields") or {}).items()},
+        CLAIM + "custom": {name: _substitute(str(value), ctx) for name, value in {
+            **(tool.get("custom_fields") or {}),
+            # Custom parameters a deep-linked link carries come on top of the tool's.
+            **((ctx.assignment or ctx.item or {}).get("custom_fields") or {})}.items()},
     }
+    if deep_linking is not None:
+        claims[CLAIM + "message_type"] = "LtiDeepLinkingRequest"
+        del claims[CLAIM + "resource_link"]
+        claims[DL_SETTINGS] = deep_linking
     if privacy in ("name_only", "public"):
         claims.update(name=user["name"], given_name=user["given_name"],
                       family_name=user["family_name"])

@@ -92,42 +92,56 @@ def _tool_keys(tool13: dict[str, Any]) -> list[dict[str, Any]]:
     return keys if isinstance(keys, list) else []
 
 
+def verify_tool_jwt(token: str, *, audience: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tool, claims) of a JWT an LTI 1.3 tool signed for ``audience`` (its ``iss`` is its
+    client id; its key comes from the tool's JWKS URL or inline key).  Raises ValueError."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise ValueError("not a JWT") from None
+    tool13 = store().lti13_tool(client_id=str(unverified.get("iss", "")))
+    if tool13 is None:
+        raise ValueError("unknown client")
+    try:
+        keys = {k.get("kid"): k for k in _tool_keys(tool13)}
+    except (requests.RequestException, ValueError):
+        raise ValueError("the tool's JWKS could not be fetched") from None
+    jwk = keys.get(header.get("kid")) or (next(iter(keys.values())) if len(keys) == 1 else None)
+    if jwk is None:
+        raise ValueError("no key of the tool has this kid")
+    try:
+        claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=audience,
+                            options={"require": ["iss", "aud", "exp", "iat"]})
+    except jwt.PyJWTError as exc:
+        raise ValueError(str(exc)) from None
+    jti = claims.get("jti") or claims.get("nonce")
+    if jti is not None:
+        used = current_app.extensions.setdefault("ltikit_platform_assertions", _Assertions())
+        if not used.first_use(str(jti), float(claims["exp"])):
+            raise ValueError("this JWT was already used")
+    return tool13, claims
+
+
 def client_credentials(form, token_url: str) -> Response:
     """The client-credentials grant of LTI Advantage (answers JSON, never redirects)."""
     if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or \
             not form.get("client_assertion"):
         return _json({"error": "invalid_request",
                       "error_description": "client_assertion and its type are required"}, 400)
-    assertion = form["client_assertion"]
     try:
-        unverified = jwt.decode(assertion, options={"verify_signature": False})
-        header = jwt.get_unverified_header(assertion)
+        unverified = jwt.decode(form["client_assertion"], options={"verify_signature": False})
     except jwt.PyJWTError:
         return _json({"error": "invalid_request", "error_description": "bad assertion"}, 400)
-    tool13 = store().lti13_tool(client_id=str(unverified.get("iss", "")))
-    if tool13 is None:
-        return _json({"error": "invalid_client", "error_description": "unknown client"}, 401)
+    if not unverified.get("jti") or unverified.get("sub") != unverified.get("iss"):
+        return _json({"error": "invalid_request",
+                      "error_description": "the assertion needs a jti, and sub = iss"}, 400)
     try:
-        keys = {k.get("kid"): k for k in _tool_keys(tool13)}
-    except (requests.RequestException, ValueError):
-        return _json({"error": "invalid_client",
-                      "error_description": "the tool's JWKS could not be fetched"}, 401)
-    jwk = keys.get(header.get("kid")) or (next(iter(keys.values())) if len(keys) == 1 else None)
-    try:
-        if jwk is None:
-            raise jwt.InvalidTokenError("no key for this kid")
-        claims = jwt.decode(assertion, jwt.PyJWK(jwk).key, algorithms=["RS256"],
-                            audience=token_url, options={"require": ["iss", "sub", "aud", "exp",
-                                                                     "iat", "jti"]})
-    except jwt.PyJWTError as exc:
-        return _json({"error": "invalid_client", "error_description": str(exc)}, 401)
-    if claims["sub"] != tool13["client_id"]:
-        return _json({"error": "invalid_client", "error_description": "sub is not the client"},
-                     401)
-    assertions = current_app.extensions.setdefault("ltikit_platform_assertions", _Assertions())
-    if not assertions.first_use(str(claims["jti"]), float(claims["exp"])):
-        return _json({"error": "invalid_request", "error_description": "jti already used"},
-                     400)
+        tool13, _ = verify_tool_jwt(form["client_assertion"], audience=token_url)
+    except ValueError as exc:
+        status, error = (400, "invalid_request") if "already used" in str(exc) else \
+            (401, "invalid_client")
+        return _json({"error": error, "error_description": str(exc)}, status)
     requested = (form.get("scope") or "").split()
     granted = [s for s in requested if s in tool13["scopes"]]
     if not granted:

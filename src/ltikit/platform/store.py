@@ -131,6 +131,26 @@ assignments = Table(
     Column("resource_link_id", String(64)),
     Column("start_date_time", String(64)),
     Column("end_date_time", String(64)),
+    # Set when a tool returned the assignment by deep linking: its own launch URL and
+    # custom parameters.
+    Column("url", Text),
+    Column("custom_fields", Text),
+)
+content_items = Table(
+    # What tools returned by deep linking that is not an assignment: module items that
+    # launch the tool (ltiResourceLink), links, files, images and HTML.
+    "content_items", metadata,
+    Column("id", Id, primary_key=True),
+    Column("course_id", Id, ForeignKey("courses.id"), nullable=False),
+    Column("tool_id", Id, ForeignKey("tools.id"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("title", String(255)),
+    Column("text", Text),
+    Column("url", Text),
+    Column("html", Text),
+    Column("custom_fields", Text),
+    Column("lti_id", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
 )
 grades = Table(
     "grades", metadata,
@@ -218,6 +238,10 @@ access_tokens = Table(
     Column("expires_at", Float),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+
+def _with_custom(row: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(row, custom_fields=json.loads(row["custom_fields"] or "{}"))
 
 
 def token_hash(value: str) -> str:
@@ -399,6 +423,9 @@ class PlatformStore:
             ids = select(assignments.c.id).where(assignments.c.tool_id == tool_id)
             conn.execute(delete(grades).where(grades.c.assignment_id.in_(ids)))
             conn.execute(delete(assignments).where(assignments.c.tool_id == tool_id))
+            conn.execute(delete(content_items).where(content_items.c.tool_id == tool_id))
+            conn.execute(delete(service_tokens).where(service_tokens.c.tool_id == tool_id))
+            conn.execute(delete(lti13_tools).where(lti13_tools.c.tool_id == tool_id))
             conn.execute(delete(tools).where(tools.c.id == tool_id))
 
     def add_lti13_tool(self, *, name: str, oidc_initiation_url: str, target_link_uri: str,
@@ -471,7 +498,30 @@ class PlatformStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(assignments).where(assignments.c.id == assignment_id)) \
                 .mappings().first()
-        return dict(row) if row else None
+        return _with_custom(row) if row else None
+
+    def add_content_item(self, course_id: int, tool_id: int, item_type: str, *,
+                         title: str | None = None, text: str | None = None,
+                         url: str | None = None, html: str | None = None,
+                         custom_fields: Mapping[str, str] | None = None) -> int:
+        with self.engine.begin() as conn:
+            item_id = conn.execute(insert(content_items).values(
+                course_id=course_id, tool_id=tool_id, type=item_type, title=title, text=text,
+                url=url, html=html, custom_fields=json.dumps(dict(custom_fields or {})),
+                lti_id=secrets.token_hex(20), created_at=time.time())).inserted_primary_key[0]
+        return item_id
+
+    def content_item(self, item_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(content_items).where(content_items.c.id == item_id)) \
+                .mappings().first()
+        return _with_custom(row) if row else None
+
+    def content_items(self, course_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [_with_custom(r) for r in conn.execute(
+                select(content_items).where(content_items.c.course_id == course_id)
+                .order_by(content_items.c.id)).mappings()]
 
     def update_assignment(self, assignment_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:
@@ -513,7 +563,7 @@ class PlatformStore:
 
     def assignments(self, course_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(
+            return [_with_custom(r) for r in conn.execute(
                 select(assignments).where(assignments.c.course_id == course_id)
                 .order_by(assignments.c.id)).mappings()]
 

@@ -34,6 +34,8 @@ from flask import (
 from . import lti11
 from .store import PlatformStore
 
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+
 log = logging.getLogger("ltikit.platform")
 
 bp = Blueprint("platform", __name__)
@@ -82,9 +84,11 @@ def _csrf_token() -> str:
 @bp.before_app_request
 def check_csrf() -> None:
     # The platform's own forms carry a token; tool-facing endpoints (OAuth2 token, API,
-    # outcomes) are called by servers and authenticate otherwise.
+    # outcomes) are called by servers and authenticate otherwise, and a deep linking
+    # response is a form from the tool's page whose signed JWT is the proof.
     if request.method == "POST" and request.blueprint == "platform" and \
-            request.endpoint not in ("platform.grade_passback",):
+            request.endpoint not in ("platform.grade_passback",
+                                     "platform.deep_linking_response"):
         sent = request.form.get("csrf_token", "")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
             abort(400, "The form expired; go back, reload the page and try again.")
@@ -148,7 +152,7 @@ def course(course_id: int):
         selection_tools=[t for t in tools if any(
             lti11.placement_settings(t, p) for p in
             ("resource_selection", "link_selection", "assignment_selection"))],
-        assignments=store().assignments(course_id))
+        assignments=store().assignments(course_id), items=store().content_items(course_id))
 
 
 def _visible_in_nav(tool: dict[str, Any], types: list[str]) -> bool:
@@ -245,21 +249,29 @@ def external_tool(kind: str, context_id: int, tool_id: int):
 
 
 def launch_context(kind: str, context_id: int, tool_id: int, placement: str,
-                   assignment_id: int | None) -> tuple[lti11.LaunchContext, str]:
+                   assignment_id: int | None, item_id: int | None = None
+                   ) -> tuple[lti11.LaunchContext, str]:
     """Who launches what, where (checked against the current user): (context, tool URL)."""
     tool = store().tool(tool_id)
     if tool is None:
         abort(404, "No such tool.")
     account = store().account()
     course, types = _launch_context_or_abort(kind, context_id)
-    assignment, sourcedid = None, None
+    assignment, sourcedid, item = None, None, None
     if placement == "assignment":
         assignment = store().assignment(assignment_id or 0)
         if course is None or assignment is None or assignment["course_id"] != course["id"] \
                 or assignment["tool_id"] != tool_id:
             abort(404, "No such assignment.")
         sourcedid = store().sourcedid(tool_id, course["id"], assignment["id"], g.user["id"])
-        url = tool.get("url") or lti11.launch_url(tool, "course_navigation")
+        url = assignment.get("url") or tool.get("url") or \
+            lti11.launch_url(tool, "course_navigation")
+    elif placement == "module_item":
+        item = store().content_item(item_id or 0)
+        if course is None or item is None or item["course_id"] != course["id"] or \
+                item["tool_id"] != tool_id or item["type"] != "ltiResourceLink":
+            abort(404, "No such module item.")
+        url = item["url"] or tool.get("url")
     elif lti11.placement_settings(tool, placement) is None:
         abort(404, f"{tool['name']} has no {placement} placement.")
     else:
@@ -271,7 +283,8 @@ def launch_context(kind: str, context_id: int, tool_id: int, placement: str,
     return lti11.LaunchContext(
         platform_url=platform_url(), guid=store().guid, account=account, tool=tool,
         user=g.user, placement=placement, course=course, enrollment_types=types,
-        assignment=assignment, sourcedid=sourcedid, return_url=return_url), url
+        assignment=assignment, sourcedid=sourcedid, return_url=return_url,
+        item=item if placement == "module_item" else None), url
 
 
 def _form(url: str, fields: list[tuple[str, str]], method: str = "post") -> Response:
@@ -288,15 +301,16 @@ def launch_form(kind: str, context_id: int, tool_id: int):
     submitted to the tool at once."""
     placement = request.args.get("placement", "")
     assignment_id = request.args.get("assignment_id", type=int)
-    ctx, url = launch_context(kind, context_id, tool_id, placement, assignment_id)
+    item_id = request.args.get("item_id", type=int)
+    ctx, url = launch_context(kind, context_id, tool_id, placement, assignment_id, item_id)
     lti13_tool = store().lti13_tool(tool_id=tool_id)
     if lti13_tool is not None:
         from .lti13 import message_hints
 
         hint = message_hints(store()).dumps({
             "kind": kind, "context_id": context_id, "tool_id": tool_id,
-            "placement": placement, "assignment_id": assignment_id, "user_id": g.user["id"],
-            "target_link_uri": url})
+            "placement": placement, "assignment_id": assignment_id, "item_id": item_id,
+            "user_id": g.user["id"], "target_link_uri": url})
         fields = [("iss", platform_url()), ("login_hint", g.user["lti_id"]),
                   ("target_link_uri", url), ("lti_message_hint", hint),
                   ("client_id", lti13_tool["client_id"]),
@@ -315,7 +329,7 @@ def launch_form(kind: str, context_id: int, tool_id: int):
 @bp.route("/api/lti/authorize_redirect", methods=["GET", "POST"])
 def lti13_authorize():
     """The OIDC auth endpoint: an id_token for the current user, POSTed to the tool."""
-    from .lti13 import PlatformKeys, id_token_claims, read_hint
+    from .lti13 import PlatformKeys, id_token_claims, message_hints, read_hint
 
     values = request.values
     tool13 = store().lti13_tool(client_id=values.get("client_id", ""))
@@ -339,11 +353,23 @@ def lti13_authorize():
                      "The user is not logged in as the launching user."),
                      ("state", values["state"])])
     ctx, _ = launch_context(hint["kind"], hint["context_id"], hint["tool_id"],
-                            hint["placement"], hint["assignment_id"])
+                            hint["placement"], hint["assignment_id"], hint.get("item_id"))
+    options = lti11.placement_settings(ctx.tool, hint["placement"]) or {}
+    deep_linking = None
+    if options.get("message_type") == "LtiDeepLinkingRequest":
+        from .lti13 import deep_linking_settings
+
+        deep_linking = deep_linking_settings(
+            hint["placement"], return_url=platform_url() + url_for(
+                "platform.deep_linking_response", kind=hint["kind"],
+                context_id=hint["context_id"]),
+            data=message_hints(store()).dumps({"tool_id": tool13["tool_id"],
+                                               "placement": hint["placement"],
+                                               "user_id": g.user["id"]}))
     claims = id_token_claims(ctx, client_id=tool13["client_id"],
                              deployment_id=tool13["deployment_id"], nonce=values["nonce"],
                              target_link_uri=hint["target_link_uri"],
-                             placement=hint["placement"])
+                             placement=hint["placement"], deep_linking=deep_linking)
     if ctx.course is not None:
         from .lti_services import endpoint_claims
 
@@ -375,6 +401,86 @@ def post_message_forwarding():
                                         frame=STORAGE_FRAME))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/<any(courses,accounts):kind>/<int:context_id>/deep_linking_response")
+def deep_linking_response(kind: str, context_id: int):
+    """Where a tool's ``LtiDeepLinkingResponse`` arrives (a form POST from its page: the
+    signed JWT, not a CSRF token, proves it).  The items become assignments (graded
+    ltiResourceLinks) or module items, listed on the course page."""
+    from .lti13 import DL_CLAIM, read_hint
+    from .lti_services import verify_tool_jwt
+
+    course, _ = _launch_context_or_abort(kind, context_id)
+    try:
+        tool13, claims = verify_tool_jwt(request.form.get("JWT", ""), audience=platform_url())
+    except ValueError as exc:
+        abort(400, f"The deep linking response was refused: {exc}")
+    if claims.get(CLAIM + "message_type") != "LtiDeepLinkingResponse" or \
+            claims.get(CLAIM + "version") != "1.3.0" or \
+            claims.get(CLAIM + "deployment_id") != tool13["deployment_id"]:
+        abort(400, "Not an LTI 1.3 deep linking response for this deployment.")
+    data = read_hint(store(), str(claims.get(DL_CLAIM + "data") or ""), max_age=3600)
+    if data is None or data["tool_id"] != tool13["tool_id"] or data["user_id"] != g.user["id"]:
+        abort(400, "The response does not answer a deep linking request of this user.")
+    items = claims.get(DL_CLAIM + "content_items") or []
+    if not isinstance(items, list):
+        abort(400, "content_items must be a list.")
+    added = [_add_content_item(course, tool13["tool_id"], data["placement"], item)
+             for item in items if isinstance(item, dict)]
+    return render_template("platform/deep_linked.html", course=course, added=added,
+                           message=claims.get(DL_CLAIM + "msg"),
+                           error=claims.get(DL_CLAIM + "errormsg"))
+
+
+def _add_content_item(course: dict[str, Any] | None, tool_id: int, placement: str,
+                      item: dict[str, Any]) -> dict[str, Any]:
+    kind = str(item.get("type", ""))
+    url = item.get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://",
+                                                                         "https://"))):
+        abort(400, "Content item URLs must be http:// or https://.")
+    title = str(item.get("title") or "") or None
+    custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+    if course is None:
+        abort(400, "Deep linking here needs a course.")
+    line_item = item.get("lineItem") if isinstance(item.get("lineItem"), dict) else None
+    if kind == "ltiResourceLink" and (line_item or placement == "assignment_selection"):
+        line_item = line_item or {}
+        points = line_item.get("scoreMaximum")
+        assignment_id = store().add_assignment(
+            course["id"], tool_id, str(line_item.get("label") or title or "Untitled"),
+            float(points) if isinstance(points, (int, float)) and points > 0 else 10.0,
+            resource_id=line_item.get("resourceId"), tag=line_item.get("tag"),
+            url=url, custom_fields=json.dumps(
+                {str(k): str(v) for k, v in custom.items()}))
+        assignment = store().assignment(assignment_id)
+        return {"kind": "assignment", "title": assignment["name"],
+                "href": url_for("platform.assignment", course_id=course["id"],
+                                assignment_id=assignment_id)}
+    if kind not in ("ltiResourceLink", "link", "file", "image", "html"):
+        return {"kind": "ignored", "title": f"(an item of unknown type {kind!r})"}
+    item_id = store().add_content_item(
+        course["id"], tool_id, kind, title=title, text=item.get("text"), url=url,
+        html=item.get("html"), custom_fields={str(k): str(v) for k, v in custom.items()})
+    return {"kind": kind, "title": title or item.get("url") or kind,
+            "href": url_for("platform.module_item", course_id=course["id"], item_id=item_id)
+            if kind == "ltiResourceLink" else url}
+
+
+@bp.get("/courses/<int:course_id>/modules/items/<int:item_id>")
+def module_item(course_id: int, item_id: int):
+    course = _course_or_404(course_id)
+    _may_view(course)
+    item = store().content_item(item_id)
+    if item is None or item["course_id"] != course_id or item["type"] != "ltiResourceLink":
+        abort(404, "No such module item.")
+    tool = store().tool(item["tool_id"])
+    return render_template(
+        "platform/launch.html", course=course, tool=tool, placement="module_item",
+        title=item["title"] or tool["name"], options=None,
+        frame_url=url_for("platform.launch_form", kind="courses", context_id=course_id,
+                          tool_id=tool["id"], placement="module_item", item_id=item_id))
 
 
 @bp.get("/api/lti/security/jwks")

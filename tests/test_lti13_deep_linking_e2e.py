@@ -1,0 +1,115 @@
+"""Deep linking, grades and the roster in Chromium, through the local platform.
+
+A teacher adds a quiz with the tool's assignment-selection placement (an
+``LtiDeepLinkingRequest``; the tool answers with a graded ``ltiResourceLink``); a student
+opens the new assignment, the tool posts the score through AGS, and the teacher finds it in
+the gradebook.  Platform on http://localhost, tool on http://127.0.0.1: two sites.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask, request
+
+from browser import serve
+from ltikit.crypto import SecretBox
+from ltikit.flask import LTIKit, lti
+from ltikit.lti13 import Registrations
+from ltikit.lti13.deep_linking import LineItemSpec, LtiResourceLink
+from ltikit.platform import DevPlatform
+
+AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+
+
+def quiz_tool(tmp_path, base: list[str]) -> Flask:
+    app = Flask("quiz", instance_path=str(tmp_path / "quiz"))
+    app.config.update(SECRET_KEY="quiz-secret", LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key())
+    LTIKit(app)
+
+    @app.route("/pick", methods=["POST"])
+    @lti(request="initial", role="staff", message_types=("LtiDeepLinkingRequest",))
+    def pick(lti):
+        return ("<h1>Pick a quiz</h1>"
+                f"<form method=post action='/picked'>{lti.hidden_field()}"
+                "<button name=quiz value=7>Add Quiz 7</button></form>")
+
+    @app.route("/picked", methods=["POST"])
+    @lti(request="session", role="staff")
+    def picked(lti):
+        quiz = request.form["quiz"]
+        return lti.deep_link_response([LtiResourceLink(
+            url=base[0] + "/launch", title=f"Quiz {quiz}", custom={"quiz": quiz},
+            line_item=LineItemSpec(score_maximum=10, label=f"Quiz {quiz}",
+                                   resource_id=f"quiz-{quiz}"))],
+            message=f"Quiz {quiz} added")
+
+    @app.route("/launch", methods=["POST"])
+    @lti(request="initial")
+    def launch(lti):
+        return (f"<h1 id=quiz>Quiz {lti.launch.custom.get('quiz')}</h1>"
+                f"<form method=post action='/submit'>{lti.hidden_field()}"
+                "<button>Submit my answers</button></form>")
+
+    @app.route("/submit", methods=["POST"])
+    @lti(request="session")
+    def submit(lti):
+        lti.post_grade(0.7, result_text="7 of 10")
+        return "<p id=sent>Your score was sent</p>"
+
+    return app
+
+
+@pytest.fixture
+def setup(tmp_path):
+    base: list[str] = []
+    app = quiz_tool(tmp_path, base)
+    with DevPlatform(tmp_path / "p.sqlite3") as platform, serve(app) as tool_url:
+        base.append(tool_url)
+        LTIKit.state(app).lti13.tool_keys().generate()
+        _, client_id, deployment_id = platform.add_lti13_tool(
+            "Quiz tool", oidc_initiation_url=f"{tool_url}/lti13/login",
+            target_link_uri=f"{tool_url}/launch",
+            redirect_uris=[f"{tool_url}/launch", f"{tool_url}/pick"],
+            scopes=[AGS + "lineitem", AGS + "score", NRPS],
+            public_jwk_url=f"{tool_url}/lti13/jwks",
+            placements={"assignment_selection": {
+                "enabled": "true", "text": "Add a quiz", "url": f"{tool_url}/pick",
+                "message_type": "LtiDeepLinkingRequest"}})
+        Registrations(LTIKit.state(app).storage.engine).add(
+            **platform.lti13_registration(client_id), deployments=(deployment_id,))
+        yield platform
+
+
+def act_as(page, platform, login):
+    page.goto(platform.url + "/")
+    page.select_option("#user-switch", str(platform.user(login)["id"]))
+    page.click("text=Switch")
+
+
+def test_a_deep_linked_quiz_is_graded_into_the_gradebook(browser, setup):
+    platform = setup
+    page = browser.new_context().new_page()
+    frame = page.frame_locator("iframe#tool_content")
+
+    act_as(page, platform, "teacher")
+    page.click("text=Introduction to Biology")
+    page.click("text=Add a quiz")
+    frame.get_by_role("button", name="Add Quiz 7").click()
+    frame.get_by_role("status").filter(has_text="Quiz 7 added").wait_for()
+    assert frame.locator("#deep-linked").inner_text().startswith("Quiz 7")
+
+    act_as(page, platform, "student")
+    page.click("text=Introduction to Biology")
+    page.get_by_role("link", name="Quiz 7").click()
+    assert frame.locator("#quiz").inner_text() == "Quiz 7"
+    frame.get_by_role("button", name="Submit my answers").click()
+    assert frame.locator("#sent").inner_text() == "Your score was sent"
+
+    act_as(page, platform, "teacher")
+    page.click("text=Introduction to Biology")
+    page.click("nav >> text=Grades")
+    student = platform.user("student")["id"]
+    cell = page.locator(f"#gradebook tr[data-user-id='{student}'] td[data-assignment-id]")
+    assert "7.00" in cell.inner_text() and "7 of 10" in cell.inner_text()
+    page.context.close()
