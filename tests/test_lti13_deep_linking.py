@@ -84,3 +84,73 @@ def test_nothing_chosen_is_an_empty_list_and_the_page_posts_it(keys):
     assert "action='https://p/dl?x=1&amp;y=&#x27;2&#x27;'" in body
     assert f"value='{token}'" in body and "script-src 'nonce-" in headers[
         "Content-Security-Policy"]
+
+
+# -- the platform's side: what it accepts back ----------------------------------------------
+
+def test_the_platform_takes_a_signed_response_once_from_the_user_who_asked(tmp_path):
+    import html as html_module
+    import re
+
+    from flask import Flask
+
+    from browser import serve
+    from ltikit.flask import LTIKit, lti
+    from ltikit.lti13 import Registrations
+    from ltikit.platform import DevPlatform
+    from ltikit.testing.platform import PlatformUser
+
+    app = Flask("dl", instance_path=str(tmp_path / "dl"))
+    app.config.update(SECRET_KEY="s", LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key())
+    LTIKit(app)
+    chosen: list = []
+
+    @app.route("/pick", methods=["POST"])
+    @lti(request="initial", message_types=("LtiDeepLinkingRequest",))
+    def pick(lti):
+        return lti.deep_link_response(chosen)
+
+    def form_of(page):
+        action = html_module.unescape(re.search(r"action='([^']+)'", page.text).group(1))
+        token = re.search(r"name='JWT' value='([^']+)'", page.text).group(1)
+        return action, token
+
+    with DevPlatform(tmp_path / "p.sqlite3", PLATFORM_STORAGE=False) as platform, \
+            serve(app) as tool_url:
+        LTIKit.state(app).lti13.tool_keys().generate()
+        tool_id, client_id, deployment_id = platform.add_lti13_tool(
+            "Picker", oidc_initiation_url=f"{tool_url}/lti13/login",
+            target_link_uri=f"{tool_url}/pick", public_jwk_url=f"{tool_url}/lti13/jwks",
+            placements={"link_selection": {"enabled": "true", "url": f"{tool_url}/pick",
+                                           "message_type": "LtiDeepLinkingRequest"}})
+        Registrations(LTIKit.state(app).storage.engine).add(
+            **platform.lti13_registration(client_id), deployments=(deployment_id,))
+        course = platform.course_id("BIO101")
+
+        def deep_link(user):
+            form = user.launch(tool_id, course, placement="link_selection")
+            action = html_module.unescape(re.search(r'action="([^"]+)"', form.text).group(1))
+            fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
+                                form.text)
+            return form_of(user.session.post(action, data=[
+                (k, html_module.unescape(v)) for k, v in fields], timeout=30))
+
+        teacher = PlatformUser(platform, "teacher")
+        chosen[:] = [Link(url="https://example.com/reading", title="Reading")]
+        action, token = deep_link(teacher)
+        added = teacher.session.post(action, data={"JWT": token}, timeout=30)
+        assert added.status_code == 200 and "Reading" in added.text
+        assert [i["title"] for i in platform.store.content_items(course)] == ["Reading"]
+        # The same response again (a replay), and from another user's browser.
+        assert teacher.session.post(action, data={"JWT": token}, timeout=30).status_code == 400
+        action, token = deep_link(teacher)
+        other = PlatformUser(platform, "ta")
+        assert other.session.post(action, data={"JWT": token}, timeout=30).status_code == 400
+        # A script URL is refused; a response signed by another key too.
+        chosen[:] = [Link(url="javascript:alert(1)", title="x")]
+        action, token = deep_link(teacher)
+        assert teacher.session.post(action, data={"JWT": token}, timeout=30).status_code == 400
+        header, payload, _ = token.split(".")
+        forged = f"{header}.{payload}.{'A' * 342}"
+        assert teacher.session.post(action, data={"JWT": forged}, timeout=30).status_code == 400
+        assert len(platform.store.content_items(course)) == 1

@@ -70,3 +70,76 @@ def test_its_launch_cannot_be_replayed(interop):
                         domain="127.0.0.1", path="/")
     again = session.post(first.url, data=fields, timeout=30)
     assert again.status_code == 401 and "(replayed_nonce)" in again.text, again.text
+
+
+# -- LTI Advantage services against lti1p3platform -----------------------------------------
+
+@pytest.fixture
+def services_interop(tmp_path):
+    from ltikit.flask import LTIKit, lti
+    from ltikit.lti13.deep_linking import LtiResourceLink
+    from test_lti13_services import service_tool
+
+    tool = service_tool(tmp_path)
+
+    @tool.route("/pick", methods=["POST"])
+    @lti(request="initial", message_types=("LtiDeepLinkingRequest",))
+    def pick(lti):
+        return lti.deep_link_response([LtiResourceLink(url=tool_url[0] + "/launch",
+                                                       title="Interop quiz")])
+
+    tool_url: list[str] = []
+    platform = IndependentPlatform()
+    with serve(platform.app(), host="localhost") as platform_url, serve(tool) as url:
+        tool_url.append(url)
+        platform.url = platform_url
+        platform.tool_login_url, platform.tool_launch_url = f"{url}/lti13/login", f"{url}/launch"
+        platform.tool_jwks_url, platform.tool_deep_link_url = f"{url}/lti13/jwks", f"{url}/pick"
+        LTIKit.state(tool).lti13.tool_keys().generate()
+        Registrations(tool.extensions["ltikit"].storage.engine).add(
+            **platform.registration_for_tool(), deployments=(platform.deployment_id,))
+        yield platform, url
+
+
+def launch_id_of(page) -> str:
+    return re.search(r"<p id=launch>([^<]+)</p>", page.text).group(1)
+
+
+def test_ags_a_grade_reaches_lti1p3platform(services_interop):
+    platform, tool_url = services_interop
+    session, _, page = follow_launch(platform, "student-1")
+    assert page.status_code == 200, page.text
+    sent = session.post(f"{tool_url}/grade", data={"score": "0.6",
+                                                   "ltikit_launch": launch_id_of(page)})
+    assert sent.text == "sent=True", sent.text
+    session.post(f"{tool_url}/grade", data={"score": "0.7", "ltikit_launch": launch_id_of(page)})
+    assert [(s["userId"], s["scoreGiven"], s["scoreMaximum"]) for s in platform.scores] == [
+        ("student-1", 0.6, 1.0), ("student-1", 0.7, 1.0)]
+    assert platform.scores[0]["activityProgress"] == "Completed"
+    assert platform.tokens_granted == 1  # one token for both scores
+
+
+def test_nrps_the_roster_comes_from_lti1p3platform_across_pages(services_interop):
+    platform, tool_url = services_interop
+    session, _, page = follow_launch(platform, "teacher-1")
+    roster = session.get(f"{tool_url}/roster", params={"ltikit_launch": launch_id_of(page)})
+    assert roster.status_code == 200, roster.text
+    assert sorted(line.split("|")[0] for line in roster.text.splitlines()) == [
+        "Ines Instructor", "Lee Learner"]
+
+
+def test_deep_linking_lti1p3platform_accepts_the_tools_response(services_interop):
+    platform, _ = services_interop
+    session = browser_session()
+    form = session.get(f"{platform.url}/deep-link/teacher-1", timeout=30)
+    action = html.unescape(re.search(r'action="([^"]+)"', form.text).group(1))
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.text))
+    answer = session.post(action, data={k: html.unescape(v) for k, v in fields.items()},
+                          timeout=30)
+    assert answer.status_code == 200, answer.text
+    back = html.unescape(re.search(r"action='([^']+)'", answer.text).group(1))
+    token = re.search(r"name='JWT' value='([^']+)'", answer.text).group(1)
+    received = session.post(back, data={"JWT": token}, timeout=30)
+    assert "Content received" in received.text
+    assert platform.deep_linked == [{"type": "ltiResourceLink", "title": "Interop quiz",
+                                     "url": platform.tool_launch_url}]

@@ -198,3 +198,36 @@ def test_the_platform_enforces_scopes_keys_and_single_use_assertions(setup):
                         other, algorithm="RS256", headers={"kid": keys.signing_key()[0]})
     assert requests.post(registration.token_url, timeout=10, data={
         **form, "client_assertion": forged}).status_code == 401
+
+
+def test_workers_needing_a_token_at_once_share_one_grant(setup, tmp_path):
+    """Eight threads, each with its own ServiceTokens and engine (as worker processes
+    have), ask for the same scopes at the same moment: the platform grants one token."""
+    import threading
+
+    from ltikit.storage import SQLStorage
+
+    platform, tool_id, _, app = setup
+    state = LTIKit.state(app)
+    registration = state.lti13.registrations.get(platform.url, platform.store.lti13_tool(
+        tool_id=tool_id)["client_id"])
+    url = str(state.storage.engine.url)
+    barrier, tokens, errors = threading.Barrier(8), [], []
+
+    def worker():
+        try:
+            engine = SQLStorage(url).engine
+            keys = type(state.lti13.tool_keys())(engine, state.lti13.tool_keys().box)
+            service = ServiceTokens(engine, keys, keys.box)
+            barrier.wait()
+            tokens.append(service.token(registration, [AGS + "score", AGS + "lineitem"]))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors and len(tokens) == 8 and len(set(tokens)) == 1
+    assert platform.count("grant:client_credentials") == 1

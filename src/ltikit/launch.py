@@ -150,7 +150,9 @@ class DeepLinkingSettings:
     auto_create: bool | None = None
     title: str | None = None
     text: str | None = None
-    data: str | None = None
+    data: Any = None
+    """Opaque to the tool, echoed back as sent (a string in the specification's examples;
+    some platforms send an object)."""
 
     @classmethod
     def from_claim(cls, claim: Any) -> DeepLinkingSettings | None:
@@ -174,7 +176,7 @@ class DeepLinkingSettings:
                    accept_multiple=flag("accept_multiple"),
                    accept_lineitem=flag("accept_lineitem"), auto_create=flag("auto_create"),
                    title=_text(claim.get("title")), text=_text(claim.get("text")),
-                   data=_text(claim.get("data")))
+                   data=claim.get("data"))
 
 
 def _text(value: Any) -> str | None:

@@ -426,8 +426,14 @@ def deep_linking_response(kind: str, context_id: int):
     items = claims.get(DL_CLAIM + "content_items") or []
     if not isinstance(items, list):
         abort(400, "content_items must be a list.")
+    items = [item for item in items if isinstance(item, dict)]
+    for item in items:  # all or nothing
+        url = item.get("url")
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://",
+                                                                             "https://"))):
+            abort(400, "Content item URLs must be http:// or https://.")
     added = [_add_content_item(course, tool13["tool_id"], data["placement"], item)
-             for item in items if isinstance(item, dict)]
+             for item in items]
     return render_template("platform/deep_linked.html", course=course, added=added,
                            message=claims.get(DL_CLAIM + "msg"),
                            error=claims.get(DL_CLAIM + "errormsg"))
@@ -437,9 +443,6 @@ def _add_content_item(course: dict[str, Any] | None, tool_id: int, placement: st
                       item: dict[str, Any]) -> dict[str, Any]:
     kind = str(item.get("type", ""))
     url = item.get("url")
-    if url is not None and not (isinstance(url, str) and url.startswith(("http://",
-                                                                         "https://"))):
-        abort(400, "Content item URLs must be http:// or https://.")
     title = str(item.get("title") or "") or None
     custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
     if course is None:
