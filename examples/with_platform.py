@@ -50,7 +50,12 @@ def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
     """The same tool again over LTI 1.3: an LTI key made from its JSON URL on the platform
     (Canvas: Developer Keys > + LTI Key > Enter URL), and the platform registered in the
     tool's database (what ``ltikit platforms add`` does for a real Canvas)."""
+    from ltikit.flask import LTIKit
     from ltikit.lti13 import Registrations
+
+    keys = LTIKit.state(tool_app).lti13.tool_keys()
+    if not keys.jwks()["keys"]:  # `ltikit tool-keys generate`, done here for you
+        keys.generate()
 
     tool = next((t for t in platform.store.tools() if t["name"] == LTI13_NAME), None)
     if tool is None:
@@ -96,6 +101,7 @@ def main() -> None:
         "COURSE_NAVIGATION_VISIBILITY": "members",
         "TOKEN_REFRESH_MARGIN": os.environ.get("TOKEN_REFRESH_MARGIN", "60"),
         "COOKIE_PARTITIONED": os.environ.get("COOKIE_PARTITIONED", "true"),
+        "ROSTER_PAGE_SIZE": os.environ.get("ROSTER_PAGE_SIZE", "50"),
     }
     tool_app = create_app(flask_config(env))
     tool_server = make_server("127.0.0.1", tool_port, tool_app, threaded=True,

@@ -49,7 +49,8 @@ def test_a_tool_is_installed_from_its_json_url_as_canvas_enter_url_does(tmp_path
         assert tool["placements"]["course_navigation"]["visibility"] == "admins"
         lti13 = platform.store.lti13_tool(client_id=client_id)
         assert lti13["deployment_id"] == deployment_id
-        assert lti13["redirect_uris"] == ["http://127.0.0.1:9/launch"]
+        # The redirect URIs an admin would enter: every launch URL of the tool.
+        assert lti13["redirect_uris"] == ["http://127.0.0.1:9/launch", "http://127.0.0.1:9/nav"]
 
 
 @pytest.mark.parametrize("config", [{}, {"title": "x"}, [], {**CONFIG, "target_link_uri": ""}])

@@ -183,3 +183,37 @@ def test_a_project_made_with_ltikit_new_launches_over_lti13(browser, tmp_path):
         frame.locator("button:has-text('Authorize')").click()
         assert frame.locator("#greeting").inner_text() == "Welcome, Terry Teacher"
         page.context.close()
+
+
+def test_over_lti13_a_teacher_sees_the_roster_sends_a_test_grade_and_adds_content(
+        browser, tmp_path):
+    with running_main_job(tmp_path, ROSTER_PAGE_SIZE="5") as (course_url, base):
+        page = browser.new_context().new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        page.click(LTI13_LINK)
+        frame.locator("button:has-text('Authorize')").click()
+        frame.get_by_role("link", name="Roster and grades").click()
+        frame.get_by_role("heading", name="Roster and grades").wait_for()
+        names = frame.locator("#roster li").all_inner_texts()
+        assert any(n.startswith("Terry Teacher") for n in names)
+        assert any(n.startswith("Sam Student") for n in names)
+        # Every member of the seeded course, read through pages of five.
+        assert len(names) >= 15 and stats(base)["nrps:page"] == -(-len(names) // 5)
+        frame.locator("select[name=user_id]").select_option(label="Sam Student")
+        frame.locator("input[name=score]").fill("8")
+        frame.get_by_role("button", name="Send test grade").click()
+        assert "Sam Student" in frame.get_by_role("status").inner_text()
+        course_id = course_url.rsplit("/", 1)[1]
+        page.goto(f"{base}/courses/{course_id}/gradebook")
+        assert "Template tool: test grade" in page.locator("#gradebook thead").inner_text()
+        assert "8.00" in page.locator("#gradebook tbody").inner_text()
+        # Modules > link selection: the deep linking placement returns one item.
+        page.goto(course_url)
+        page.locator("a[href*='placement=link_selection']").first.click()
+        frame.get_by_role("button", name="Add Template tool").click()
+        frame.get_by_role("status").filter(has_text="was added").wait_for()
+        page.goto(course_url)
+        assert "Template tool" in page.locator("#modules").inner_text()
+        page.context.close()

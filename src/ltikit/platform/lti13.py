@@ -230,7 +230,10 @@ def tool_from_canvas_json(config: Mapping[str, Any], *, name: str | None = None
         if name:
             options["text"] = name
         placements[str(entry["placement"])] = options
-    redirect_uris = config.get("redirect_uris") or [config["target_link_uri"]]
+    # Canvas's key form asks for the redirect URIs separately; what an admin enters is every
+    # launch URL of the tool (its target link URI and each placement's).
+    redirect_uris = config.get("redirect_uris") or list(dict.fromkeys(
+        [config["target_link_uri"], *(o["url"] for o in placements.values() if o.get("url"))]))
     scopes = config.get("scopes") or []
     return {"name": name or str(config["title"]),
             "scopes": [str(s) for s in scopes] if isinstance(scopes, list) else [],

@@ -396,6 +396,9 @@ def names_and_roles(course_id: int):
     base = f"{_base()}/api/lti/courses/{course_id}/names_and_roles"
     query = {k: v for k, v in request.args.items() if k in ("role", "limit", "rlid", "page")}
     chunk, link = _page(members, base, query)
+    from .canvas_api import _count
+
+    _count("nrps:page")
     if 'rel="next"' not in link:
         # The last page says where to ask for changes since this read.
         link += f',<{base}?{urlencode({"since": str(int(time.time()))})}>; rel="differences"'

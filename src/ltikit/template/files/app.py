@@ -9,6 +9,9 @@ Made with ``ltikit new``.  The flow is the old UCF Open template's, done safely:
    authorization (with a ``state`` bound to the launch) and brings them back; tokens are
    stored encrypted, per Canvas user, and refreshed before they expire.
 3. ``/`` shows the user's Canvas profile and the course, through ``canvasapi``.
+4. LTI 1.3 only: ``/teacher`` lists the course roster (Names and Role Provisioning) and sends
+   a test grade (Assignment and Grade Services); ``/deep-link`` answers Canvas's link
+   selection placement with one item (Deep Linking).
 
 Run ``python manage.py upgrade`` once, then ``python manage.py run``.
 """
@@ -22,8 +25,17 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, redirect, render_template, request
 
 from ltikit.flask import LTIKit, lti
+from ltikit.lti13.ags import LineItem, Score
+from ltikit.lti13.deep_linking import LtiResourceLink
 from models import record_launch
 from settings import flask_config, load_dotenv_file
+
+LTI_ADVANTAGE_SCOPES = (
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+)
 
 
 def error(exception: dict[str, Any] | None = None):
@@ -72,6 +84,56 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         lti.canvas_logout()
         return render_template("signed_out.html", lti=lti, next_url=lti.url_for("index"))
 
+    # -- LTI 1.3 only: the roster (NRPS), a test grade (AGS), content for Modules (deep
+    # linking).  None of it needs the Canvas API token: these are LTI Advantage services.
+    @app.route("/teacher")
+    @lti(request="session", role=role, error=error)
+    def teacher(lti):
+        if lti.version != "1.3" or lti.launch.nrps is None:
+            return render_template("error.html", status=404, message=(
+                "The roster and test grades need an LTI 1.3 launch from a course, with the "
+                "names and roles service enabled on the developer key.")), 404
+        members = list(lti.nrps.members(limit=app.config["ROSTER_PAGE_SIZE"]))
+        learners = [m for m in members if m.role_set.has("Learner")]
+        sent = request.args.get("sent")
+        return render_template("teacher.html", lti=lti, members=members, learners=learners,
+                               sent=next((m.name for m in members if m.user_id == sent), sent),
+                               can_grade=lti.launch.ags is not None and
+                               lti.launch.ags.lineitems is not None)
+
+    @app.route("/teacher/test-grade", methods=["POST"])
+    @lti(request="session", role=role, error=error)
+    def test_grade(lti):
+        try:
+            score = float(request.form.get("score", ""))
+        except ValueError:
+            score = -1.0
+        user_id = request.form.get("user_id", "")
+        if not 0 <= score <= 10 or not user_id:
+            return render_template("error.html", status=400,
+                                   message="Choose a student and a score from 0 to 10."), 400
+        ags = lti.ags
+        column = ags.find_or_create_line_item(LineItem(
+            label=f"{app.config['TOOL_TITLE']}: test grade", score_maximum=10,
+            resource_id="template-test-grade"))
+        ags.post_score(Score(user_id=user_id, score_given=score, score_maximum=10,
+                             comment="A test grade"), column.id)
+        return redirect(lti.url_for("teacher", sent=user_id))
+
+    @app.route("/deep-link", methods=["POST"])
+    @lti(request="initial", role=role, error=error,
+         message_types=("LtiDeepLinkingRequest",))
+    def deep_link(lti):
+        return render_template("deep_link.html", lti=lti)
+
+    @app.route("/deep-link/return", methods=["POST"])
+    @lti(request="session", role=role, error=error)
+    def deep_link_return(lti):
+        return lti.deep_link_response(
+            [LtiResourceLink(url=f"{tool_base_url()}/launch", title=app.config["TOOL_TITLE"],
+                             text=app.config["TOOL_DESCRIPTION"])],
+            message=f"{app.config['TOOL_TITLE']} was added.")
+
     def tool_base_url() -> str:
         # This request's public URL (X-Forwarded-* when TRUSTED_PROXIES is set) without the
         # path, so configurations advertise https:// URLs behind a TLS proxy.
@@ -103,12 +165,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 placement.update(visibility=app.config["COURSE_NAVIGATION_VISIBILITY"],
                                  default="enabled")
             placements.append(placement)
+        if app.config["DEEP_LINKING"]:
+            # Canvas's "link selection" (Modules > + > External Tool): a deep linking
+            # request answered by /deep-link with one item.
+            placements.append({"placement": "link_selection",
+                               "message_type": "LtiDeepLinkingRequest",
+                               "target_link_uri": f"{base}/deep-link", "text": title})
         return {
             "title": title, "description": app.config["TOOL_DESCRIPTION"],
             "oidc_initiation_url": f"{base}/lti13/login",
             "target_link_uri": f"{base}/launch",
             "public_jwk_url": f"{base}/lti13/jwks",
-            "scopes": [],
+            "scopes": list(LTI_ADVANTAGE_SCOPES) if app.config["LTI_ADVANTAGE"] else [],
             # Canvas sends no Canvas ids in 1.3 unless asked: these fill lti.canvas.
             "custom_fields": {"canvas_user_id": "$Canvas.user.id",
                               "canvas_user_login_id": "$Canvas.user.loginId",

@@ -80,6 +80,11 @@ def flask_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PLACEMENTS": {name: _flag(env, f"PLACEMENT_{name.upper()}",
                                    name == "course_navigation") for name in PLACEMENTS},
         "PRIVACY_LEVEL": "public",
+        # LTI 1.3: ask for the grade and roster services (scopes in /lti/config.json), and
+        # offer the link selection placement (deep linking).
+        "LTI_ADVANTAGE": _flag(env, "LTI_ADVANTAGE", True),
+        "DEEP_LINKING": _flag(env, "DEEP_LINKING", True),
+        "ROSTER_PAGE_SIZE": int(env.get("ROSTER_PAGE_SIZE", "50") or 50),
         "COURSE_NAVIGATION_VISIBILITY": _choice(env, "COURSE_NAVIGATION_VISIBILITY",
                                                 ("admins", "members", "public"), "admins"),
         "LTIKIT_CONSUMERS": {_required(env, "LTI_CONSUMER_KEY"):

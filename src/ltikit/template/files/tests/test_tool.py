@@ -97,6 +97,16 @@ def test_the_lti13_developer_key_json_follows_the_same_settings(tmp_path):
     assert config["public_jwk_url"] == "https://tool.example.edu/lti13/jwks"
     canvas = config["extensions"][0]
     assert canvas["privacy_level"] == "public"
-    assert [p["placement"] for p in canvas["settings"]["placements"]] == \
-        ["course_navigation", "user_navigation"]
+    placements = canvas["settings"]["placements"]
+    assert [p["placement"] for p in placements] == \
+        ["course_navigation", "user_navigation", "link_selection"]
+    assert placements[-1]["message_type"] == "LtiDeepLinkingRequest"
+    assert placements[-1]["target_link_uri"] == "https://tool.example.edu/deep-link"
+    assert "https://purl.imsglobal.org/spec/lti-ags/scope/score" in config["scopes"]
     assert config["custom_fields"]["canvas_api_domain"] == "$Canvas.api.domain"
+    plain = create_app(settings(tmp_path, LTI_ADVANTAGE="false", DEEP_LINKING="false"))
+    config = plain.test_client().get("/lti/config.json", base_url="https://tool.example.edu") \
+        .get_json()
+    assert config["scopes"] == []
+    assert [p["placement"] for p in config["extensions"][0]["settings"]["placements"]] == \
+        ["course_navigation"]
