@@ -231,3 +231,72 @@ def test_workers_needing_a_token_at_once_share_one_grant(setup, tmp_path):
         thread.join(60)
     assert not errors and len(tokens) == 8 and len(set(tokens)) == 1
     assert platform.count("grant:client_credentials") == 1
+
+
+def _services(platform, tool_id, app):
+    """The AGS and NRPS clients of a teacher launch, outside a request (as a job would)."""
+    from ltikit.lti13.ags import AssignmentGradeService
+    from ltikit.lti13.nrps import NamesRoleService
+
+    course = platform.course_id("BIO101")
+    teacher = PlatformUser(platform, "teacher")
+    launch_id, _ = launch13(teacher, tool_id, course)
+    state = LTIKit.state(app)
+    launch = state.launches.resume(launch_id).launch
+    client = state.lti13.service_client(launch)
+    return (AssignmentGradeService(client, launch.ags),
+            NamesRoleService(client, launch.nrps), course)
+
+
+def test_line_items_are_updated_found_and_deleted(setup):
+    platform, tool_id, _, app = setup
+    ags, _, course = _services(platform, tool_id, app)
+    first = ags.create_line_item(LineItem(label="Essay", score_maximum=50, tag="essay",
+                                          resource_link_id="link-1"))
+    ags.create_line_item(LineItem(label="Lab", score_maximum=5, resource_id="lab"))
+    assert [i.label for i in ags.line_items(tag="essay")] == ["Essay"]
+    assert [i.label for i in ags.line_items(resource_link_id="link-1")] == ["Essay"]
+    assert len(list(ags.line_items(limit=1))) == 2  # two pages of one
+    changed = ags.update_line_item(LineItem(id=first.id, label="Long essay",
+                                            score_maximum=60, tag="essay"))
+    assert (changed.label, changed.score_maximum) == ("Long essay", 60)
+    assert ags.line_item(first.id).label == "Long essay"
+    assert any(a["name"] == "Long essay" and a["points_possible"] == 60
+               for a in platform.store.assignments(course))
+    ags.delete_line_item(first.id)
+    assert [i.label for i in ags.line_items()] == ["Lab"]
+    with pytest.raises(ServiceError) as gone:
+        ags.line_item(first.id)
+    assert gone.value.http_status == 404
+
+
+def test_scores_out_of_order_are_refused_by_the_platform(setup):
+    from datetime import UTC, datetime, timedelta
+
+    platform, tool_id, _, app = setup
+    ags, _, _ = _services(platform, tool_id, app)
+    column = ags.create_line_item(LineItem(label="Quiz", score_maximum=10))
+    student = platform.user("student")["lti_id"]
+    now = datetime.now(UTC)
+    ags.post_score(Score(user_id=student, score_given=4, score_maximum=10, timestamp=now),
+                   column.id)
+    with pytest.raises(ServiceError) as late:  # an older score arriving after a newer one
+        ags.post_score(Score(user_id=student, score_given=9, score_maximum=10,
+                             timestamp=now - timedelta(seconds=5)), column.id)
+    assert late.value.http_status == 409
+    assert [r.result_score for r in ags.results(column.id)] == [4.0]
+    with pytest.raises(ValueError):  # checked before anything is sent
+        Score(user_id=student, activity_progress="Done").to_json()
+
+
+def test_the_roster_filters_by_role_and_gives_a_differences_url(setup):
+    platform, tool_id, _, app = setup
+    _, nrps, course = _services(platform, tool_id, app)
+    learners = list(nrps.members(
+        role="http://purl.imsglobal.org/vocab/lis/v2/membership#Learner", limit=3))
+    students = platform.store.course_users(course, types=["StudentEnrollment"])[0]
+    assert len(learners) == students and all(m.role_set.has("Learner") for m in learners)
+    assert nrps.differences_url and "since=" in nrps.differences_url
+    assert nrps.context["title"] == "Introduction to Biology"
+    again = list(nrps.members(url=nrps.differences_url))
+    assert again  # the platform answers the differences URL (here with everyone)
