@@ -117,8 +117,8 @@ def test_two_users_in_one_browser_never_see_each_others_data(browser, main_job):
 LTI13_LINK = 'nav >> text="Template tool (LTI 1.3)"'
 
 
-def test_over_lti13_students_are_refused_and_teachers_authorize(browser, main_job):
-    course_url, base = main_job
+def student_refused_teacher_authorizes(browser, course_url, base, greeting="Hello"):
+    """Over LTI 1.3: the student is refused; the teacher authorizes and is greeted."""
     page = browser.new_context().new_page()
     frame = page.frame_locator("iframe#tool_content")
     act_as(page, base, "Sam Student (student)")
@@ -130,8 +130,13 @@ def test_over_lti13_students_are_refused_and_teachers_authorize(browser, main_jo
     page.click(LTI13_LINK)
     assert "is requesting access to your account" in frame.locator("h1").inner_text()
     frame.locator("button:has-text('Authorize')").click()
-    assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+    assert frame.locator("#greeting").inner_text() == f"{greeting}, Terry Teacher"
     assert "Introduction to Biology" in frame.locator("#course").inner_text()
+    page.context.close()
+
+
+def test_over_lti13_students_are_refused_and_teachers_authorize(browser, main_job):
+    student_refused_teacher_authorizes(browser, *main_job)
 
 
 def test_over_lti13_with_third_party_cookies_blocked(browser, tmp_path):
@@ -170,19 +175,7 @@ def test_a_project_made_with_ltikit_new_launches_over_lti13(browser, tmp_path):
     page_template = project / "templates" / "index.html"  # the new project's own edit
     page_template.write_text(page_template.read_text().replace("Hello,", "Welcome,"))
     with running_main_job(tmp_path / "dev", TOOL_DIR=str(project)) as (course_url, base):
-        page = browser.new_context().new_page()
-        frame = page.frame_locator("iframe#tool_content")
-        act_as(page, base, "Sam Student (student)")
-        page.goto(course_url)
-        page.click(LTI13_LINK)
-        assert "This tool is not available to you" in frame.locator("h1").inner_text()
-        act_as(page, base, "Terry Teacher (teacher)")
-        page.goto(course_url)
-        page.click(LTI13_LINK)
-        assert "is requesting access to your account" in frame.locator("h1").inner_text()
-        frame.locator("button:has-text('Authorize')").click()
-        assert frame.locator("#greeting").inner_text() == "Welcome, Terry Teacher"
-        page.context.close()
+        student_refused_teacher_authorizes(browser, course_url, base, greeting="Welcome")
 
 
 def test_over_lti13_a_teacher_sees_the_roster_sends_a_test_grade_and_adds_content(

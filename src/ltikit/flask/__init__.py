@@ -224,25 +224,24 @@ class LTI:
     def ags(self):
         """The Assignment and Grade Services of this launch
         (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
-        endpoint = self.launch.ags
-        if endpoint is None:
-            raise LTIPostMessageException("The platform offered no grade service with this "
-                                          "launch.", reason="no_ags")
         from ..lti13.ags import AssignmentGradeService
 
-        return AssignmentGradeService(self._state.lti13.service_client(self.launch), endpoint)
+        return AssignmentGradeService(*self._service("ags", "grade"))
 
     @property
     def nrps(self):
         """The Names and Role Provisioning Services of this launch
         (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered."""
-        endpoint = self.launch.nrps
-        if endpoint is None:
-            raise LTIPostMessageException("The platform offered no roster service with this "
-                                          "launch.", reason="no_nrps")
         from ..lti13.nrps import NamesRoleService
 
-        return NamesRoleService(self._state.lti13.service_client(self.launch), endpoint)
+        return NamesRoleService(*self._service("nrps", "roster"))
+
+    def _service(self, name: str, what: str) -> tuple[Any, Any]:
+        endpoint = getattr(self.launch, name)
+        if endpoint is None:
+            raise LTIPostMessageException(f"The platform offered no {what} service with this "
+                                          "launch.", reason=f"no_{name}")
+        return self._state.lti13.service_client(self.launch), endpoint
 
     def deep_link_response(self, items, *, message: str | None = None,
                            log: str | None = None, error_message: str | None = None,

@@ -196,12 +196,18 @@ def line_item_json(course_id: int, assignment: dict[str, Any]) -> dict[str, Any]
     return body
 
 
-def _assignment_of(course_id: int, line_item_id: int) -> dict[str, Any] | None:
-    assignment = store().assignment(line_item_id)
+def _line_item(course_id: int, item_id: int, *scopes: str
+               ) -> tuple[dict[str, Any] | None, Response | None]:
+    """(the line item's assignment, None) when the token may use ``scopes`` on it, else
+    (None, the error response): only the tool's own line items exist for it."""
+    refused = _authorize(course_id, *scopes)
+    if refused:
+        return None, refused
+    assignment = store().assignment(item_id)
     if assignment is None or assignment["course_id"] != course_id or \
             assignment["tool_id"] != g.tool_id:
-        return None
-    return assignment
+        return None, _error(404, "The specified resource does not exist.")
+    return assignment, None
 
 
 def _page(items: list[Any], base_url: str, query: dict[str, str]) -> tuple[list[Any], str]:
@@ -269,12 +275,9 @@ def line_items(course_id: int):
 def line_item(course_id: int, item_id: int):
     scopes = (SCOPE_LINEITEM,) if request.method != "GET" else \
         (SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
-    refused = _authorize(course_id, *scopes)
-    if refused:
-        return refused
-    assignment = _assignment_of(course_id, item_id)
+    assignment, refused = _line_item(course_id, item_id, *scopes)
     if assignment is None:
-        return _error(404, "The specified resource does not exist.")
+        return refused
     if request.method == "DELETE":
         store().remove_assignment(item_id)
         return Response(status=204)
@@ -300,12 +303,9 @@ def line_item(course_id: int, item_id: int):
 
 @bp.post("/api/lti/courses/<int:course_id>/line_items/<int:item_id>/scores")
 def scores(course_id: int, item_id: int):
-    refused = _authorize(course_id, SCOPE_SCORE)
-    if refused:
-        return refused
-    assignment = _assignment_of(course_id, item_id)
+    assignment, refused = _line_item(course_id, item_id, SCOPE_SCORE)
     if assignment is None:
-        return _error(404, "The specified resource does not exist.")
+        return refused
     body = request.get_json(silent=True, force=True)
     if request.mimetype != SCORE:
         return _error(415, f"Scores are sent as {SCORE}.")
@@ -316,9 +316,12 @@ def scores(course_id: int, item_id: int):
                                                  "Failed", "NotReady"):
         return _error(400, "A score needs userId, activityProgress and gradingProgress.")
     try:
-        stamp = datetime.fromisoformat(str(body.get("timestamp"))).timestamp()
+        moment = datetime.fromisoformat(str(body.get("timestamp")))
     except ValueError:
-        return _error(400, "The score needs an ISO 8601 timestamp.")
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        return _error(400, "The score needs an ISO 8601 timestamp with its offset.")
+    stamp = moment.timestamp()
     user = next((u for u in store().course_users(course_id)[1]
                  if u["lti_id"] == body["userId"]), None)
     if user is None:
@@ -341,12 +344,9 @@ def scores(course_id: int, item_id: int):
 
 @bp.get("/api/lti/courses/<int:course_id>/line_items/<int:item_id>/results")
 def results(course_id: int, item_id: int):
-    refused = _authorize(course_id, SCOPE_RESULT_READONLY)
-    if refused:
-        return refused
-    assignment = _assignment_of(course_id, item_id)
+    assignment, refused = _line_item(course_id, item_id, SCOPE_RESULT_READONLY)
     if assignment is None:
-        return _error(404, "The specified resource does not exist.")
+        return refused
     people = {u["id"]: u for u in store().course_users(course_id)[1]}
     wanted = request.args.get("user_id")
     items = []
