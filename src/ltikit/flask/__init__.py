@@ -404,7 +404,7 @@ class _AppState:
             from .canvas import CanvasSupport
 
             self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
-        self._cookie_attributes: str | None = None
+        self._cookie_attributes: dict[int, str] = {}
         name = config["LTIKIT_COOKIE_NAME"]
         if not name or not _COOKIE_NAME.fullmatch(name):
             raise LTIConfigurationError(f"LTIKIT_COOKIE_NAME {name!r} is not a valid cookie "
@@ -531,35 +531,35 @@ class _AppState:
         response.headers.add("Set-Cookie", self._cookie_header(token))
 
     def _cookie_header(self, token: str) -> str:
-        # Written out rather than through Response.set_cookie, which re-validates and
-        # re-quotes every attribute on each launch; the token is URL-safe base64 and dots,
-        # which need no quoting.  Max-Age without Expires: every browser that can run
-        # an LTI tool honours it.
-        if self._cookie_attributes is None:
+        config = self.app.config
+        return self.cookie_header(config["LTIKIT_COOKIE_NAME"], token,
+                                  int(config["LTIKIT_LAUNCH_LIFETIME"]))
+
+    def cookie_header(self, name: str, value: str, max_age: int) -> str:
+        """A ``Set-Cookie`` value for one of ltikit's cookies (``max_age`` 0 deletes it).
+
+        Written out rather than through ``Response.set_cookie``, which re-validates and
+        re-quotes every attribute on each launch: ltikit's names and values (launch ids,
+        state digests) are URL-safe and need no quoting.  Max-Age without Expires: every
+        browser that can run an LTI tool honours it."""
+        attributes = self._cookie_attributes.get(max_age)
+        if attributes is None:
             config = self.app.config
-            secure = bool(config["LTIKIT_COOKIE_SECURE"])
-            attributes = f"; Max-Age={int(config['LTIKIT_LAUNCH_LIFETIME'])}; HttpOnly; Path=/"
-            if secure:
+            attributes = f"; Max-Age={max_age}; HttpOnly; Path=/"
+            if config["LTIKIT_COOKIE_SECURE"]:
                 attributes += "; Secure; SameSite=None"
                 if config["LTIKIT_COOKIE_PARTITIONED"]:
                     attributes += "; Partitioned"
             else:
                 attributes += "; SameSite=Lax"
-            self._cookie_attributes = attributes
-        return f"{self.app.config['LTIKIT_COOKIE_NAME']}={token}{self._cookie_attributes}"
-
-    def cookie_options(self) -> dict[str, Any]:
-        """Attributes of ltikit's cookies (``Response.set_cookie`` keywords): a cookie the
-        platform's cross-site iframe keeps, or Lax on plain-http hosts."""
-        config = self.app.config
-        secure = bool(config["LTIKIT_COOKIE_SECURE"])
-        return {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax",
-                "partitioned": secure and bool(config["LTIKIT_COOKIE_PARTITIONED"])}
+            if len(self._cookie_attributes) < 16:
+                self._cookie_attributes[max_age] = attributes
+        return f"{name}={value}{attributes}"
 
     def clear_cookie(self, response: Response, name: str | None = None) -> None:
         """Delete the launch cookie (or the ltikit cookie ``name``)."""
-        response.delete_cookie(name or self.app.config["LTIKIT_COOKIE_NAME"],
-                               **self.cookie_options())
+        response.headers.add("Set-Cookie", self.cookie_header(
+            name or self.app.config["LTIKIT_COOKIE_NAME"], "", 0))
 
     def refuse(self, request: Request, exc: LTIException, error: Callable[..., Any] | None,
                args: tuple, kwargs: dict) -> Response:

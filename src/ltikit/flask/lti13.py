@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, request
+from flask import current_app, request
 from werkzeug.wrappers import Request, Response
 
 from ..errors import (
@@ -118,13 +118,13 @@ class LTI13Support:
                               secret=new.storage_secret)
             response = Response(page.body, mimetype="text/html", headers=page.headers)
         else:
-            response = redirect(url)
-            response.headers["Cache-Control"] = "no-store"
+            response = Response(status=302, headers={"Location": url,
+                                                     "Cache-Control": "no-store"})
         # The cookie stays the first choice where the browser keeps it: it is checked by
         # the server alone.  One cookie per login, so launches that start at once (two
         # tabs, two tools embedded in one page) do not overwrite each other's.
-        response.set_cookie(state_cookie_name(new.state), state_cookie_value(new.state),
-                            max_age=self.states.max_age, **self.state.cookie_options())
+        response.headers.add("Set-Cookie", self.state.cookie_header(
+            state_cookie_name(new.state), state_cookie_value(new.state), self.states.max_age))
         log.info("LTI 1.3 login: issuer=%s client=%s storage=%s", registration.issuer,
                  registration.client_id, login.storage_target or "-")
         return response

@@ -9,6 +9,7 @@ the nonce is claimed once, in shared storage, when the launch is stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -91,14 +92,21 @@ def same_origin(url: str, origin: str) -> bool:
 
 def auth_request_url(registration: Registration, login: LoginRequest, *, state: str,
                      nonce: str, redirect_uri: str) -> str:
-    params = [("scope", "openid"), ("response_type", "id_token"),
-              ("response_mode", "form_post"), ("prompt", "none"),
-              ("client_id", registration.client_id), ("redirect_uri", redirect_uri),
-              ("login_hint", login.login_hint), ("state", state), ("nonce", nonce)]
+    """The platform's auth URL with the OIDC authentication request (form-encoded query)."""
+    url = _auth_prefix(registration.auth_login_url, registration.client_id, redirect_uri) + \
+        "&" + urlencode({"login_hint": login.login_hint, "state": state, "nonce": nonce})
     if login.message_hint:
-        params.append(("lti_message_hint", login.message_hint))
-    separator = "&" if urlsplit(registration.auth_login_url).query else "?"
-    return f"{registration.auth_login_url}{separator}{urlencode(params)}"
+        url += "&" + urlencode({"lti_message_hint": login.message_hint})
+    return url
+
+
+@functools.lru_cache(maxsize=256)
+def _auth_prefix(auth_login_url: str, client_id: str, redirect_uri: str) -> str:
+    # The part that is the same for every login to one registration and target: encoded once.
+    separator = "&" if urlsplit(auth_login_url).query else "?"
+    return auth_login_url + separator + urlencode([
+        ("scope", "openid"), ("response_type", "id_token"), ("response_mode", "form_post"),
+        ("prompt", "none"), ("client_id", client_id), ("redirect_uri", redirect_uri)])
 
 
 @dataclass(frozen=True)
