@@ -111,3 +111,36 @@ def test_after_a_key_rotation_the_tool_fetches_the_new_key_once(tmp_path, caplog
             assert "Hello Terry Teacher" in launch13(teacher, tool_id, course).text
     fetches = [r for r in caplog.records if r.getMessage().startswith("JWKS fetched")]
     assert len(fetches) == 2  # the first launch, then once for the new kid
+
+
+def test_the_cli_installs_a_13_tool_and_prints_how_the_tool_registers_the_platform(tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    data, tool_db = tmp_path / "p.sqlite3", f"sqlite:///{tmp_path}/tool.sqlite3"
+    cli = [sys.executable, "-m", "ltikit.cli"]
+    with config_server() as url:
+        added = subprocess.run([*cli, "platform", "--data", str(data), "add-lti13-tool",
+                                "--config-url", url + "/lti/config.json",
+                                "--platform-url", "http://localhost:8123"],
+                               capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert "installed LTI 1.3 tool" in added.stdout and "Quiz Tool" in added.stdout
+    command = added.stdout.strip().splitlines()[-1].strip()
+    assert command.startswith("ltikit --database-url <the tool's database> platforms add")
+    args = shlex.split(command.replace("<the tool's database>", tool_db))[1:]
+    assert subprocess.run([*cli, "db", "upgrade", "--database-url", tool_db],
+                          capture_output=True, timeout=60).returncode == 0
+    registered = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=60)
+    assert registered.returncode == 0, registered.stderr
+    from ltikit.storage import SQLStorage
+
+    client_id = re.search(r"client id: (\S+)", added.stdout).group(1)
+    registration = Registrations(SQLStorage(tool_db).engine).get("http://localhost:8123",
+                                                                  client_id)
+    assert registration.jwks_url == "http://localhost:8123/api/lti/security/jwks"
+    refused = subprocess.run([*cli, "platform", "--data", str(data), "add-lti13-tool",
+                              "--config-url", "http://127.0.0.1:9/nothing"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "ltikit:" in refused.stderr

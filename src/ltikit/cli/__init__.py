@@ -6,6 +6,7 @@
     ltikit consumers remove my-canvas
     ltikit platform [--host 127.0.0.1] [--port 8000] [--data platform.sqlite3]
     ltikit platform add-tool --key K --secret S (--url URL | --config-url URL) [--name N]
+    ltikit platform add-lti13-tool --config-url URL [--name N] [--platform-url URL]
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
     ltikit platforms add-canvas CLIENT_ID CANVAS_DOMAIN [--environment beta]
     ltikit platforms add --issuer ISS --client-id ID --auth-login-url U --token-url U
@@ -137,6 +138,35 @@ def _platform_add_tool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _platform_add_lti13_tool(args: argparse.Namespace) -> int:
+    import json
+
+    from ..platform import create_app
+    from ..platform.lti11 import ConfigError
+    from ..platform.lti13 import tool_from_canvas_json
+    from ..platform.web import fetch_config
+
+    store = create_app(Path(args.data)).extensions["ltikit_platform"]
+    try:
+        config = json.loads(fetch_config(args.config_url, accept="application/json"))
+        tool_id, client_id, deployment_id = store.add_lti13_tool(
+            **tool_from_canvas_json(config, name=args.name))
+    except (ConfigError, ValueError) as exc:
+        print(f"ltikit: {exc}", file=sys.stderr)
+        return 1
+    base = args.platform_url.rstrip("/")
+    tool = store.tool(tool_id)
+    print(f"installed LTI 1.3 tool {tool_id}: {tool['name']} "
+          f"({', '.join(tool['placements']) or 'no placements'})\n"
+          f"client id: {client_id}\ndeployment id: {deployment_id}\n"
+          "register the platform with the tool:\n"
+          f"  ltikit --database-url <the tool's database> platforms add --issuer {base} "
+          f"--client-id {client_id} --auth-login-url {base}/api/lti/authorize_redirect "
+          f"--token-url {base}/login/oauth2/token --jwks-url {base}/api/lti/security/jwks "
+          f"--deployment {deployment_id}")
+    return 0
+
+
 def _platform_add_key(args: argparse.Namespace) -> int:
     from ..platform import create_app
 
@@ -261,28 +291,35 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltikit", description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="SQLAlchemy URL of ltikit's database")
+    # Accepted after the subcommand too (`ltikit db upgrade --database-url ...`).
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--database-url", default=argparse.SUPPRESS,
+                          help="SQLAlchemy URL of ltikit's database")
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="database migrations").add_subparsers(
         dest="db_command", required=True)
-    up = db.add_parser("upgrade", help="create or upgrade ltikit's tables")
+    up = db.add_parser("upgrade", help="create or upgrade ltikit's tables", parents=[database])
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db_upgrade)
 
     consumers = commands.add_parser("consumers", help="LTI 1.1 consumer keys").add_subparsers(
         dest="consumers_command", required=True)
-    add = consumers.add_parser("add", help="add a consumer key (secret generated if omitted)")
+    add = consumers.add_parser("add", parents=[database],
+                               help="add a consumer key (secret generated if omitted)")
     add.add_argument("key")
     add.add_argument("--secret", help="use this secret instead of generating one")
     add.set_defaults(func=_consumers_add)
-    consumers.add_parser("list", help="list consumer keys").set_defaults(func=_consumers_list)
-    remove = consumers.add_parser("remove", help="remove a consumer key")
+    consumers.add_parser("list", help="list consumer keys", parents=[database]) \
+        .set_defaults(func=_consumers_list)
+    remove = consumers.add_parser("remove", help="remove a consumer key", parents=[database])
     remove.add_argument("key")
     remove.set_defaults(func=_consumers_remove)
 
     platforms = commands.add_parser("platforms", help="LTI 1.3 platform registrations") \
         .add_subparsers(dest="platforms_command", required=True)
-    canvas = platforms.add_parser("add-canvas", help="register a Canvas LTI developer key "
+    canvas = platforms.add_parser("add-canvas", parents=[database],
+                                  help="register a Canvas LTI developer key "
                                   "(Instructure-hosted issuers and endpoints preset)")
     canvas.add_argument("client_id", help="the LTI key's client id")
     canvas.add_argument("canvas_domain", help="the institution's Canvas, e.g. "
@@ -292,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     canvas.add_argument("--deployment", action="append", help="deployment id (repeatable); "
                         "Canvas keys accept and record new deployments")
     canvas.set_defaults(func=_platforms_add)
-    generic = platforms.add_parser("add", help="register any LTI 1.3 platform")
+    generic = platforms.add_parser("add", help="register any LTI 1.3 platform", parents=[database])
     for name in ("--issuer", "--client-id", "--auth-login-url", "--token-url"):
         generic.add_argument(name, required=True)
     generic.add_argument("--name")
@@ -303,16 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
     generic.add_argument("--accept-new-deployments", action="store_true",
                          help="record deployments the platform creates later")
     generic.set_defaults(func=_platforms_add)
-    platforms.add_parser("list", help="list registrations").set_defaults(func=_platforms_list)
+    platforms.add_parser("list", help="list registrations", parents=[database]) \
+        .set_defaults(func=_platforms_list)
 
     tool_keys = commands.add_parser("tool-keys", help="the tool's LTI 1.3 signing keys") \
         .add_subparsers(dest="tool_keys_command", required=True)
-    tool_keys.add_parser("generate", help="make a signing key").set_defaults(func=_tool_keys)
-    rotate = tool_keys.add_parser("rotate", help="make a new signing key, keep the old ones "
+    tool_keys.add_parser("generate", help="make a signing key", parents=[database]) \
+        .set_defaults(func=_tool_keys)
+    rotate = tool_keys.add_parser("rotate", parents=[database],
+                                  help="make a new signing key, keep the old ones "
                                   "published for a while")
     rotate.add_argument("--overlap-days", type=float, default=7.0)
     rotate.set_defaults(func=_tool_keys)
-    tool_keys.add_parser("jwks", help="print the published keys").set_defaults(func=_tool_keys)
+    tool_keys.add_parser("jwks", help="print the published keys", parents=[database]) \
+        .set_defaults(func=_tool_keys)
 
     new = commands.add_parser("new", help="create a new tool project from the template")
     new.add_argument("name", help="directory to create")
@@ -322,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="encryption keys for tokens at rest") \
         .add_subparsers(dest="keys_command", required=True)
     keys.add_parser("generate", help="print a new key").set_defaults(func=_keys_generate)
-    keys.add_parser("rotate", help="re-encrypt stored tokens with the first key of "
+    keys.add_parser("rotate", parents=[database],
+                    help="re-encrypt stored tokens with the first key of "
                     "LTIKIT_ENCRYPTION_KEYS").set_defaults(func=_keys_rotate)
 
     platform = commands.add_parser(
@@ -348,6 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="placement to enable with --url (repeatable; default "
                                "course_navigation)")
     add_tool.set_defaults(func=_platform_add_tool)
+    add13 = platform_commands.add_parser(
+        "add-lti13-tool", help="install an LTI 1.3 tool from its Canvas developer-key JSON")
+    add13.add_argument("--config-url", required=True,
+                       help="URL of the tool's LTI 1.3 JSON configuration")
+    add13.add_argument("--name", help="tool name (default: the JSON's title)")
+    add13.add_argument("--platform-url", default="http://localhost:8000",
+                       help="where the platform runs: its issuer, for the printed command")
+    add13.set_defaults(func=_platform_add_lti13_tool)
     add_key = platform_commands.add_parser("add-key", help="create a Canvas API developer key")
     add_key.add_argument("--name", required=True)
     add_key.add_argument("--redirect-uri", action="append", required=True)
