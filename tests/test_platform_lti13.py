@@ -144,3 +144,19 @@ def test_the_cli_installs_a_13_tool_and_prints_how_the_tool_registers_the_platfo
                               "--config-url", "http://127.0.0.1:9/nothing"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "ltikit:" in refused.stderr
+
+
+def test_the_tools_page_installs_a_13_tool_by_its_json_url(tmp_path):
+    with DevPlatform(tmp_path / "p.sqlite3") as platform, config_server() as url:
+        admin = PlatformUser(platform, "admin")
+        page = admin.get("/tools")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        done = admin.session.post(platform.url + "/tools/lti13", timeout=30, data={
+            "csrf_token": csrf, "config_url": url + "/lti/config.json"})
+        assert done.status_code == 200 and "Installed Quiz Tool (LTI 1.3" in done.text
+        tool = next(t for t in platform.store.tools() if t["name"] == "Quiz Tool")
+        client_id = platform.store.lti13_tool(tool_id=tool["id"])["client_id"]
+        assert f"client id <code>{client_id}</code>" in done.text
+        bad = admin.session.post(platform.url + "/tools/lti13", timeout=30, data={
+            "csrf_token": csrf, "config_url": url + "/nothing-here"})
+        assert "Could not install the LTI 1.3 tool" in bad.text

@@ -525,8 +525,27 @@ def avatar(user_id: int):
 
 @bp.get("/tools")
 def tools():
-    return render_template("platform/tools.html", tools=store().tools(),
-                           placements=lti11.PLACEMENTS, privacy_levels=lti11.PRIVACY_LEVELS)
+    every = store().tools()
+    lti13 = {t["id"]: store().lti13_tool(tool_id=t["id"]) for t in every}
+    return render_template("platform/tools.html", tools=every, lti13=lti13,
+                           placements=lti11.PLACEMENTS, privacy_levels=lti11.PRIVACY_LEVELS,
+                           platform=platform_url())
+
+
+@bp.post("/tools/lti13")
+def add_lti13_tool():
+    """Canvas's "+ LTI Key" with "Enter URL": an LTI 1.3 tool from its JSON configuration."""
+    from .lti13 import tool_from_canvas_json
+
+    config_url = (request.form.get("config_url") or "").strip()
+    try:
+        config = json.loads(fetch_config(config_url, accept="application/json"))
+        tool_id, client_id, _ = store().add_lti13_tool(**tool_from_canvas_json(config))
+    except (lti11.ConfigError, ValueError) as exc:
+        flash(f"Could not install the LTI 1.3 tool: {exc}", "error")
+        return redirect(url_for("platform.tools"))
+    flash(f"Installed {store().tool(tool_id)['name']} (LTI 1.3, client id {client_id}).", "ok")
+    return redirect(url_for("platform.tools"))
 
 
 def register_tool_from_xml(platform: PlatformStore, *, consumer_key: str,
