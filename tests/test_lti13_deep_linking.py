@@ -71,6 +71,7 @@ def test_the_response_is_signed_for_the_platform_and_echoes_its_data(keys):
     ({"accept_types": ("ltiResourceLink",)}, [Html(html="<b>hi</b>")]),
     ({"accept_multiple": False}, [Link(url="https://a"), Link(url="https://b")]),
     ({"accept_lineitem": False}, [LtiResourceLink(line_item=LineItemSpec(score_maximum=1))]),
+    ({"return_url": "javascript:alert(document.cookie)"}, []),
 ])
 def test_items_the_platform_does_not_accept_are_refused_before_signing(keys, changes, items):
     with pytest.raises(DeepLinkingError):

@@ -300,3 +300,38 @@ def test_the_roster_filters_by_role_and_gives_a_differences_url(setup):
     assert nrps.context["title"] == "Introduction to Biology"
     again = list(nrps.members(url=nrps.differences_url))
     assert again  # the platform answers the differences URL (here with everyone)
+
+
+def test_a_next_page_on_another_origin_is_not_followed(setup):
+    """The access token goes only to the origin of the service the launch named."""
+    from ltikit.launch import NRPSEndpoint
+    from ltikit.lti13.nrps import NamesRoleService
+    from ltikit.lti13.services import ServiceClient
+
+    platform, tool_id, _, app = setup
+    seen, other = [], []
+    elsewhere, roster = Flask("elsewhere"), Flask("roster")
+
+    @elsewhere.route("/members")
+    def members():
+        seen.append(request.headers.get("Authorization"))
+        return {"members": []}
+
+    @roster.route("/members")
+    def first_page():
+        response = roster.response_class('{"members": [{"user_id": "u1", "roles": []}]}',
+                                         mimetype="application/json")
+        response.headers["Link"] = f'<{other[0]}/members?page=2>; rel="next"'
+        return response
+
+    state = LTIKit.state(app)
+    registration = state.lti13.registrations.get(platform.url, platform.store.lti13_tool(
+        tool_id=tool_id)["client_id"])
+    keys = state.lti13.tool_keys()
+    client = ServiceClient(ServiceTokens(state.storage.engine, keys, keys.box), registration)
+    with serve(elsewhere) as elsewhere_url, serve(roster) as roster_url:
+        other.append(elsewhere_url)
+        service = NamesRoleService(client, NRPSEndpoint(roster_url + "/members"))
+        with pytest.raises(ServiceError) as refused:
+            list(service.members())
+    assert refused.value.reason == "foreign_next_link" and seen == []

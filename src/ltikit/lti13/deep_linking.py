@@ -134,6 +134,9 @@ class DeepLinkingError(LTIException):
     status = 400
     reason = "deep_linking_refused"
 
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+
 
 def response_jwt(settings: DeepLinkingSettings, registration: Registration,
                  deployment_id: str, items: Iterable[ContentItem], tool_keys: ToolKeys, *,
@@ -142,6 +145,10 @@ def response_jwt(settings: DeepLinkingSettings, registration: Registration,
                  clock=time.time) -> str:
     """The signed ``LtiDeepLinkingResponse`` for ``items`` (checked against ``settings``)."""
     items = list(items)
+    if not settings.return_url.startswith(("https://", "http://")):
+        # The form posts there from the tool's page: never a javascript: or data: URL.
+        raise DeepLinkingError("The platform's deep_link_return_url is not an http(s) URL.",
+                               reason="bad_return_url")
     if settings.accept_types:
         refused = sorted({i.type for i in items} - set(settings.accept_types))
         if refused:

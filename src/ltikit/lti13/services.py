@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import Engine, and_, insert, select, update
@@ -246,10 +247,21 @@ class ServiceClient:
     def pages(self, url: str, scopes: Iterable[str], *, accept: str,
               params: Mapping[str, Any] | None = None
               ) -> Iterator[tuple[requests.Response, Any]]:
-        """Every page of a listing, following ``Link: <...>; rel="next"``."""
+        """Every page of a listing, following ``Link: <...>; rel="next"`` (on the same origin
+        only: the access token is not sent anywhere else)."""
+        origin = _origin(url)
         next_url: str | None = url
         while next_url:
             response = self.request("GET", next_url, scopes, accept=accept, params=params)
             params = None  # the next link carries the query
             yield response, response.json()
             next_url = response.links.get("next", {}).get("url")
+            if next_url and _origin(next_url) != origin:
+                raise ServiceError(f"The platform's next page is on another origin "
+                                   f"({_origin(next_url)}); it was not followed.",
+                                   reason="foreign_next_link")
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
