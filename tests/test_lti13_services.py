@@ -150,6 +150,8 @@ def test_the_tool_manages_its_line_items_and_reads_results(setup):
     column = [a for a in platform.store.assignments(course) if a["name"] == "Chapter 1 quiz"]
     assert len(column) == 1 and column[0]["points_possible"] == 20  # in the gradebook
     assert platform.store.grade(column[0]["id"], platform.user("student")["id"])["score"] == 0.75
+    # Line items, a score and results: one token, for every AGS scope the launch granted.
+    assert platform.count("grant:client_credentials") == 1
 
 
 def test_a_token_the_platform_no_longer_accepts_is_replaced_once(setup):

@@ -138,11 +138,12 @@ class AssignmentGradeService:
         self.client, self.endpoint = client, endpoint
 
     def _need(self, *scopes: str) -> tuple[str, ...]:
-        granted = [s for s in scopes if s in self.endpoint.scopes]
-        if not granted:
+        """The scopes to ask a token for: every AGS scope the launch granted (one token
+        serves line items, scores and results), provided one of ``scopes`` is among them."""
+        if not any(s in self.endpoint.scopes for s in scopes):
             raise ServiceError(f"The platform did not grant the tool any of {scopes}.",
                                reason="scope_not_granted")
-        return (granted[0],)
+        return tuple(s for s in self.endpoint.scopes if s.startswith(SCOPE))
 
     @property
     def can_manage_line_items(self) -> bool:
@@ -170,7 +171,7 @@ class AssignmentGradeService:
                                                       accept=LINEITEM).json())
 
     def create_line_item(self, item: LineItem) -> LineItem:
-        response = self.client.request("POST", self._lineitems_url(), (SCOPE_LINEITEM,),
+        response = self.client.request("POST", self._lineitems_url(), self._need(SCOPE_LINEITEM),
                                        accept=LINEITEM, content_type=LINEITEM,
                                        body=item.to_json())
         return LineItem.from_json(response.json())
@@ -178,12 +179,13 @@ class AssignmentGradeService:
     def update_line_item(self, item: LineItem) -> LineItem:
         if not item.id:
             raise ValueError("the line item has no id (URL) yet")
-        response = self.client.request("PUT", item.id, (SCOPE_LINEITEM,), accept=LINEITEM,
+        response = self.client.request("PUT", item.id, self._need(SCOPE_LINEITEM),
+                                       accept=LINEITEM,
                                        content_type=LINEITEM, body=item.to_json())
         return LineItem.from_json(response.json())
 
     def delete_line_item(self, url: str) -> None:
-        self.client.request("DELETE", url, (SCOPE_LINEITEM,))
+        self.client.request("DELETE", url, self._need(SCOPE_LINEITEM))
 
     def find_or_create_line_item(self, item: LineItem) -> LineItem:
         """The line item with ``item``'s resource id (or tag), created when missing."""
@@ -195,14 +197,14 @@ class AssignmentGradeService:
     # -- scores and results ----------------------------------------------------------------
     def post_score(self, score: Score, line_item_url: str | None = None) -> None:
         url = _below(line_item_url or self._lineitem_url(), "scores")
-        self.client.request("POST", url, (SCOPE_SCORE,), content_type=SCORE,
+        self.client.request("POST", url, self._need(SCOPE_SCORE), content_type=SCORE,
                             body=score.to_json())
 
     def results(self, line_item_url: str | None = None, *, user_id: str | None = None,
                 limit: int | None = None) -> Iterator[Result]:
         url = _below(line_item_url or self._lineitem_url(), "results")
         params = {k: v for k, v in (("user_id", user_id), ("limit", limit)) if v is not None}
-        for _, page in self.client.pages(url, (SCOPE_RESULT_READONLY,),
+        for _, page in self.client.pages(url, self._need(SCOPE_RESULT_READONLY),
                                          accept=RESULT_CONTAINER, params=params or None):
             for body in page if isinstance(page, list) else []:
                 yield Result.from_json(body)
