@@ -2,9 +2,14 @@
 
 * :mod:`.registrations`: platforms (issuer + client id), their deployments, Canvas presets;
 * :mod:`.jwks`: platform keys, cached for every worker, re-fetched on an unknown ``kid``;
-* :mod:`.id_token`: validation of the launch's ``id_token``.
+* :mod:`.id_token`: validation of the launch's ``id_token`` (:mod:`.jws` parses it once);
+* :mod:`.oidc`: the OIDC login (signed states), :mod:`.platform_storage`: the same login
+  when the browser keeps no cookie (1EdTech Client Side postMessages);
+* :mod:`.tool_keys`: the tool's own signing keys;
+* :mod:`.services`: access tokens for LTI Advantage, and :mod:`.ags` (grades),
+  :mod:`.nrps` (rosters), :mod:`.deep_linking` (content selection).
 
-The OIDC login flow, tool keys and the Flask wiring build on these.
+The Flask wiring (:mod:`ltikit.flask.lti13`) builds on these.
 """
 
 from .id_token import MESSAGE_TYPES, VerifiedIdToken, verify_id_token
