@@ -13,9 +13,9 @@ import pytest
 
 from browser import serve
 from independent_platform import IndependentPlatform
-from ltikit.flask.lti13 import state_cookie_name
+from ltikit.flask.lti13 import STATE_COOKIE
 from ltikit.lti13 import Registrations
-from ltikit.lti13.oidc import state_cookie_value
+from ltikit.lti13.oidc import state_cookie
 from ltikit.testing.platform import browser_session
 from test_lti13_e2e import tool_13
 
@@ -66,8 +66,8 @@ def test_its_launch_cannot_be_replayed(interop):
     session, fields, first = follow_launch(platform, "student-1")
     assert first.status_code == 200
     # The same id_token and state again, with the login's cookie put back: the nonce is spent.
-    session.cookies.set(state_cookie_name(fields["state"]), state_cookie_value(fields["state"]),
-                        domain="127.0.0.1", path="/")
+    session.cookies.set(*state_cookie(fields["state"], STATE_COOKIE), domain="127.0.0.1",
+                        path="/")
     again = session.post(first.url, data=fields, timeout=30)
     assert again.status_code == 401 and "(replayed_nonce)" in again.text, again.text
 

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
 from conftest import build_tool
-from ltikit.flask.lti13 import state_cookie_name
+from ltikit.flask.lti13 import STATE_COOKIE
 from ltikit.lti13 import Registrations
-from ltikit.lti13.oidc import state_cookie_value
+from ltikit.lti13.oidc import state_cookie
 from ltikit.storage import tables
 from test_lti13_id_token import CLAIM, CLIENT, ISS, PlatformKeys, claims
 
@@ -147,7 +147,7 @@ def test_a_replayed_launch_is_refused_even_with_its_state_and_cookie(tool):
     assert client.post("/launch", data={"id_token": token, "state": state},
                        base_url=BASE).status_code == 200
     # The same POST again, cookie restored: the nonce was claimed by the first launch.
-    name, value = state_cookie_name(state), state_cookie_value(state)
+    name, value = state_cookie(state, STATE_COOKIE)
     client.set_cookie(name, value, domain="tool.example.edu")
     replay = client.post("/launch", data={"id_token": token, "state": state}, base_url=BASE)
     assert replay.status_code == 401 and "already used" in replay.get_data(as_text=True)

@@ -36,7 +36,7 @@ from ..lti13.oidc import (
     parse_login,
     registration_for,
     same_origin,
-    state_cookie_value,
+    state_cookie,
 )
 from ..lti13.platform_storage import (
     STORAGE_FIELD,
@@ -124,7 +124,7 @@ class LTI13Support:
         # the server alone.  One cookie per login, so launches that start at once (two
         # tabs, two tools embedded in one page) do not overwrite each other's.
         response.headers.add("Set-Cookie", self.state.cookie_header(
-            state_cookie_name(new.state), state_cookie_value(new.state), self.states.max_age))
+            *state_cookie(new.state, STATE_COOKIE), self.states.max_age))
         log.info("LTI 1.3 login: issuer=%s client=%s storage=%s", registration.issuer,
                  registration.client_id, login.storage_target or "-")
         return response
@@ -142,10 +142,10 @@ class LTI13Support:
         if pending is None:
             raise LTIAuthenticationError("This launch's login is unknown or expired; open the "
                                          "tool again from the course.", reason="unknown_state")
-        cookie_name = state_cookie_name(state)
+        cookie_name, expected = state_cookie(state, STATE_COOKIE)
         cookie = req.cookies.get(cookie_name)
         if cookie is not None:
-            if not pending.binds(state, cookie):
+            if not hmac.compare_digest(cookie.encode(), expected.encode()):
                 raise LTIAuthenticationError("This launch does not belong to the login this "
                                              "browser started.", reason="state_mismatch")
         elif pending.storage_digest and pending.storage_target and pending.storage_key:
@@ -196,8 +196,6 @@ class LTI13Support:
         return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def state_cookie_name(state: str) -> str:
-    return f"{STATE_COOKIE}_{state_cookie_value(state)[:16]}"
 
 
 def jwks_view() -> Response:
@@ -222,6 +220,3 @@ def login_view() -> Response:
         log.warning("LTI 1.3 login refused: status=%s reason=%s: %s", exc.status, exc.reason,
                     exc.message)
         return error_page(exc)
-
-
-

@@ -132,10 +132,6 @@ class PendingLogin:
     storage_digest: str | None = None
     relaunch: dict[str, str] | None = None
 
-    def binds(self, state: str, cookie: str | None) -> bool:
-        """Does the browser's state cookie belong to this state?"""
-        return bool(cookie) and hmac.compare_digest(cookie, state_cookie_value(state))
-
     def storage_secret_matches(self, secret: str) -> bool:
         """Did the browser read back the secret this login put in platform storage?"""
         if not self.storage_digest or not secret or len(secret) > 256:
@@ -147,10 +143,13 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def state_cookie_value(state: str) -> str:
-    """What the state cookie holds: the state's digest (the state itself may be too long
-    for a cookie, and the browser needs only to prove it started this login)."""
-    return _digest(state)
+def state_cookie(state: str, prefix: str) -> tuple[str, str]:
+    """(name, value) of the cookie that ties a browser to the login of ``state``: one
+    cookie per login (named ``prefix_`` + the start of the state's digest), holding the
+    digest (the state itself may be too long for a cookie, and the browser needs only to
+    prove it started this login)."""
+    digest = _digest(state)
+    return f"{prefix}_{digest[:16]}", digest
 
 
 class OIDCStates:
