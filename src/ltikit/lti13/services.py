@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import Engine, and_, insert, select, update
@@ -35,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from ..crypto import SecretBox
 from ..errors import LTIException
 from ..storage import tables
+from .oidc import same_origin
 from .registrations import Registration
 from .tool_keys import ToolKeys
 
@@ -249,19 +249,12 @@ class ServiceClient:
               ) -> Iterator[tuple[requests.Response, Any]]:
         """Every page of a listing, following ``Link: <...>; rel="next"`` (on the same origin
         only: the access token is not sent anywhere else)."""
-        origin = _origin(url)
         next_url: str | None = url
         while next_url:
             response = self.request("GET", next_url, scopes, accept=accept, params=params)
             params = None  # the next link carries the query
             yield response, response.json()
             next_url = response.links.get("next", {}).get("url")
-            if next_url and _origin(next_url) != origin:
-                raise ServiceError(f"The platform's next page is on another origin "
-                                   f"({_origin(next_url)}); it was not followed.",
-                                   reason="foreign_next_link")
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
+            if next_url and not same_origin(next_url, url):
+                raise ServiceError(f"The platform's next page ({next_url}) is on another "
+                                   "origin; it was not followed.", reason="foreign_next_link")
