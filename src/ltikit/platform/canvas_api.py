@@ -520,23 +520,26 @@ def _last_arg(name: str, default: Any) -> Any:
     return values[-1] if values else default
 
 
-def _page_args(default: int = 10, maximum: int = 100) -> tuple[int, int]:
+def _page_args(default: int = 10, maximum: int = 100,
+               size: str = "per_page") -> tuple[int, int]:
+    """(page, page size) from the request (``size``: the page size's parameter; the LTI
+    services name it ``limit``)."""
     try:
-        per_page = int(_last_arg("per_page", default))
+        per_page = int(_last_arg(size, default))
         page = int(_last_arg("page", 1))
     except ValueError:
         per_page, page = default, 1
     return max(1, page), min(max(1, per_page), maximum)
 
 
-def _paginated(items: list[Any], total: int, page: int, per_page: int) -> Response:
-    """A JSON list with Canvas's ``Link`` header (current, next, prev, first, last)."""
+def page_links(total: int, page: int, per_page: int, size: str = "per_page") -> str:
+    """Canvas's ``Link`` header (current, next, prev, first, last) for this request."""
     last = max(1, -(-total // per_page))
     base = request.base_url
-    others = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", "per_page")]
+    others = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", size)]
 
     def link(number: int, rel: str) -> str:
-        query = urlencode([*others, ("page", number), ("per_page", per_page)])
+        query = urlencode([*others, ("page", number), (size, per_page)])
         return f'<{base}?{query}>; rel="{rel}"'
 
     links = [link(page, "current")]
@@ -545,8 +548,13 @@ def _paginated(items: list[Any], total: int, page: int, per_page: int) -> Respon
     if page > 1:
         links.append(link(page - 1, "prev"))
     links += [link(1, "first"), link(last, "last")]
+    return ",".join(links)
+
+
+def _paginated(items: list[Any], total: int, page: int, per_page: int) -> Response:
+    """A JSON list with Canvas's ``Link`` header."""
     response = jsonify(items)
-    response.headers["Link"] = ",".join(links)
+    response.headers["Link"] = page_links(total, page, per_page)
     return response
 
 

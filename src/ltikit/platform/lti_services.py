@@ -27,6 +27,7 @@ import jwt
 import requests
 from flask import Blueprint, Response, current_app, g, request
 
+from .canvas_api import _count, _page_args, page_links
 from .store import PlatformStore
 
 bp = Blueprint("lti_services", __name__)
@@ -148,8 +149,6 @@ def client_credentials(form, token_url: str) -> Response:
         return _json({"error": "invalid_scope", "error_description":
                       "none of the requested scopes is allowed for this developer key"}, 400)
     token = store().issue_service_token(tool13["tool_id"], granted, TOKEN_LIFETIME)
-    from .canvas_api import _count
-
     _count("grant:client_credentials")
     return _json({"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
                   "scope": " ".join(granted)})
@@ -210,24 +209,11 @@ def _line_item(course_id: int, item_id: int, *scopes: str
     return assignment, None
 
 
-def _page(items: list[Any], base_url: str, query: dict[str, str]) -> tuple[list[Any], str]:
-    """(this page, Link header) for ``limit``/``page`` query parameters."""
-    try:
-        limit = max(1, min(int(query.get("limit") or 50), 100))
-        page = max(1, int(query.get("page") or 1))
-    except ValueError:
-        limit, page = 50, 1
-    chunk = items[(page - 1) * limit: page * limit]
-    links = []
-
-    def url(number: int) -> str:
-        return f"{base_url}?{urlencode({**query, 'page': str(number), 'limit': str(limit)})}"
-
-    links.append(f'<{url(page)}>; rel="current"')
-    if page * limit < len(items):
-        links.append(f'<{url(page + 1)}>; rel="next"')
-    links.append(f'<{url(1)}>; rel="first"')
-    return chunk, ",".join(links)
+def _page(items: list[Any]) -> tuple[list[Any], str]:
+    """(this page, Canvas's Link header) for the request's ``limit`` and ``page``."""
+    page, limit = _page_args(default=50, size="limit")
+    return (items[(page - 1) * limit: page * limit],
+            page_links(len(items), page, limit, size="limit"))
 
 
 # -- Assignment and Grade Services --------------------------------------------------------
@@ -261,10 +247,7 @@ def line_items(course_id: int):
     if args.get("resource_link_id"):
         items = [a for a in items if (a["resource_link_id"] or a["lti_id"]) ==
                  args["resource_link_id"]]
-    query = {k: v for k, v in args.items() if k in ("resource_id", "tag", "resource_link_id",
-                                                    "limit")}
-    chunk, link = _page(items, f"{_base()}/api/lti/courses/{course_id}/line_items",
-                        {**query, "page": args.get("page", "1")})
+    chunk, link = _page(items)
     response = _json([line_item_json(course_id, a) for a in chunk], 200, LINEITEM_CONTAINER)
     response.headers["Link"] = link
     return response
@@ -362,9 +345,7 @@ def results(course_id: int, item_id: int):
         if grade.get("result_text"):
             item["comment"] = grade["result_text"]
         items.append(item)
-    chunk, link = _page(items, f"{_line_item_url(course_id, item_id)}/results",
-                        {k: v for k, v in request.args.items() if k in ("user_id", "limit",
-                                                                         "page")})
+    chunk, link = _page(items)
     response = _json(chunk, 200, RESULT_CONTAINER)
     response.headers["Link"] = link
     return response
@@ -394,10 +375,7 @@ def names_and_roles(course_id: int):
                         "picture": f"{_base()}/images/thumbnails/{user['id']}.png",
                         "lis_person_sourcedid": user.get("sis_user_id")})
     base = f"{_base()}/api/lti/courses/{course_id}/names_and_roles"
-    query = {k: v for k, v in request.args.items() if k in ("role", "limit", "rlid", "page")}
-    chunk, link = _page(members, base, query)
-    from .canvas_api import _count
-
+    chunk, link = _page(members)
     _count("nrps:page")
     if 'rel="next"' not in link:
         # The last page says where to ask for changes since this read.
