@@ -93,34 +93,43 @@ def _tool_keys(tool13: dict[str, Any]) -> list[dict[str, Any]]:
     return keys if isinstance(keys, list) else []
 
 
+class ToolJWTError(ValueError):
+    """A tool's JWT was refused; ``replayed``: it was valid but already used."""
+
+    def __init__(self, message: str, *, replayed: bool = False) -> None:
+        super().__init__(message)
+        self.replayed = replayed
+
+
 def verify_tool_jwt(token: str, *, audience: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(tool, claims) of a JWT an LTI 1.3 tool signed for ``audience`` (its ``iss`` is its
-    client id; its key comes from the tool's JWKS URL or inline key).  Raises ValueError."""
+    client id; its key comes from the tool's JWKS URL or inline key).  Raises
+    :class:`ToolJWTError`."""
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise ValueError("not a JWT") from None
+        raise ToolJWTError("not a JWT") from None
     tool13 = store().lti13_tool(client_id=str(unverified.get("iss", "")))
     if tool13 is None:
-        raise ValueError("unknown client")
+        raise ToolJWTError("unknown client")
     try:
         keys = {k.get("kid"): k for k in _tool_keys(tool13)}
     except (requests.RequestException, ValueError):
-        raise ValueError("the tool's JWKS could not be fetched") from None
+        raise ToolJWTError("the tool's JWKS could not be fetched") from None
     jwk = keys.get(header.get("kid")) or (next(iter(keys.values())) if len(keys) == 1 else None)
     if jwk is None:
-        raise ValueError("no key of the tool has this kid")
+        raise ToolJWTError("no key of the tool has this kid")
     try:
         claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=audience,
                             options={"require": ["iss", "aud", "exp", "iat"]})
     except jwt.PyJWTError as exc:
-        raise ValueError(str(exc)) from None
+        raise ToolJWTError(str(exc)) from None
     jti = claims.get("jti") or claims.get("nonce")
     if jti is not None:
         used = current_app.extensions.setdefault("ltikit_platform_assertions", _Assertions())
         if not used.first_use(str(jti), float(claims["exp"])):
-            raise ValueError("this JWT was already used")
+            raise ToolJWTError("this JWT was already used", replayed=True)
     return tool13, claims
 
 
@@ -139,9 +148,8 @@ def client_credentials(form, token_url: str) -> Response:
                       "error_description": "the assertion needs a jti, and sub = iss"}, 400)
     try:
         tool13, _ = verify_tool_jwt(form["client_assertion"], audience=token_url)
-    except ValueError as exc:
-        status, error = (400, "invalid_request") if "already used" in str(exc) else \
-            (401, "invalid_client")
+    except ToolJWTError as exc:
+        status, error = (400, "invalid_request") if exc.replayed else (401, "invalid_client")
         return _json({"error": error, "error_description": str(exc)}, status)
     requested = (form.get("scope") or "").split()
     granted = [s for s in requested if s in tool13["scopes"]]

@@ -409,12 +409,12 @@ def deep_linking_response(kind: str, context_id: int):
     signed JWT, not a CSRF token, proves it).  The items become assignments (graded
     ltiResourceLinks) or module items, listed on the course page."""
     from .lti13 import DL_CLAIM, read_hint
-    from .lti_services import verify_tool_jwt
+    from .lti_services import ToolJWTError, verify_tool_jwt
 
     course, _ = _launch_context_or_abort(kind, context_id)
     try:
         tool13, claims = verify_tool_jwt(request.form.get("JWT", ""), audience=platform_url())
-    except ValueError as exc:
+    except ToolJWTError as exc:
         abort(400, f"The deep linking response was refused: {exc}")
     if claims.get(CLAIM + "message_type") != "LtiDeepLinkingResponse" or \
             claims.get(CLAIM + "version") != "1.3.0" or \
