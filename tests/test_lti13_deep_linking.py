@@ -81,9 +81,9 @@ def test_items_the_platform_does_not_accept_are_refused_before_signing(keys, cha
 def test_nothing_chosen_is_an_empty_list_and_the_page_posts_it(keys):
     token = response_jwt(settings(), REGISTRATION, "dep-1", [], keys)
     assert decoded(token, keys)[DL + "content_items"] == []
-    body, headers = auto_post_page("https://p/dl?x=1&y='2'", {"JWT": token})
-    assert "action='https://p/dl?x=1&amp;y=&#x27;2&#x27;'" in body
-    assert f"value='{token}'" in body and "script-src 'nonce-" in headers[
+    page = auto_post_page("https://p/dl?x=1&y='2'", {"JWT": token})
+    assert "action='https://p/dl?x=1&amp;y=&#x27;2&#x27;'" in page.body
+    assert f"value='{token}'" in page.body and "script-src 'nonce-" in page.headers[
         "Content-Security-Policy"]
 
 

@@ -261,8 +261,8 @@ class LTI:
         token = response_jwt(settings, registration, self.launch.deployment_id or "", items,
                              support.tool_keys(), message=message, log=log,
                              error_message=error_message, error_log=error_log)
-        body, headers = auto_post_page(settings.return_url, {"JWT": token})
-        return Response(body, mimetype="text/html", headers=headers)
+        page = auto_post_page(settings.return_url, {"JWT": token})
+        return Response(page.body, mimetype="text/html", headers=page.headers)
 
     def post_grade(self, score: float, *, result_text: str | None = None,
                    result_url: str | None = None) -> bool:

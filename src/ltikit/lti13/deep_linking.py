@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import LTIException
 from ..launch import DeepLinkingSettings
+from .html_pages import ScriptedPage, scripted_page
 from .registrations import Registration
 from .tool_keys import ToolKeys
 
@@ -175,20 +176,12 @@ def response_jwt(settings: DeepLinkingSettings, registration: Registration,
     return tool_keys.sign(claims)
 
 
-def auto_post_page(url: str, fields: Mapping[str, str], *, title: str = "Returning to the "
-                   "course") -> tuple[str, dict[str, str]]:
-    """(HTML, headers) of a page that POSTs ``fields`` to ``url`` at once (with a button
-    for browsers without scripts)."""
-    nonce = secrets.token_urlsafe(16)
+def auto_post_page(url: str, fields: Mapping[str, str], *,
+                   title: str = "Returning to the course") -> ScriptedPage:
+    """A page that POSTs ``fields`` to ``url`` at once (with a button for browsers without
+    scripts)."""
     inputs = "".join(f"<input type=hidden name='{html.escape(k)}' value='{html.escape(v)}'>"
                      for k, v in fields.items())
-    body = ("<!doctype html><html lang=en><meta charset=utf-8>"
-            f"<title>{html.escape(title)}</title><body>"
-            f"<form id=ltikit-post method=post action='{html.escape(url)}'>{inputs}"
-            "<noscript><button type=submit>Continue</button></noscript></form>"
-            f"<script nonce='{nonce}'>document.getElementById('ltikit-post').submit()</script>"
-            "</body></html>")
-    headers = {"Content-Security-Policy": f"default-src 'none'; script-src 'nonce-{nonce}'; "
-                                          "base-uri 'none'",
-               "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return body, headers
+    form = (f"<form id=ltikit-post method=post action='{html.escape(url)}'>{inputs}"
+            "<noscript><button type=submit>Continue</button></noscript></form>")
+    return scripted_page(title, form, "document.getElementById('ltikit-post').submit()")

@@ -23,15 +23,16 @@ that forges a launch into a frame of its own gets no answer, and the launch stop
 Like any launch that works without cookies, it cannot stop a person who hands over a launch
 of their own that completed elsewhere (the same holds for a launch id carried in a URL).
 
-These pages are plain HTML with one inline script allowed by a per-response CSP nonce.
+These pages are plain HTML with one inline script (:mod:`.html_pages`).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import secrets
 from urllib.parse import urlencode, urlsplit
+
+from .html_pages import ScriptedPage, scripted_page
 
 # How long a page waits for the platform's answer before giving up on storage.
 ANSWER_TIMEOUT_MS = 2000
@@ -90,36 +91,13 @@ def platform_origin(auth_login_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class StoragePage:
-    """An HTML page that talks to the platform's storage frame, with its CSP header."""
-
-    def __init__(self, body: str, script_nonce: str) -> None:
-        self.body = body
-        self.headers = {
-            # No form-action: Chromium applies it to every redirect after the post too
-            # (the launch view may redirect anywhere, e.g. to Canvas's authorization).
-            "Content-Security-Policy": (f"default-src 'none'; script-src 'nonce-{script_nonce}'; "
-                                        "style-src 'unsafe-inline'; base-uri 'none'"),
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-        }
-
-
-def _page(title: str, content: str, config: dict) -> StoragePage:
-    nonce = secrets.token_urlsafe(16)
-    body = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title>"
-        "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
-        f"padding:0 1rem;color:#222'>{content}"
-        f"<script type=application/json id=ltikit-storage>{_json_for_html(config)}</script>"
-        f"<script nonce='{nonce}'>{_SCRIPT}</script></body></html>")
-    return StoragePage(body, nonce)
+def _page(title: str, content: str, config: dict) -> ScriptedPage:
+    data = f"<script type=application/json id=ltikit-storage>{_json_for_html(config)}</script>"
+    return scripted_page(title, content + data, _SCRIPT, styled=True)
 
 
 def login_page(*, auth_url: str, origin: str, target: str, key: str,
-               secret: str) -> StoragePage:
+               secret: str) -> ScriptedPage:
     """The login's answer when the platform offers storage: put the secret, then go on
     to the platform's auth URL (also without an answer: the cookie may still work)."""
     content = ("<p id=ltikit-waiting>Opening the tool&hellip;</p>"
@@ -130,7 +108,7 @@ def login_page(*, auth_url: str, origin: str, target: str, key: str,
 
 
 def check_page(*, action: str, fields: dict[str, str], origin: str, target: str, key: str,
-               relaunch_url: str | None) -> StoragePage:
+               relaunch_url: str | None) -> ScriptedPage:
     """The launch's answer when the state cookie did not come back: fetch the login's
     secret from the platform and post the launch again with it."""
     inputs = "".join(f"<input type=hidden name='{html.escape(name)}' "
