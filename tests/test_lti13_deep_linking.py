@@ -129,12 +129,7 @@ def test_the_platform_takes_a_signed_response_once_from_the_user_who_asked(tmp_p
         course = platform.course_id("BIO101")
 
         def deep_link(user):
-            form = user.launch(tool_id, course, placement="link_selection")
-            action = html_module.unescape(re.search(r'action="([^"]+)"', form.text).group(1))
-            fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
-                                form.text)
-            return form_of(user.session.post(action, data=[
-                (k, html_module.unescape(v)) for k, v in fields], timeout=30))
+            return form_of(user.launch13(tool_id, course, placement="link_selection"))
 
         teacher = PlatformUser(platform, "teacher")
         chosen[:] = [Link(url="https://example.com/reading", title="Reading")]

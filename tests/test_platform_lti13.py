@@ -3,7 +3,6 @@ developer-key JSON, and the login initiation Canvas sends (with its storage fram
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import time
@@ -76,17 +75,6 @@ def test_the_login_initiation_names_canvas_storage_frame(tmp_path, storage):
         assert frame.status_code == 200 and "lti.get_data" in frame.text
 
 
-def launch13(user: PlatformUser, tool_id: int, course: int):
-    """What the iframe does: the login initiation, the tool's redirect to the platform's
-    auth endpoint, then the auto-submitted id_token form."""
-    form = user.launch(tool_id, course)  # posts the initiation, follows the redirect
-    assert form.status_code == 200, form.text
-    action = html.unescape(re.search(r'action="([^"]+)"', form.text).group(1))
-    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text)
-    return user.session.post(action, data=[(k, html.unescape(v)) for k, v in fields],
-                              timeout=30)
-
-
 def test_after_a_key_rotation_the_tool_fetches_the_new_key_once(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="ltikit.lti13")
     app = tool_13(tmp_path, LTIKIT_LTI13_JWKS_REFETCH_INTERVAL=1)
@@ -100,7 +88,7 @@ def test_after_a_key_rotation_the_tool_fetches_the_new_key_once(tmp_path, caplog
             **platform.lti13_registration(client_id), deployments=(deployment_id,))
         teacher, course = PlatformUser(platform, "teacher"), platform.course_id("BIO101")
         first = requests.get(platform.url + "/api/lti/security/jwks", timeout=10).json()
-        assert "Hello Terry Teacher" in launch13(teacher, tool_id, course).text
+        assert "Hello Terry Teacher" in teacher.launch13(tool_id, course).text
         time.sleep(1.1)  # past the re-fetch interval the first fetch started
         new_kid = platform.rotate_lti13_key()
         published = requests.get(platform.url + "/api/lti/security/jwks", timeout=10).json()
@@ -108,7 +96,7 @@ def test_after_a_key_rotation_the_tool_fetches_the_new_key_once(tmp_path, caplog
         # the rotation still verify).
         assert [k["kid"] for k in published["keys"]] == [first["keys"][0]["kid"], new_kid]
         for _ in range(2):
-            assert "Hello Terry Teacher" in launch13(teacher, tool_id, course).text
+            assert "Hello Terry Teacher" in teacher.launch13(tool_id, course).text
     fetches = [r for r in caplog.records if r.getMessage().startswith("JWKS fetched")]
     assert len(fetches) == 2  # the first launch, then once for the new kid
 
