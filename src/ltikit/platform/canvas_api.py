@@ -37,16 +37,12 @@ from flask import (
     url_for,
 )
 
-from .store import PlatformStore
+from .store import current_store as store
 
 bp = Blueprint("canvas", __name__)
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CANVAS_REALM = 'Bearer realm="canvas-lms"'
-
-
-def store() -> PlatformStore:
-    return current_app.extensions["ltikit_platform"]
 
 
 def _config(name: str) -> Any:

@@ -28,7 +28,7 @@ import requests
 from flask import Blueprint, Response, current_app, g, request
 
 from .canvas_api import _count, _page_args, page_links
-from .store import PlatformStore
+from .store import current_store as store
 
 bp = Blueprint("lti_services", __name__)
 
@@ -46,10 +46,6 @@ RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
 MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME = 3600
-
-
-def store() -> PlatformStore:
-    return current_app.extensions["ltikit_platform"]
 
 
 def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:

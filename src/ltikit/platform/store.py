@@ -240,6 +240,13 @@ access_tokens = Table(
 )
 
 
+def current_store() -> PlatformStore:
+    """The store of the platform app handling this request (its Flask extension)."""
+    from flask import current_app
+
+    return current_app.extensions["ltikit_platform"]
+
+
 def _with_custom(row: Mapping[str, Any]) -> dict[str, Any]:
     return dict(row, custom_fields=json.loads(row["custom_fields"] or "{}"))
 

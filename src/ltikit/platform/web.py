@@ -33,6 +33,7 @@ from flask import (
 
 from . import lti11
 from .store import PlatformStore
+from .store import current_store as store
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 
@@ -50,10 +51,6 @@ PLACEMENT_LABELS = {"course_navigation": "Course navigation",
                     "resource_selection": "Resource selection",
                     "link_selection": "Link selection",
                     "assignment_selection": "Assignment selection"}
-
-
-def store() -> PlatformStore:
-    return current_app.extensions["ltikit_platform"]
 
 
 def platform_url() -> str:
