@@ -305,3 +305,127 @@ def test_oversized_and_garbage_tokens_are_refused_before_any_work(setup):
             verify(setup, token)
         assert 400 <= refused.value.status < 500
     assert keys.fetches == 0  # nothing fetched for any of them
+
+
+def test_a_token_without_kid_is_refused_even_when_the_platform_has_one_key(setup):
+    """1EdTech certification: "No KID sent in JWT header" must be refused."""
+    keys = setup[0]
+    assert len(keys.published) == 1
+    token = jwt.encode(claims(), next(iter(keys.keys.values())), algorithm="RS256")
+    with pytest.raises(LTIAuthenticationError) as refused:
+        verify(setup, token)
+    assert refused.value.reason == "no_kid"
+
+
+# -- fetching the platform's keys: no redirects, the status in the log only, one deadline --
+
+@pytest.fixture
+def tool_db(tmp_path):
+    storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
+    upgrade(storage.engine)
+    return storage
+
+
+def _register(storage, jwks_url):
+    registrations = Registrations(storage.engine)
+    registrations.add(name="Test platform", issuer=ISS, client_id=CLIENT,
+                      auth_login_url="https://platform.example.edu/auth",
+                      token_url="https://platform.example.edu/token",
+                      jwks_url=jwks_url, deployments=("1:deploy",))
+    return registrations
+
+
+def test_a_key_set_url_that_redirects_is_not_followed(tool_db, caplog):
+    """The https-only rule holds at fetch time too: a redirect (here to a key set the
+    attacker controls, served over plain http) is not followed."""
+    attacker = PlatformKeys()
+    moved = Flask("moved")
+
+    with serve(attacker.app()) as attacker_url:
+        @moved.route("/jwks")
+        def jwks():
+            return Response(status=302, headers={"Location": attacker_url + "/jwks"})
+
+        with serve(moved) as base:
+            registrations = _register(tool_db, base + "/jwks")
+            with pytest.raises(LTIException) as refused:
+                verify_id_token(attacker.sign(claims()), registrations,
+                                JWKSCache(tool_db.engine))
+    assert refused.value.status == 503 and attacker.fetches == 0
+    assert "302" not in refused.value.message and "HTTP" not in refused.value.message
+    assert "HTTP 302" in caplog.text and "redirects are not followed" in caplog.text
+
+
+def test_the_key_set_urls_answer_is_not_shown_to_the_user(tool_db, caplog):
+    """A status on the user's page would be an oracle for what an internal URL answers."""
+    missing = Flask("missing")
+    missing.add_url_rule("/jwks", "jwks", lambda: ("no such thing", 404))
+    with serve(missing) as base:
+        registrations = _register(tool_db, base + "/jwks")
+        with pytest.raises(LTIException) as refused:
+            verify_id_token(PlatformKeys().sign(claims()), registrations,
+                            JWKSCache(tool_db.engine))
+    assert refused.value.status == 503
+    assert refused.value.message == "The platform's keys could not be fetched."
+    assert "HTTP 404" in caplog.text
+
+
+def _trickling_server(first: bytes, then: bytes, every: float):
+    """A raw HTTP server that sends ``first`` at once, then ``then`` one byte at a time,
+    one every ``every`` seconds: each read waits less than any read timeout."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve_one(conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(first)
+                for byte in then:
+                    if stop.wait(every):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", stop, listener
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_key_set_trickled_a_byte_at_a_time_is_given_up_at_the_deadline(tool_db, where):
+    """A server sending a byte every 0.3 s never trips a 1 s read timeout; the fetch still
+    ends at its total deadline (the review saw a launch held 23.4 s this way)."""
+    body = json.dumps({"keys": PlatformKeys().published}).encode()
+    if where == "headers":
+        first, then = b"HTTP/1.1 200 OK\r\n", b"X-Padding: " + b"x" * 200 + b"\r\n\r\n"
+    else:
+        first = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body))
+        then = body
+    url, stop, listener = _trickling_server(first, then, every=0.3)
+    try:
+        registrations = _register(tool_db, url + "/jwks")
+        started = time.monotonic()
+        with pytest.raises(LTIException) as refused:
+            verify_id_token(PlatformKeys().sign(claims()), registrations,
+                            JWKSCache(tool_db.engine, timeout=(1.0, 1.5)))
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+    assert refused.value.status == 503
+    assert 1.4 < elapsed < 2.5, elapsed

@@ -39,7 +39,7 @@ def tool(tmp_path):
         name="Test platform", issuer=ISS, client_id=CLIENT,
         auth_login_url="https://platform.example.edu/auth",
         token_url="https://platform.example.edu/token", public_jwk=keys.published[0],
-        deployments=("1:deploy",))
+        deployments=("1:deploy",), platform_storage=True)
     return app, keys
 
 
@@ -156,6 +156,12 @@ def test_a_replayed_launch_is_refused_even_with_its_state_and_cookie(tool):
 
 @pytest.mark.parametrize(("params", "status"), [
     ({"target_link_uri": "https://evil.example.com/launch"}, 400),
+    # Browsers (and urllib3) read host evil.example in these; urlsplit read the tool's.
+    ({"target_link_uri": "https://evil.example\\@tool.example.edu/launch"}, 400),
+    ({"target_link_uri": "https://evil.example\\.tool.example.edu/launch"}, 400),
+    ({"target_link_uri": "https://tool.example.edu@evil.example/launch"}, 400),
+    ({"target_link_uri": "https://tool.example.edu\t.evil.example/launch"}, 400),
+    ({"target_link_uri": "https://t%6Fol.example.edu/launch"}, 400),
     ({"iss": "https://unknown.example.edu"}, 401),
     ({"login_hint": ""}, 400),
     ({"client_id": "not-ours"}, 401),
@@ -237,23 +243,104 @@ def test_a_launch_without_its_cookie_is_checked_against_platform_storage(tool):
     get = storage_config(check)
     assert get["mode"] == "get" and get["key"] == put["key"]
     assert get["origin"] == "https://platform.example.edu"
+    assert check.headers["Referrer-Policy"] == "same-origin"  # so its post carries Origin
     form = dict(re.findall(r"<input type=hidden name='([^']+)' value='([^']*)'>",
                            check.get_data(as_text=True)))
     assert form["id_token"] == token and form["state"] == query["state"]
     # A wrong secret (what a page forging the launch would have to guess) is refused.
     wrong = blocked.post("/launch", data={**form, "ltikit_storage_secret": "guess"},
-                         base_url=BASE)
+                         base_url=BASE, headers=CHECK_PAGE_POST)
     assert wrong.status_code == 401 and stored_launches(app) == 0
-    # The secret the platform kept completes the launch.
+    # The secret the platform kept completes the launch, posted by the check page.
     done = blocked.post("/launch", data={**form, "ltikit_storage_secret": put["value"]},
-                        base_url=BASE)
+                        base_url=BASE, headers=CHECK_PAGE_POST)
     assert done.status_code == 200, done.get_data(as_text=True)
     assert done.get_data(as_text=True) == "hello Ada Teacher in Biology"
     assert stored_launches(app) == 1
     # The same secret again: the nonce is spent.
     replay = blocked.post("/launch", data={**form, "ltikit_storage_secret": put["value"]},
-                          base_url=BASE)
+                          base_url=BASE, headers=CHECK_PAGE_POST)
     assert replay.status_code == 401 and stored_launches(app) == 1
+
+
+# What a browser sends with the check page's form (same origin), and with a form that a
+# page on another site auto-posts to the tool.
+CHECK_PAGE_POST = {"Origin": BASE, "Sec-Fetch-Site": "same-origin"}
+CROSS_SITE_POST = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+
+
+def _attackers_own_launch(app, keys):
+    """The attacker's half of a login CSRF: their own login, asking for platform storage
+    (an unsigned parameter), the secret read from the login page, and the id_token the
+    platform signs for *them* (their platform login completed, the token not submitted)."""
+    _, put = storage_login(app.test_client())
+    query = {k: v[0] for k, v in parse_qs(urlsplit(put["next"]).query).items()}
+    token = keys.sign(claims(nonce=query["nonce"], sub="attacker",
+                             **{CLAIM + "target_link_uri": TARGET}))
+    return {"id_token": token, "state": query["state"], "ltikit_storage_secret": put["value"]}
+
+
+@pytest.mark.parametrize("headers", [
+    CROSS_SITE_POST,
+    {"Origin": "https://evil.example"},          # a browser without Sec-Fetch-*
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},  # from a sandboxed frame
+    {"Origin": BASE, "Sec-Fetch-Site": "same-site"},     # a sibling subdomain's page
+    {"Origin": "null"},                                  # no Sec-Fetch-*, opaque origin
+    {},                                                  # no word on where it came from
+], ids=["cross-site", "origin-only", "fetch-site-only", "null-origin", "same-site",
+        "only-null-origin", "none"])
+def test_a_launch_auto_posted_from_another_site_with_a_storage_secret_is_refused(
+        tool, headers, caplog):
+    """Login CSRF: the attacker auto-posts their own id_token, state and storage secret into
+    the victim's browser from their site.  Only the tool's own check page may post a secret."""
+    app, keys = tool
+    forged = _attackers_own_launch(app, keys)
+    victim = app.test_client()
+    response = victim.post("/launch", data=forged, base_url=BASE, headers=headers)
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert "(storage_cross_site)" in response.get_data(as_text=True)
+    assert stored_launches(app) == 0
+    assert not any(h.startswith("ltikit_launch=")
+                   for h in response.headers.getlist("Set-Cookie"))
+    assert victim.get("/page", base_url=BASE).status_code == 401  # not inside the tool
+    assert forged["ltikit_storage_secret"] not in caplog.text
+    assert forged["id_token"][:40] not in caplog.text
+
+
+def test_the_check_page_post_from_the_tools_own_origin_is_accepted(tool):
+    """The same secret, posted by the tool's page (what Chromium sends for it), works:
+    the refusal above is about where the post came from, not about the secret."""
+    app, keys = tool
+    for headers in ({"Origin": BASE}, {"Sec-Fetch-Site": "same-origin"}):
+        own = _attackers_own_launch(app, keys)  # a login of its own each time
+        response = app.test_client().post("/launch", data=own, base_url=BASE,
+                                          headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+    assert stored_launches(app) == 2
+
+
+def test_platform_storage_is_used_only_for_registrations_that_offer_it(tool):
+    app, _ = tool
+    other = PlatformKeys()
+    Registrations(app.extensions["ltikit"].storage.engine).add(
+        name="No storage", issuer="https://moodle.example.edu", client_id="m-1",
+        auth_login_url="https://moodle.example.edu/mod/lti/auth.php",
+        token_url="https://moodle.example.edu/mod/lti/token.php",
+        public_jwk=other.published[0], deployments=("1",))
+    response = app.test_client().get("/lti13/login", base_url=BASE, query_string={
+        "iss": "https://moodle.example.edu", "login_hint": "u", "client_id": "m-1",
+        "target_link_uri": TARGET, "lti_storage_target": "_parent"})
+    # The plain cookie login: no page, no secret handed out.
+    assert response.status_code == 302 and "ltikit-storage" not in response.get_data(as_text=True)
+    state = parse_qs(urlsplit(response.headers["Location"]).query)["state"][0]
+    token = other.sign(claims(iss="https://moodle.example.edu", aud="m-1", **{
+        "nonce": parse_qs(urlsplit(response.headers["Location"]).query)["nonce"][0],
+        CLAIM + "deployment_id": "1", CLAIM + "target_link_uri": TARGET}))
+    blocked = app.test_client().post("/launch", data={"id_token": token, "state": state},
+                                     base_url=BASE)
+    assert blocked.status_code == 401 and "new window" in blocked.get_data(as_text=True)
+    assert stored_launches(app) == 0
 
 
 def test_a_frame_name_that_is_not_a_name_is_ignored(tool):
@@ -291,6 +378,17 @@ def _tampered(keys, body):
     return f"{header}.{evil}.{signature}"
 
 
+def _without_kid(keys, body):
+    return jwt.encode(body, next(iter(keys.keys.values())), algorithm="RS256")
+
+
+def _under_another_kid(keys, body):
+    # The registered key signs, but the header names a key the platform is not registered
+    # with: an inline key is used for its own kid only.
+    return jwt.encode(body, next(iter(keys.keys.values())), algorithm="RS256",
+                      headers={"kid": "not-the-registered-key"})
+
+
 NOW = int(time.time())
 ATTACKS = {
     # name: (how the token is made from (keys, claims), claim changes, expected status)
@@ -315,6 +413,19 @@ ATTACKS = {
     "target_link_uri of another tool": (None, {CLAIM + "target_link_uri": BASE + "/x"}, 401),
     "oversized": (None, {"padding": "x" * 70_000}, 400),
     "garbage": (lambda keys, body: "not.a.jwt", {}, 400),
+    # NumericDate claims are JSON numbers near now (RFC 7519), never a 500.
+    "iat as a string": (None, {"iat": str(NOW)}, 401),
+    "exp as a string": (None, {"exp": str(NOW + 300)}, 401),
+    "exp 10**20": (None, {"exp": 10**20}, 401),
+    "exp 1e300": (None, {"exp": 1e300}, 401),
+    "exp Infinity": (None, {"exp": float("inf")}, 401),
+    "exp true": (None, {"exp": True}, 401),
+    "iat a year ago": (None, {"iat": NOW - 365 * 86400}, 401),
+    "exp a year ahead": (None, {"exp": NOW + 365 * 86400}, 401),
+    "nbf 10**20": (None, {"nbf": 10**20}, 401),
+    # The certification suite's "No KID sent in JWT header".
+    "no kid": (_without_kid, {}, 401),
+    "kid of no registered key": (_under_another_kid, {}, 401),
 }
 
 
@@ -347,3 +458,60 @@ def test_a_forged_state_is_refused_before_the_token_is_read(tool):
                                base_url=BASE)
         assert response.status_code == 401 and "(unknown_state)" in response.get_data(as_text=True)
     assert stored_launches(app) == 0
+
+
+def test_huge_numeric_dates_are_refused_before_anything_is_stored(tmp_path, database_url):
+    """exp = 10**20 passed the signature check and broke the launch insert (BIGINT) with a
+    500, on SQLite and on PostgreSQL alike."""
+    app = build_tool(tmp_path, LTIKIT_DATABASE_URL=database_url)
+    keys = PlatformKeys()
+    Registrations(app.extensions["ltikit"].storage.engine).add(
+        name="Test platform", issuer=ISS, client_id=CLIENT,
+        auth_login_url="https://platform.example.edu/auth",
+        token_url="https://platform.example.edu/token", public_jwk=keys.published[0],
+        deployments=("1:deploy",))
+    client = app.test_client()
+    for exp in (10**20, 1e300, 2**63):
+        state, nonce = started(client)
+        response = launch(client, keys, state, nonce, exp=exp)
+        assert response.status_code == 401, response.get_data(as_text=True)
+        assert "(bad_numeric_date)" in response.get_data(as_text=True)
+    assert stored_launches(app) == 0
+
+
+def test_a_route_declared_for_other_message_types_takes_no_resource_link_launch(tool):
+    """Declared message types are never widened: a content-selection route declared with
+    LTI 1.1's type alone takes no LTI 1.3 launch (it fell back to the default list)."""
+    from ltikit.flask import lti
+
+    app, keys = tool
+
+    @app.route("/select", methods=["POST"])
+    @lti(request="initial", message_types=("ContentItemSelectionRequest",))
+    def select(lti):
+        return "selection page"
+
+    @app.route("/pick", methods=["POST"])
+    @lti(request="initial", message_types=("ContentItemSelectionRequest",
+                                           "LtiDeepLinkingRequest"))
+    def pick(lti):
+        return "pick page"
+
+    client = app.test_client()
+    state, nonce = started(client, target_link_uri=BASE + "/select")
+    token = keys.sign(claims(nonce=nonce, **{CLAIM + "target_link_uri": BASE + "/select"}))
+    refused = client.post("/select", data={"id_token": token, "state": state}, base_url=BASE)
+    assert refused.status_code == 400 and "(wrong_message_type)" in refused.get_data(as_text=True)
+    # The 1.3 type declared beside it is taken (a deep linking request, no resource link).
+    state, nonce = started(client, target_link_uri=BASE + "/pick")
+    deep = keys.sign(claims(nonce=nonce, **{
+        CLAIM + "target_link_uri": BASE + "/pick", CLAIM + "message_type":
+        "LtiDeepLinkingRequest", CLAIM + "resource_link": None,
+        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": {
+            "deep_link_return_url": "https://platform.example.edu/dl",
+            "accept_types": ["ltiResourceLink"], "accept_presentation_document_targets":
+            ["iframe"]}}))
+    taken = client.post("/pick", data={"id_token": deep, "state": state}, base_url=BASE)
+    assert taken.status_code == 200, taken.get_data(as_text=True)
+    assert stored_launches(app) == 1
+

@@ -5,6 +5,7 @@ service tokens requested once per scope set per expiry.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import jwt
@@ -325,9 +326,11 @@ def test_a_next_page_on_another_origin_is_not_followed(setup):
     registration = state.lti13.registrations.get(platform.url, platform.store.lti13_tool(
         tool_id=tool_id)["client_id"])
     keys = state.lti13.tool_keys()
-    client = ServiceClient(ServiceTokens(state.storage.engine, keys, keys.box), registration)
     with serve(elsewhere) as elsewhere_url, serve(roster) as roster_url:
         other.append(elsewhere_url)
+        # The roster's own origin is one the registration allows; the next page's is not.
+        client = ServiceClient(ServiceTokens(state.storage.engine, keys, keys.box),
+                               dataclasses.replace(registration, service_origins=(roster_url,)))
         service = NamesRoleService(client, NRPSEndpoint(roster_url + "/members"))
         with pytest.raises(ServiceError) as refused:
             list(service.members())

@@ -113,6 +113,17 @@ def test_authorize_errors_as_canvas_returns_them(platform):
                                   redirect_uri="https://evil.example.com/cb")
     assert elsewhere.status_code == 400
     assert elsewhere.json()["error_description"] == "redirect_uri does not match client settings"
+    # Browsers read "\\" as "/": these send the code to evil.example.com, whatever
+    # urlsplit says the host is; and user info or whitespace in the host has no place.
+    for tricky in ("https://evil.example.com\\@tool.example.edu/oauth/callback",
+                   "https://evil.example.com\\.tool.example.edu/oauth/callback",
+                   "https://tool.example.edu\t/oauth/callback",
+                   "https://me@tool.example.edu/oauth/callback"):
+        refused = browser.request_authorization(client_id=client_id, response_type="code",
+                                                redirect_uri=tricky, state="s1")
+        assert refused.status_code == 400, tricky
+        assert refused.json()["error_description"] == \
+            "redirect_uri does not match client settings"
     wrong_type = browser.request_authorization(client_id=client_id, response_type="token",
                                    redirect_uri=REDIRECT, state="s2")
     assert query(wrong_type) == {"error": "unsupported_response_type", "state": "s2",
@@ -299,3 +310,28 @@ def test_throttled_calls_are_refused_as_canvas_does(tmp_path):
         throttled = api(platform, "/api/v1/users/self", token)
         assert throttled.headers["Content-Type"].startswith("text/plain")
         assert throttled.headers["X-Rate-Limit-Remaining"] == "0.0"
+
+
+def test_the_platform_answers_only_to_its_own_host_names(tmp_path):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 would read
+    the platform's pages (and their CSRF tokens) as the signed-in user.  Other Host headers
+    are refused before any page is made."""
+    with DevPlatform(tmp_path / "p.sqlite3") as platform:
+        port = platform.port
+        for host in ("localhost", "127.0.0.1", "[::1]"):
+            answer = requests.get(f"http://127.0.0.1:{port}/", timeout=10,
+                                  headers={"Host": f"{host}:{port}"}, allow_redirects=False)
+            assert answer.status_code in (200, 302), host
+        for host in (f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}"):
+            refused = requests.get(f"http://127.0.0.1:{port}/login", timeout=10,
+                                   headers={"Host": host})
+            assert refused.status_code == 400 and "csrf" not in refused.text.lower(), host
+            api = requests.post(f"http://127.0.0.1:{port}/login/oauth2/token", timeout=10,
+                                headers={"Host": host}, data={"grant_type": "x"})
+            assert api.status_code == 400
+    with DevPlatform(tmp_path / "q.sqlite3", ALLOWED_HOSTS=("lms.test",)) as platform:
+        answer = requests.get(f"http://127.0.0.1:{platform.port}/", timeout=10,
+                              headers={"Host": f"lms.test:{platform.port}"},
+                              allow_redirects=False)
+        assert answer.status_code in (200, 302)
+

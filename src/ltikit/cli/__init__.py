@@ -10,7 +10,8 @@
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
     ltikit platforms add-canvas CLIENT_ID CANVAS_DOMAIN [--environment beta]
     ltikit platforms add --issuer ISS --client-id ID --auth-login-url U --token-url U
-                         (--jwks-url U | --public-jwk FILE) [--deployment ID ...]
+        (--jwks-url U | --public-jwk FILE) [--deployment ID ...] [--platform-storage]
+        [--service-origin ORIGIN ...]
     ltikit platforms list
     ltikit tool-keys generate | rotate [--overlap-days 7] | jwks   # LTI 1.3 tool keys
     ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
@@ -103,9 +104,20 @@ def _platform_serve(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if args.reset and data.exists():
         data.unlink()
-    config = {}
+    config: dict[str, object] = {}
     if args.token_lifetime is not None:
         config["TOKEN_LIFETIME"] = args.token_lifetime or None
+    from ..urls import is_loopback
+
+    hosts = list(args.allowed_host or ())
+    if not is_loopback(args.host):
+        if args.host not in ("0.0.0.0", "::"):  # noqa: S104 - only compared
+            hosts.append(args.host)
+        print(f"ltikit: warning: the platform listens on {args.host}, not only on this "
+              "machine: anyone who can reach it can sign in as any of its users and read "
+              "its developer keys. It is a development tool; keep it on 127.0.0.1 unless "
+              "you must.", file=sys.stderr, flush=True)
+    config["ALLOWED_HOSTS"] = tuple(hosts)
     app = create_app(data, **config)
     shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
     print(f"ltikit platform on http://{shown}:{args.port}/ (data: {data})", flush=True)
@@ -163,7 +175,7 @@ def _platform_add_lti13_tool(args: argparse.Namespace) -> int:
           f"  ltikit --database-url <the tool's database> platforms add --issuer {base} "
           f"--client-id {client_id} --auth-login-url {base}/api/lti/authorize_redirect "
           f"--token-url {base}/login/oauth2/token --jwks-url {base}/api/lti/security/jwks "
-          f"--deployment {deployment_id}")
+          f"--deployment {deployment_id} --platform-storage")
     return 0
 
 
@@ -206,7 +218,8 @@ def _platforms_add(args: argparse.Namespace) -> int:
                   "token_url": args.token_url, "jwks_url": args.jwks_url,
                   "public_jwk": public_jwk,
                   "deployment_policy": RECORD_NEW if args.accept_new_deployments
-                  else ALLOW_LIST}
+                  else ALLOW_LIST, "platform_storage": args.platform_storage}
+    values["service_origins"] = tuple(args.service_origin or ())
     try:
         platform_id = registrations.add(**values, deployments=tuple(args.deployment or ()))
     except ValueError as exc:
@@ -318,7 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     platforms = commands.add_parser("platforms", help="LTI 1.3 platform registrations") \
         .add_subparsers(dest="platforms_command", required=True)
-    canvas = platforms.add_parser("add-canvas", parents=[database],
+    service_origin = argparse.ArgumentParser(add_help=False)
+    service_origin.add_argument(
+        "--service-origin", action="append", metavar="ORIGIN",
+        help="another origin (https://host[:port]) the platform's AGS/NRPS URLs may be on, "
+        "besides its issuer's and token URL's (repeatable)")
+    canvas = platforms.add_parser("add-canvas", parents=[database, service_origin],
                                   help="register a Canvas LTI developer key "
                                   "(Instructure-hosted issuers and endpoints preset)")
     canvas.add_argument("client_id", help="the LTI key's client id")
@@ -329,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     canvas.add_argument("--deployment", action="append", help="deployment id (repeatable); "
                         "Canvas keys accept and record new deployments")
     canvas.set_defaults(func=_platforms_add)
-    generic = platforms.add_parser("add", help="register any LTI 1.3 platform", parents=[database])
+    generic = platforms.add_parser("add", help="register any LTI 1.3 platform",
+                                   parents=[database, service_origin])
     for name in ("--issuer", "--client-id", "--auth-login-url", "--token-url"):
         generic.add_argument(name, required=True)
     generic.add_argument("--name")
@@ -339,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     generic.add_argument("--deployment", action="append", help="deployment id (repeatable)")
     generic.add_argument("--accept-new-deployments", action="store_true",
                          help="record deployments the platform creates later")
+    generic.add_argument("--platform-storage", action="store_true",
+                         help="the platform offers LTI client-side storage "
+                         "(lti_storage_target), used when the tool's cookies are blocked")
     generic.set_defaults(func=_platforms_add)
     platforms.add_parser("list", help="list registrations", parents=[database]) \
         .set_defaults(func=_platforms_list)
@@ -377,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds an OAuth2 access token lives (default 3600; 0: never "
                                "expires)")
     platform.add_argument("--reset", action="store_true", help="start from a fresh data file")
+    platform.add_argument("--allowed-host", action="append", metavar="NAME",
+                          help="a host name the platform answers to besides localhost and "
+                          "127.0.0.1 (repeatable)")
     platform.set_defaults(func=_platform_serve)
     platform_commands = platform.add_subparsers(dest="platform_command")
     add_tool = platform_commands.add_parser("add-tool", help="install an LTI 1.1 tool")

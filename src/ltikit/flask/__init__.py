@@ -449,7 +449,8 @@ class _AppState:
         config = self.app.config
         verified = verify_launch(
             self.oauth_request(request), self.consumers,
-            message_types=message_types or config["LTIKIT_MESSAGE_TYPES"],
+            message_types=config["LTIKIT_MESSAGE_TYPES"] if message_types is None
+            else message_types,
             timestamp_window=int(config["LTIKIT_TIMESTAMP_WINDOW"]))
         if role != ANY:
             self._check_role(verified.roles, role)  # before anything is stored
@@ -464,10 +465,10 @@ class _AppState:
 
     def _launch13(self, request: Request, role: str,
                   message_types: Collection[str] | None) -> LTI:
-        from ..lti13 import MESSAGE_TYPES
-
-        wanted = frozenset(message_types or ()) & MESSAGE_TYPES or \
-            frozenset(self.app.config["LTIKIT_LTI13_MESSAGE_TYPES"])
+        # A route's declared types are exactly what it takes: a route declared for 1.1's
+        # ContentItemSelectionRequest takes no 1.3 message, rather than 1.3's default list.
+        wanted = frozenset(self.app.config["LTIKIT_LTI13_MESSAGE_TYPES"]
+                           if message_types is None else message_types)
         verified, roles, state_cookie = self.lti13.verify_launch(request, wanted)
         if role != ANY:
             self._check_role(roles, role)  # before anything is stored
@@ -734,7 +735,11 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
     'kwargs': ..., 'args': ...})`` when the request is refused; its return value is the
     response (given the refusal's status when it has none); LTI errors raised by the view
     itself (such as a refused ``post_grade``) are handled the same way.  ``message_types``: the
-    ``lti_message_type`` values accepted as a launch (default: basic launches).
+    message types accepted as a launch, LTI 1.1 ``lti_message_type`` values and LTI 1.3
+    ``message_type`` values alike (default: ``LTIKIT_MESSAGE_TYPES`` for 1.1, basic launches,
+    and ``LTIKIT_LTI13_MESSAGE_TYPES`` for 1.3, resource link launches).  Declared types are
+    never widened: ``("ContentItemSelectionRequest",)`` takes no LTI 1.3 launch; declare
+    ``"LtiDeepLinkingRequest"`` too for that.
     """
     if callable(app) and not isinstance(app, Flask):  # bare @lti
         return lti()(app)

@@ -35,7 +35,6 @@ from ..lti13.oidc import (
     auth_request_url,
     parse_login,
     registration_for,
-    same_origin,
     state_cookie,
 )
 from ..lti13.platform_storage import (
@@ -43,9 +42,11 @@ from ..lti13.platform_storage import (
     check_page,
     login_page,
     platform_origin,
+    posted_by_check_page,
     relaunch_url,
 )
 from ..roles import Roles
+from ..urls import same_origin
 from . import StorageCheckRequired
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class LTI13Support:
         response.headers.add("Set-Cookie", self.state.cookie_header(
             *state_cookie(new.state, STATE_COOKIE), self.states.max_age))
         log.info("LTI 1.3 login: issuer=%s client=%s storage=%s", registration.issuer,
-                 registration.client_id, login.storage_target or "-")
+                 registration.client_id, login.storage_target if new.storage_secret else "-")
         return response
 
     # -- the launch -----------------------------------------------------------------------
@@ -152,6 +153,9 @@ class LTI13Support:
             secret = req.form.get(STORAGE_FIELD)
             if secret is None:
                 raise StorageCheckRequired(self._check_page(req, pending))
+            if not posted_by_check_page(req.headers, self.state.public_url(req)):
+                raise LTIAuthenticationError("This launch was sent from another site, not from "
+                                             "the tool's own page.", reason="storage_cross_site")
             if not pending.storage_secret_matches(secret):
                 raise LTIAuthenticationError("The course page did not confirm that this "
                                              "launch started in it.", reason="storage_mismatch")

@@ -19,10 +19,12 @@ _STYLE = ("font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;pad
           "color:#222")
 
 
-def scripted_page(title: str, content: str, script: str, *,
-                  styled: bool = False) -> ScriptedPage:
+def scripted_page(title: str, content: str, script: str, *, styled: bool = False,
+                  referrer_policy: str = "no-referrer") -> ScriptedPage:
     """``content`` (already escaped HTML) and ``script``; ``styled`` allows the inline style
-    of a page the user reads (the others only pass through)."""
+    of a page the user reads (the others only pass through).  ``referrer_policy``
+    ``same-origin`` for a page that posts to the tool itself: under ``no-referrer`` browsers
+    send ``Origin: null`` with its form, and the tool could not tell it from a forgery."""
     nonce = secrets.token_urlsafe(16)
     body_style = f" style='{_STYLE}'" if styled else ""
     body = ("<!doctype html><html lang=en><meta charset=utf-8>"
@@ -36,4 +38,4 @@ def scripted_page(title: str, content: str, script: str, *,
         policy += "style-src 'unsafe-inline'; "
     policy += "base-uri 'none'"
     return ScriptedPage(body, {"Content-Security-Policy": policy, "Cache-Control": "no-store",
-                               "Referrer-Policy": "no-referrer"})
+                               "Referrer-Policy": referrer_policy})

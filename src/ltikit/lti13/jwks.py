@@ -1,6 +1,7 @@
 """Platform public keys (JWKS), cached for every worker and re-fetched sparingly.
 
-* A key set is fetched over HTTPS (plain http only on localhost) with timeouts, and kept in
+* A key set is fetched over HTTPS (plain http only on localhost), with no redirects and a
+  total deadline for the whole fetch (:mod:`ltikit._http`), and kept in
   the database for as long as its ``Cache-Control`` allows (bounded to ``min_ttl`` ..
   ``max_ttl``; ``no-store``/``no-cache`` count as ``min_ttl``), so all workers share one
   fetch.  Parsed keys are also kept in memory: the launch path neither fetches nor
@@ -25,12 +26,14 @@ import requests
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import _http
 from ..errors import LTIAuthenticationError, LTIException
 from ..storage import tables
 
 log = logging.getLogger("ltikit.lti13")
 
-DEFAULT_TIMEOUT = (3.0, 10.0)
+# Seconds: to connect, and for the whole fetch (a launch waits for it).
+DEFAULT_TIMEOUT = (3.0, 5.0)
 MAX_JWKS_BYTES = 512_000
 
 
@@ -54,8 +57,9 @@ class JWKSCache:
                  max_ttl: int = 86400, refetch_interval: int = 10,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
-        self._session = session or requests.Session()
-        self._timeout = timeout
+        self._session = session or _http.new_session()
+        self._connect_timeout, self._total_timeout = \
+            (timeout, timeout) if isinstance(timeout, int | float) else timeout
         self.min_ttl, self.max_ttl, self.refetch_interval = min_ttl, max_ttl, refetch_interval
         self._clock = clock
         self._memo: dict[str, tuple[int, int, dict[str, jwt.PyJWK]]] = {}
@@ -123,17 +127,21 @@ class JWKSCache:
         return bool(claimed)
 
     def _fetch(self, url: str, now: int) -> dict[str, jwt.PyJWK]:
+        # No redirects (the registration's https URL is the one fetched, or nothing), one
+        # deadline for the whole fetch, and the details in the log only: the page a user
+        # sees must not tell what an internal URL answered.
         try:
-            response = self._session.get(url, timeout=self._timeout, stream=True,
-                                         headers={"Accept": "application/json",
-                                                  "User-Agent": "ltikit"})
-            body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+            response, body = _http.send(
+                self._session, "GET", url, connect_timeout=self._connect_timeout,
+                total_timeout=self._total_timeout, max_bytes=MAX_JWKS_BYTES,
+                headers={"Accept": "application/json", "User-Agent": "ltikit"})
         except requests.RequestException as exc:
-            raise JWKSUnavailable(f"The platform's keys could not be fetched "
-                                  f"({type(exc).__name__}).") from None
-        if response.status_code != 200 or len(body) > MAX_JWKS_BYTES:
-            raise JWKSUnavailable(f"The platform's keys could not be fetched (HTTP "
-                                  f"{response.status_code}).")
+            log.warning("JWKS fetch failed: %s: %s", url, type(exc).__name__)
+            raise JWKSUnavailable("The platform's keys could not be fetched.") from None
+        if response.status_code != 200:
+            log.warning("JWKS fetch failed: %s answered HTTP %s%s", url, response.status_code,
+                        " (redirects are not followed)" if response.is_redirect else "")
+            raise JWKSUnavailable("The platform's keys could not be fetched.")
         text = body.decode("utf-8", errors="replace")
         keys = _parse(text)
         expires_at = now + _ttl(response.headers.get("Cache-Control"), self.min_ttl,

@@ -85,11 +85,6 @@ def registration_for(registrations: Registrations, login: LoginRequest) -> Regis
     return registration
 
 
-def same_origin(url: str, origin: str) -> bool:
-    a, b = urlsplit(url), urlsplit(origin)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
-
-
 def auth_request_url(registration: Registration, login: LoginRequest, *, state: str,
                      nonce: str, redirect_uri: str) -> str:
     """The platform's auth URL with the OIDC authentication request (form-encoded query)."""
@@ -181,7 +176,9 @@ class OIDCStates:
         if sum(len(v) for v in relaunch.values()) <= MAX_RELAUNCH_LENGTH:
             data["r"] = relaunch
         key = secret = None
-        if login.storage_target:
+        # lti_storage_target comes in an unsigned request: honoured only for platforms that
+        # are registered as offering the storage (see ltikit.lti13.platform_storage).
+        if login.storage_target and registration.platform_storage:
             key, secret = f"ltikit_state_{nonce[:16]}", secrets.token_urlsafe(24)
             data.update(s=login.storage_target, k=key, h=_digest(secret))
         return NewLogin(state=self._serializer.dumps(data), nonce=nonce, storage_key=key,

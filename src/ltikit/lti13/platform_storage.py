@@ -20,6 +20,14 @@ ltikit uses it only when the state cookie did not come back:
 Messages go only to the platform's auth-URL origin, and answers are accepted only from that
 origin with the message id that was sent (the specifications' rules: never ``*``).  A page
 that forges a launch into a frame of its own gets no answer, and the launch stops there.
+
+The secret is taken only from the check page itself: a same-origin POST (the browser's
+``Origin`` is the tool's, and ``Sec-Fetch-Site`` says ``same-origin`` where it is sent).
+Otherwise someone could start a login of their own, read its secret from the login page,
+and auto-post their id_token, state and secret into another person's browser from any
+site: that person would be inside the tool as them (login CSRF).  And the storage is used
+only for registrations that say their platform offers it (``platform_storage``): the
+``lti_storage_target`` asking for it comes in an unsigned request.
 Like any launch that works without cookies, it cannot stop a person who hands over a launch
 of their own that completed elsewhere (the same holds for a launch id carried in a URL).
 
@@ -30,8 +38,10 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
+from ..urls import origin as origin_of
 from .html_pages import ScriptedPage, scripted_page
 
 # How long a page waits for the platform's answer before giving up on storage.
@@ -91,9 +101,11 @@ def platform_origin(auth_login_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _page(title: str, content: str, config: dict) -> ScriptedPage:
+def _page(title: str, content: str, config: dict, *,
+          referrer_policy: str = "no-referrer") -> ScriptedPage:
     data = f"<script type=application/json id=ltikit-storage>{_json_for_html(config)}</script>"
-    return scripted_page(title, content + data, _SCRIPT, styled=True)
+    return scripted_page(title, content + data, _SCRIPT, styled=True,
+                         referrer_policy=referrer_policy)
 
 
 def login_page(*, auth_url: str, origin: str, target: str, key: str,
@@ -125,7 +137,22 @@ def check_page(*, action: str, fields: dict[str, str], origin: str, target: str,
         f"<input type=hidden name={STORAGE_FIELD} value=''></form>")
     return _page("Opening the tool", content, {
         "mode": "get", "origin": origin, "target": target, "key": key,
-        "field": STORAGE_FIELD, "timeout": ANSWER_TIMEOUT_MS})
+        "field": STORAGE_FIELD, "timeout": ANSWER_TIMEOUT_MS},
+        # Its form posts to the tool: the browser's Origin must say so (see above).
+        referrer_policy="same-origin")
+
+
+def posted_by_check_page(headers: Mapping[str, str], tool_url: str) -> bool:
+    """Did the browser say this POST came from a page of the tool's own origin (the check
+    page), not from another site?  ``Sec-Fetch-Site: same-origin`` says so where browsers
+    send it (Chromium, Firefox, Safari 16.4+); without it, ``Origin`` (sent with every form
+    POST; the check page's referrer policy keeps it from being ``null``) must be the tool's.
+    """
+    fetch_site = headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    mine, sent = origin_of(tool_url), headers.get("Origin")
+    return mine is not None and sent is not None and origin_of(sent) == mine
 
 
 def relaunch_url(login_url: str, params: dict[str, str] | None) -> str | None:

@@ -6,6 +6,7 @@ Looked up on every launch, so answers are cached per process for a few seconds (
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import LTIConfigurationError
 from ..storage import tables
+from ..urls import Origin, origin, secure_origin
 
 ALLOW_LIST = "allow_list"
 RECORD_NEW = "record_new"
@@ -44,10 +46,27 @@ class Registration:
     public_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
     token_audience: str | None = None
     deployment_policy: str = ALLOW_LIST
+    #: The platform offers LTI client-side storage (``lti_storage_target`` in its logins):
+    #: only then is a launch without its state cookie checked through that storage.
+    platform_storage: bool = False
+    #: Origins, besides the issuer's and the token URL's, where this platform's service
+    #: URLs (AGS line items, NRPS memberships) may be; the access token goes nowhere else.
+    service_origins: tuple[str, ...] = ()
+
+    def service_url_allowed(self, url: str) -> bool:
+        """May ``url`` (from a launch, or a ``Link`` header) be called with this platform's
+        access token?  Only on https (http to this machine only) and on an allowed origin."""
+        found = secure_origin(url)
+        return found is not None and found in self._service_origins
+
+    @functools.cached_property
+    def _service_origins(self) -> frozenset[Origin]:
+        allowed = (self.issuer, self.token_url, *self.service_origins)
+        return frozenset(o for o in map(origin, allowed) if o is not None)
 
 
 def canvas_preset(client_id: str, canvas_domain: str, *, environment: str = "production",
-                  name: str | None = None) -> dict[str, str]:
+                  name: str | None = None) -> dict[str, Any]:
     """Registration values for a Canvas (hosted by Instructure) developer key."""
     try:
         issuer, sso = CANVAS_ENVIRONMENTS[environment]
@@ -57,7 +76,9 @@ def canvas_preset(client_id: str, canvas_domain: str, *, environment: str = "pro
     return {"name": name or f"Canvas {canvas_domain}", "issuer": issuer,
             "client_id": client_id, "auth_login_url": f"{sso}/api/lti/authorize_redirect",
             "token_url": f"https://{canvas_domain}/login/oauth2/token",
-            "jwks_url": f"{sso}/api/lti/security/jwks", "deployment_policy": RECORD_NEW}
+            "jwks_url": f"{sso}/api/lti/security/jwks", "deployment_policy": RECORD_NEW,
+            # Canvas keeps values for tools in its post_message_forwarding frame.
+            "platform_storage": True}
 
 
 class Registrations:
@@ -73,14 +94,22 @@ class Registrations:
     def add(self, *, name: str, issuer: str, client_id: str, auth_login_url: str,
             token_url: str, jwks_url: str | None = None,
             public_jwk: Mapping[str, Any] | None = None, token_audience: str | None = None,
-            deployment_policy: str = ALLOW_LIST, deployments: tuple[str, ...] = ()) -> int:
+            deployment_policy: str = ALLOW_LIST, deployments: tuple[str, ...] = (),
+            platform_storage: bool = False, service_origins: tuple[str, ...] = ()) -> int:
         if not jwks_url and not public_jwk:
             raise ValueError("a platform needs a JWKS URL or an inline public key")
         if deployment_policy not in (ALLOW_LIST, RECORD_NEW):
             raise ValueError(f"deployment_policy must be {ALLOW_LIST!r} or {RECORD_NEW!r}")
         for url in (issuer, auth_login_url, token_url, jwks_url):
-            if url and not _secure(url):
-                raise ValueError(f"{url} must be https:// (http only on localhost)")
+            if url and not secure_origin(url):
+                raise ValueError(f"{url} must be an https:// URL (http only on localhost)")
+        extra = []
+        for url in service_origins:
+            found = secure_origin(url)
+            if found is None:
+                raise ValueError(f"service origin {url} must be https:// (http only on "
+                                 "localhost)")
+            extra.append(str(found))
         try:
             with self.engine.begin() as conn:
                 platform_id = conn.execute(insert(tables.platforms).values(
@@ -88,6 +117,8 @@ class Registrations:
                     auth_login_url=auth_login_url, token_url=token_url, jwks_url=jwks_url,
                     public_jwk=json.dumps(dict(public_jwk)) if public_jwk else None,
                     token_audience=token_audience, deployment_policy=deployment_policy,
+                    platform_storage=bool(platform_storage),
+                    service_origins=" ".join(extra) or None,
                     created_at=int(time.time()))).inserted_primary_key[0]
         except IntegrityError:
             raise ValueError(f"{issuer} already has client id {client_id}") from None
@@ -132,7 +163,9 @@ class Registrations:
             auth_login_url=row["auth_login_url"], token_url=row["token_url"],
             jwks_url=row["jwks_url"],
             public_jwk=json.loads(row["public_jwk"]) if row["public_jwk"] else None,
-            token_audience=row["token_audience"], deployment_policy=row["deployment_policy"])
+            token_audience=row["token_audience"], deployment_policy=row["deployment_policy"],
+            platform_storage=bool(row["platform_storage"]),
+            service_origins=tuple((row["service_origins"] or "").split()))
 
     def client_ids(self, issuer: str) -> list[str]:
         """The client ids registered under ``issuer``."""
@@ -167,9 +200,3 @@ class Registrations:
             self._cache.clear()
             self._deployments.clear()
 
-
-def _secure(url: str) -> bool:
-    if url.startswith("https://"):
-        return True
-    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-    return url.startswith("http://") and host.split(":")[0] in ("localhost", "127.0.0.1")

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from ..crypto import SecretBox
 from ..errors import LTIException
 from ..storage import tables
-from .oidc import same_origin
+from ..urls import same_origin
 from .registrations import Registration
 from .tool_keys import ToolKeys
 
@@ -219,6 +219,16 @@ class ServiceClient:
                 body: Any = None, params: Mapping[str, Any] | None = None
                 ) -> requests.Response:
         scopes = tuple(scopes)
+        if not self.registration.service_url_allowed(url):
+            # Service URLs come from the launch (or a Link header): the bearer token is
+            # sent only where the registration allows, before anything is requested.
+            log.warning("LTI service URL refused: issuer=%s client=%s url=%.200s",
+                        self.registration.issuer, self.registration.client_id, url)
+            raise ServiceError(
+                f"The service URL {url[:200]} is not on an origin this platform's "
+                "registration allows (https on its issuer's or token URL's origin, or one "
+                "listed in its service origins); it was not called.",
+                reason="service_url_not_allowed")
         token = self.tokens.token(self.registration, scopes)
         headers = {"Accept": accept or "application/json"}
         if content_type:

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from ..urls import LOOPBACK_HOSTS
 from . import canvas_api, lti11, lti_services, web
 from .store import PlatformStore
 
@@ -44,6 +45,10 @@ DEFAULTS: Mapping[str, Any] = {
     # Seconds after which the LTI 1.3 signing key is replaced by a new one (the previous
     # key stays published); None: only DevPlatform.rotate_lti13_key() rotates.
     "LTI13_KEY_ROTATION": None,
+    # Host names the platform answers to besides localhost, 127.0.0.1 and ::1.  Any other
+    # Host header is refused: a page on another site whose name was re-pointed at this
+    # machine (DNS rebinding) would otherwise read its pages and CSRF tokens as any user.
+    "ALLOWED_HOSTS": (),
 }
 
 
@@ -68,6 +73,19 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.extensions["ltikit_platform_consents"] = set()
     app.extensions["ltikit_platform_throttle"] = canvas_api._Throttle()
     app.extensions["ltikit_platform_stats"] = {"lock": threading.Lock(), "counts": {}}
+    allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in app.config["ALLOWED_HOSTS"]}
+
+    @app.before_request
+    def known_host_only():
+        host = _host_name(request.host)
+        if host not in allowed_hosts:
+            log.warning("platform: refused a request for host %.100r", request.host)
+            # A bare answer: the usual error page would carry the user's CSRF token.
+            return Response("This platform does not answer to that host name (allowed: "
+                            + ", ".join(sorted(allowed_hosts)) + "; see ALLOWED_HOSTS).\n",
+                            status=400, mimetype="text/plain")
+        return None
+
     app.register_blueprint(web.bp)
     app.register_blueprint(canvas_api.bp)
     app.register_blueprint(lti_services.bp)
@@ -80,6 +98,14 @@ def create_app(data: str | Path, **config: Any) -> Flask:
                                description=exc.description), exc.code
 
     return app
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header (``[::1]:8000`` -> ``::1``), lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -106,6 +132,8 @@ class DevPlatform:
         if data is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="ltikit-platform-")
             data = Path(self._tmp.name) / "platform.sqlite3"
+        if public_host.lower() not in LOOPBACK_HOSTS:
+            config["ALLOWED_HOSTS"] = (*config.get("ALLOWED_HOSTS", ()), public_host)
         self.app = create_app(data, **config)
         self.store: PlatformStore = self.app.extensions["ltikit_platform"]
         self._server = make_server(host, port, self.app, threaded=True,
@@ -200,12 +228,13 @@ class DevPlatform:
 
         return PlatformKeys(self.store).rotate()
 
-    def lti13_registration(self, client_id: str) -> dict[str, str]:
+    def lti13_registration(self, client_id: str) -> dict[str, Any]:
         """What a tool registers for this platform (ltikit ``Registrations.add`` values)."""
         return {"name": "ltikit platform", "issuer": self.url, "client_id": client_id,
                 "auth_login_url": f"{self.url}/api/lti/authorize_redirect",
                 "token_url": f"{self.url}/login/oauth2/token",
-                "jwks_url": f"{self.url}/api/lti/security/jwks"}
+                "jwks_url": f"{self.url}/api/lti/security/jwks",
+                "platform_storage": bool(self.app.config["PLATFORM_STORAGE"])}
 
     def add_assignment(self, course_id: int, tool_id: int, name: str,
                        points_possible: float = 10.0) -> int:

@@ -37,6 +37,7 @@ from flask import (
     url_for,
 )
 
+from ..urls import origin
 from .store import current_store as store
 
 bp = Blueprint("canvas", __name__)
@@ -94,14 +95,18 @@ def _redirect_ok(key: dict[str, Any], redirect_uri: str) -> bool:
     """Canvas: the redirect URI's host must equal or be a subdomain of a registered one's."""
     if redirect_uri == OOB:
         return True
-    target = urlsplit(redirect_uri)
-    if not target.scheme or not target.hostname:
+    # Read as the browser will read it: a URL whose readers could disagree about its host
+    # (``http://evil.example\\@tool/cb``) has no origin, and is refused.
+    target = origin(redirect_uri)
+    if target is None:
         return False
     for registered in key["redirect_uris"]:
-        allowed = urlsplit(registered)
-        host = allowed.hostname or ""
-        same_host = target.hostname == host or target.hostname.endswith("." + host)
-        if same_host and (allowed.port is None or allowed.port == target.port):
+        allowed = origin(registered)
+        if allowed is None:
+            continue
+        same_host = target.host == allowed.host or target.host.endswith("." + allowed.host)
+        explicit_port = urlsplit(registered).port is not None
+        if same_host and (not explicit_port or allowed.port == target.port):
             return True
     return False
 

@@ -6,6 +6,7 @@ this module describes it for queries.
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -90,6 +92,12 @@ platforms = Table(
     # (Canvas creates a deployment per install).
     Column("deployment_policy", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Whether the platform offers LTI client-side storage (lti_storage_target): only then
+    # does a login honour it (Canvas does; the request asking for it is unsigned).
+    Column("platform_storage", Boolean, nullable=False, server_default=false()),
+    # Origins, besides the issuer's and the token URL's, that service URLs (AGS, NRPS) from
+    # this platform's launches may be on: space-separated.
+    Column("service_origins", Text),
     UniqueConstraint("issuer", "client_id", name="uq_ltikit_platforms_issuer_client"),
 )
 
