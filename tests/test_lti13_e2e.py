@@ -49,11 +49,12 @@ def platform_and_tool(tmp_path, tool_config=None, **platform_settings):
     app = tool_13(tmp_path, **(tool_config or {}))
     with DevPlatform(tmp_path / "platform.sqlite3", **platform_settings) as platform, \
             serve(app) as tool_url:
-        _, client_id, deployment_id = platform.add_lti13_tool(
+        tool_id, client_id, deployment_id = platform.add_lti13_tool(
             "Tool 1.3", oidc_initiation_url=f"{tool_url}/lti13/login",
             target_link_uri=f"{tool_url}/launch", custom_fields=CANVAS_FIELDS)
         Registrations(app.extensions["ltikit"].storage.engine).add(
             **platform.lti13_registration(client_id), deployments=(deployment_id,))
+        platform.tool_13 = tool_id  # the test's tool, for tests that launch it themselves
         yield platform, tool_url
 
 
@@ -156,3 +157,47 @@ def test_without_cookies_or_platform_storage_the_tool_opens_in_a_new_window(
         window.locator("#again").click()
         assert window.locator("#again-page").inner_text() == "Still Terry Teacher"
         context.close()
+
+
+def test_a_login_csrf_auto_posted_from_another_site_is_refused(
+        phaseout_browser, tmp_path, caplog):
+    """The attacker starts a login of their own asking for platform storage, reads the
+    storage secret from the login page, lets the platform sign their id_token without
+    submitting it, and puts all three in a page on their own site that auto-posts them to
+    the tool.  The victim opens that page: the tool must not let them in as the attacker."""
+    import html
+    import json
+    import re
+
+    from ltikit.testing.platform import PlatformUser
+
+    caplog.set_level(logging.INFO, logger="ltikit")
+    with platform_and_tool(tmp_path, {"LTIKIT_COOKIE_PARTITIONED": False}) as (platform, url):
+        attacker = PlatformUser(platform, "student")
+        course = platform.course_id("BIO101")
+        login = attacker.launch(platform.tool_13, course)  # the tool's storage login page
+        put = json.loads(re.search(r"id=ltikit-storage>(.*?)</script>", login.text).group(1))
+        signed = attacker.session.get(put["next"], timeout=30)  # the platform signs
+        action, fields = attacker.form_of(signed)
+        forged = dict(fields, ltikit_storage_secret=put["value"])
+        assert {"id_token", "state", "ltikit_storage_secret"} <= set(forged)
+
+        evil = Flask("evil")
+        inputs = "".join(f"<input type=hidden name='{html.escape(k)}' value='{html.escape(v)}'>"
+                         for k, v in forged.items())
+        evil.add_url_rule("/", "page", lambda: (
+            f"<form id=f method=post action='{html.escape(action)}'>{inputs}</form>"
+            "<script>document.getElementById('f').submit()</script>"))
+        with serve(evil) as evil_url:
+            # On "localhost" (127.0.0.1 is the tool's site): another site than the tool.
+            evil_url = evil_url.replace("127.0.0.1", "localhost")
+            context = phaseout_browser.new_context()
+            page = context.new_page()
+            page.goto(evil_url + "/")
+            page.wait_for_url(action)
+            body = page.locator("body").inner_text()
+            assert "(storage_cross_site)" in body and "Sam Student" not in body
+            assert not [c for c in context.cookies(url) if c["name"] == "ltikit_launch"]
+            context.close()
+    assert not any("LTI 1.3 launch accepted" in m for m in launch_messages(caplog))
+

@@ -102,7 +102,7 @@ class Registrations:
             raise ValueError(f"deployment_policy must be {ALLOW_LIST!r} or {RECORD_NEW!r}")
         for url in (issuer, auth_login_url, token_url, jwks_url):
             if url and not secure_origin(url):
-                raise ValueError(f"{url} must be an https:// URL (http only on localhost)")
+                raise ValueError(f"{url} must be https:// (http only on localhost)")
         extra = []
         for url in service_origins:
             found = secure_origin(url)
