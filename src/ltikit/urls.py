@@ -20,6 +20,7 @@ in, as the browser's same-origin rule does.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -51,7 +52,16 @@ class Origin(NamedTuple):
 def origin(url: object) -> Origin | None:
     """The origin of an absolute http(s) ``url``, or ``None`` when it has none or when
     readers could disagree about it (see the module's docstring)."""
-    if not isinstance(url, str) or len(url) > 8192 or _CONTROL.search(url):
+    if not isinstance(url, str) or len(url) > 8192:
+        return None
+    return _origin(url)
+
+
+# Reading a URL twice costs about 19 µs; a tool sees few distinct launch and service URLs
+# (its own, its platforms'), so answers are kept.  Made-up URLs only churn the cache.
+@functools.lru_cache(maxsize=1024)
+def _origin(url: str) -> Origin | None:
+    if _CONTROL.search(url):
         return None
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
