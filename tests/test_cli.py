@@ -90,3 +90,40 @@ def test_lti13_platforms_are_registered_from_the_command_line(tmp_path):
         "https://canvas.instructure.com", "10000000000077")
     assert registration.auth_login_url == "https://sso.canvaslms.com/api/lti/authorize_redirect"
     assert Registrations(SQLStorage(db).engine).accept_deployment(registration, "1:abc")
+    # Canvas offers platform storage; its services live on the Canvas domain.
+    assert registration.platform_storage
+    assert registration.service_url_allowed("https://canvas.example.edu/api/lti/courses/1/line_items")
+    moodle = ltikit("platforms", "add", "--issuer", "https://moodle.example.edu",
+                    "--client-id", "m1", "--auth-login-url", "https://moodle.example.edu/auth",
+                    "--token-url", "https://moodle.example.edu/token", "--jwks-url",
+                    "https://moodle.example.edu/certs", "--service-origin",
+                    "https://files.example.edu", db=db)
+    assert moodle.returncode == 0, moodle.stderr
+    moodle = Registrations(SQLStorage(db).engine).get("https://moodle.example.edu", "m1")
+    assert not moodle.platform_storage  # unless --platform-storage says so
+    assert moodle.service_origins == ("https://files.example.edu",)
+    assert not moodle.service_url_allowed("https://elsewhere.example.edu/lineitems")
+
+
+def test_upgrading_turns_platform_storage_on_for_existing_canvas_registrations(tmp_path):
+    """Canvas-preset registrations made before the platform_storage flag kept using Canvas's
+    storage frame; the migration keeps them doing so, and leaves the others off."""
+    from sqlalchemy import create_engine, text
+
+    from ltikit.storage import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path}/old.sqlite3")
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        for client, auth in (("c", "https://sso.canvaslms.com/api/lti/authorize_redirect"),
+                             ("m", "https://moodle.example.edu/mod/lti/auth.php")):
+            conn.execute(text(
+                "INSERT INTO ltikit_platforms (name, issuer, client_id, auth_login_url, "
+                "token_url, jwks_url, deployment_policy, created_at) VALUES "
+                "('p', 'https://i', :client, :auth, 'https://t/token', 'https://j', "
+                "'allow_list', 0)"), {"client": client, "auth": auth})
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = {client: storage for client, storage in conn.execute(
+            text("SELECT client_id, platform_storage FROM ltikit_platforms"))}
+    assert rows == {"c": 1, "m": 0}
