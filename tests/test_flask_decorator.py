@@ -237,3 +237,32 @@ def test_missing_secret_key_is_a_clear_configuration_error(tmp_path, signed, cap
 def test_role_exception_class_names_match_pylti():
     assert LTIRoleException().message == "Not authorized."
     assert LTINotInSessionException().message == "Session expired or unavailable"
+
+
+def test_after_canvas_authorization_the_user_never_lands_on_another_site(tmp_path, signed):
+    """Browsers read ``/\\evil.example`` as ``//evil.example``: a page reached at such a
+    path must not become the place the Canvas authorization callback sends the user (with
+    their launch id in the URL)."""
+    from sqlalchemy import select
+
+    from ltikit.crypto import SecretBox
+    from ltikit.storage import tables
+
+    app = build_tool(tmp_path, LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key(),
+                     LTIKIT_CANVAS_INSTANCES={"canvas.local": {
+                         "client_id": "10000000000001", "client_secret": "s",
+                         "scopes": []}})
+
+    @app.route("/<path:rest>")
+    @lti(request="session", app=app)
+    def anything(lti, rest):
+        return lti.canvas_api.get_current_user().name
+
+    client = app.test_client()
+    assert client.open(**signed().for_flask()).status_code == 200
+    for path in ("/%5Cevil.example/x", "/%5C%5Cevil.example", "/%09/evil.example"):
+        answer = client.get(path, base_url=BASE)
+        assert answer.status_code == 302 and "/login/oauth2/auth?" in answer.headers["Location"]
+    with app.extensions["ltikit"].storage.engine.connect() as conn:
+        kept = conn.execute(select(tables.oauth_states.c.return_to)).scalars().all()
+    assert kept == ["/", "/", "/"]

@@ -99,8 +99,10 @@ class CanvasSupport:
 
     def start_authorization(self, lti: LTI, return_to: str | None) -> Response:
         instance, _ = self.instance_of(lti)
-        if not return_to or not return_to.startswith("/") or return_to.startswith("//"):
+        if not _local_path(return_to):
             return_to = request.full_path if request.method == "GET" else request.path
+        if not _local_path(return_to):  # a request path such as /%5Cevil.example
+            return_to = "/"
         verifier, challenge = pkce_pair()
         state = self.states.create(instance=instance.domain, launch_token=lti.launch_id,
                                    code_verifier=verifier, return_to=return_to)
@@ -111,6 +113,12 @@ class CanvasSupport:
         response = redirect(url)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _local_path(path: str | None) -> bool:
+    """A path on this site: browsers read ``//host`` and ``/\\host`` as another site's."""
+    return path is not None and path.startswith("/") and not path.startswith(("//", "/\\")) \
+        and not any(c < " " or c == "\x7f" for c in path)
 
 
 def _with_launch(path: str, param: str, token: str) -> str:
