@@ -110,19 +110,73 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
-class _DeadlineAdapter(HTTPAdapter):
+class DeadlineAdapter(HTTPAdapter):
+    """A transport adapter whose connections can be cut at a deadline.
+
+    With ``timeouts=(connect, total)``, every request sent through it without a timeout of
+    its own (canvasapi sends none) gets that connect timeout and ends within ``total``
+    seconds, body included (unless streamed: then :func:`send` bounds the read).
+    """
+
+    def __init__(self, timeouts: tuple[float, float] | None = None, **kwargs: Any) -> None:
+        self.timeouts = timeouts
+        super().__init__(**kwargs)
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
+             timeout: Any = None, **kwargs: Any) -> requests.Response:
+        if self.timeouts is None or stream or getattr(_local, "watch", None) is not None:
+            return super().send(request, stream=stream, timeout=timeout, **kwargs)
+        connect, total = self.timeouts
+        with _deadline(total) as watch:
+            try:
+                response = super().send(request, stream=False, timeout=timeout or (
+                    min(connect, total), total), **kwargs)
+                response.content  # noqa: B018 - read the body within the deadline
+            except requests.RequestException:
+                if watch.expired:
+                    raise DeadlineExceeded(f"no complete answer within {total} s") from None
+                raise
+            if watch.expired:
+                raise DeadlineExceeded(f"no complete answer within {total} s")
+        return response
 
-def new_session() -> requests.Session:
-    """A ``requests.Session`` whose requests :func:`send` can end at a total deadline."""
+
+def new_session(timeouts: tuple[float, float] | None = None) -> requests.Session:
+    """A ``requests.Session`` whose requests end at a total deadline: the one given to
+    :func:`send`, or ``timeouts=(connect, total)`` for every request sent without one."""
     session = requests.Session()
-    adapter = _DeadlineAdapter()
+    mount(session, timeouts)
+    return session
+
+
+def mount(session: requests.Session, timeouts: tuple[float, float] | None) -> None:
+    """Give an existing session (canvasapi's) the deadline adapter."""
+    adapter = DeadlineAdapter(timeouts)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return session
+
+
+def timeouts(value: Any, default: tuple[float, float]) -> tuple[float, float]:
+    """``(connect, total)`` seconds from a setting: ``None`` (the default), a number (both),
+    a pair, or a string such as ``"3 15"``."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    elif isinstance(value, int | float):
+        value = (value, value)
+    try:
+        connect, total = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"a timeout is seconds or (connect, total) seconds, not {value!r}") \
+            from None
+    if not (connect > 0 and total > 0):
+        raise ValueError(f"timeouts must be positive, not {value!r}")
+    return min(connect, total), total
 
 
 @contextlib.contextmanager

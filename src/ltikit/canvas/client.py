@@ -17,9 +17,13 @@ from typing import Any
 
 import requests
 
+from .. import _http
 from .instances import CanvasInstance
-from .oauth import CanvasOAuthClient
+from .oauth import CanvasOAuthClient, CanvasUnavailable, retry_after
 from .tokens import CanvasAuthorizationRequired, CanvasTokens
+
+# Seconds to connect to Canvas's API, and for a whole call (canvasapi sends no timeout).
+DEFAULT_API_TIMEOUT = (3.0, 15.0)
 
 
 class CanvasTokenAuth(requests.auth.AuthBase):
@@ -38,6 +42,14 @@ class CanvasTokenAuth(requests.auth.AuthBase):
         return request
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code == 429 or response.status_code >= 500:
+            # Throttled (Canvas answers 429 since late 2025) or down: a 503 page saying when
+            # to retry, instead of canvasapi's generic exception (a 500).
+            raise CanvasUnavailable(
+                f"Canvas ({self._instance.domain}) answered HTTP {response.status_code}; try "
+                "again in a moment.", retry_after=retry_after(response.headers.get(
+                    "Retry-After")), reason="canvas_throttled" if response.status_code == 429
+                else "canvas_unavailable")
         if response.status_code != 401 or "WWW-Authenticate" not in response.headers or \
                 getattr(response.request, "_ltikit_retry", False):
             if response.status_code == 401 and "WWW-Authenticate" in response.headers:
@@ -58,16 +70,43 @@ class CanvasTokenAuth(requests.auth.AuthBase):
         return self._on_response(again, **kwargs)
 
 
+class _CanvasAPIAdapter(_http.DeadlineAdapter):
+    """canvasapi's transport: every call within the API deadline; a timeout or an
+    unreachable Canvas is :class:`CanvasUnavailable` (a 504 or 503 page), not a 500."""
+
+    def __init__(self, domain: str, timeouts: tuple[float, float]) -> None:
+        super().__init__(timeouts)
+        self.domain = domain
+
+    def send(self, request: requests.PreparedRequest, *args: Any,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
+        try:
+            return super().send(request, *args, **kwargs)
+        except _http.DeadlineExceeded:
+            total = self.timeouts[1] if self.timeouts else 0
+            raise CanvasUnavailable(f"Canvas ({self.domain}) did not answer within {total:g} "
+                                    "s; try again in a moment.", status=504,
+                                    reason="canvas_timeout") from None
+        except requests.ConnectionError as exc:
+            raise CanvasUnavailable(f"Canvas ({self.domain}) could not be reached "
+                                    f"({type(exc).__name__}).") from None
+
+
 def canvas_for_user(tokens: CanvasTokens, instance: CanvasInstance, user_id: str, *,
-                    oauth: CanvasOAuthClient | None = None):
+                    oauth: CanvasOAuthClient | None = None,
+                    timeouts: tuple[float, float] = DEFAULT_API_TIMEOUT):
     """A ``canvasapi.Canvas`` acting as ``user_id`` on ``instance``, with a valid token
     (refreshed first if it expires soon); :class:`CanvasAuthorizationRequired` if there is
-    none."""
+    none.  Every call ends within ``timeouts`` (connect, total seconds), or raises
+    :class:`CanvasUnavailable`, as do 429 and 5xx answers."""
     from canvasapi import Canvas
 
     oauth = oauth or CanvasOAuthClient(instance)
     access, version = tokens.access_token(instance, user_id, oauth)
     canvas = Canvas(instance.url, access)
     session: requests.Session = canvas._Canvas__requester._session  # type: ignore[attr-defined]
+    adapter = _CanvasAPIAdapter(instance.domain, timeouts)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     session.auth = CanvasTokenAuth(tokens, instance, user_id, oauth, access, version)
     return canvas

@@ -8,7 +8,10 @@ What this module knows about Canvas that a generic OAuth2 client would get wrong
   ``no_redirect_on_oauth_token_method`` flag on); redirects are therefore never followed
   and a 302 is read as the error it carries;
 * an unknown or revoked refresh token is ``400 invalid_request`` "refresh_token not
-  found", not ``invalid_grant``: every 4xx on refresh means "authorize again";
+  found", not ``invalid_grant``; those two are the refusals that end a grant
+  (:attr:`CanvasOAuthError.ends_grant`).  Anything else (429 with ``Retry-After``, 5xx, a
+  timeout, an answer that is not Canvas's JSON) is :class:`CanvasUnavailable`: the grant is
+  kept and the call is tried again later;
 * a refresh answer normally has **no** ``refresh_token`` (the old one stays valid), but one
   must be stored whenever it appears;
 * ``expires_in`` is absent for keys that do not expire tokens;
@@ -20,20 +23,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
+import math
 import secrets
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from .. import _http
 from ..errors import LTIException
 from .instances import CanvasInstance
 
 log = logging.getLogger("ltikit.canvas")
 
-DEFAULT_TIMEOUT = (5.0, 20.0)
+# Seconds to connect to Canvas's token endpoint, and for the whole call: a refresh happens
+# inside a user's request, so it must end well within a worker's timeout (gunicorn: 30 s).
+DEFAULT_TIMEOUT = (3.0, 8.0)
+# The longest Retry-After honoured; a longer one is a misconfiguration, not a plan.
+MAX_RETRY_AFTER = 300
 
 
 class CanvasOAuthError(LTIException):
@@ -49,16 +61,43 @@ class CanvasOAuthError(LTIException):
                          reason=f"canvas_{error}")
         self.status = status
 
+    @property
+    def ends_grant(self) -> bool:
+        """Is this Canvas's answer for a grant that is gone (revoked, expired, another
+        key's)?  Only then is the user's token dropped and authorization asked again."""
+        return self.error == "invalid_grant" or (
+            self.error == "invalid_request" and "refresh_token not found" in self.description)
+
 
 class CanvasUnavailable(LTIException):
-    """Canvas could not be reached or answered 5xx: nothing is dropped, try again later."""
+    """Canvas could not be reached, was too slow, or answered with something other than a
+    refusal (429, 5xx): nothing is dropped; try again after ``retry_after`` seconds."""
 
     status = 503
     reason = "canvas_unavailable"
 
     def __init__(self, message: str = "Canvas could not be reached; try again in a moment.",
-                 *, reason: str | None = None) -> None:
+                 *, reason: str | None = None, retry_after: float | None = None,
+                 status: int | None = None) -> None:
         super().__init__(message, reason=reason)
+        self.retry_after = retry_after
+        if status is not None:
+            self.status = status
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), bounded."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value) if value.replace(".", "", 1).isdigit() else \
+            parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 @dataclass(frozen=True)
@@ -87,8 +126,13 @@ class CanvasOAuthClient:
     def __init__(self, instance: CanvasInstance, *, session: requests.Session | None = None,
                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         self.instance = instance
-        self._session = session or requests.Session()
-        self._timeout = timeout
+        self._session = session or _http.new_session()
+        self._connect_timeout, self._total_timeout = _http.timeouts(timeout, DEFAULT_TIMEOUT)
+
+    @property
+    def total_timeout(self) -> float:
+        """The longest a token request may take (a refresh lease outlives it a little)."""
+        return self._total_timeout
 
     def authorize_url(self, redirect_uri: str, state: str, *,
                       code_challenge: str | None = None) -> str:
@@ -120,9 +164,10 @@ class CanvasOAuthClient:
         """``DELETE /login/oauth2/token``: True if Canvas confirmed (the token is dropped
         locally either way)."""
         try:
-            response = self._session.delete(
-                f"{self.instance.url}/login/oauth2/token", timeout=self._timeout,
-                headers={"Authorization": f"Bearer {access_token}"}, allow_redirects=False)
+            response, _ = _http.send(
+                self._session, "DELETE", f"{self.instance.url}/login/oauth2/token",
+                connect_timeout=self._connect_timeout, total_timeout=self._total_timeout,
+                max_bytes=65536, headers={"Authorization": f"Bearer {access_token}"})
         except requests.RequestException as exc:
             log.warning("token revocation at %s failed: %s", self.instance.domain,
                         type(exc).__name__)
@@ -134,23 +179,37 @@ class CanvasOAuthClient:
 
     def _token_request(self, form: dict[str, str]) -> TokenResponse:
         url = f"{self.instance.url}/login/oauth2/token"
+        domain = self.instance.domain
         try:
-            response = self._session.post(url, data=form, timeout=self._timeout,
-                                          allow_redirects=False,
-                                          headers={"Accept": "application/json"})
+            response, raw = _http.send(self._session, "POST", url, data=form,
+                                       connect_timeout=self._connect_timeout,
+                                       total_timeout=self._total_timeout, max_bytes=1 << 20,
+                                       headers={"Accept": "application/json"})
+        except _http.DeadlineExceeded:
+            raise CanvasUnavailable(f"Canvas ({domain}) did not answer within "
+                                    f"{self._total_timeout:g} s; try again in a moment.",
+                                    reason="canvas_timeout", status=504) from None
         except requests.RequestException as exc:
-            raise CanvasUnavailable(f"Canvas ({self.instance.domain}) could not be reached "
+            raise CanvasUnavailable(f"Canvas ({domain}) could not be reached "
                                     f"({type(exc).__name__}).") from None
         if response.status_code in (301, 302, 303, 307, 308):
             query = parse_qs(urlsplit(response.headers.get("Location", "")).query)
             error = (query.get("error") or ["redirected"])[0]
             raise CanvasOAuthError(error, (query.get("error_description") or [""])[0],
                                    http_status=response.status_code)
-        if response.status_code >= 500:
-            raise CanvasUnavailable(f"Canvas ({self.instance.domain}) answered HTTP "
-                                    f"{response.status_code}.")
-        body = _json(response)
+        wait = retry_after(response.headers.get("Retry-After"))
+        if response.status_code == 429 or response.status_code >= 500:
+            raise CanvasUnavailable(f"Canvas ({domain}) answered HTTP "
+                                    f"{response.status_code}; try again in a moment.",
+                                    retry_after=wait)
+        body = _json(raw)
         if response.status_code != 200 or "access_token" not in body:
+            if not isinstance(body.get("error"), str):
+                # Not Canvas's refusal (a proxy's page, a throttled 403, garbage): the grant
+                # may well be fine.
+                raise CanvasUnavailable(f"Canvas ({domain}) answered HTTP "
+                                        f"{response.status_code} without an OAuth error.",
+                                        retry_after=wait, reason="canvas_bad_answer")
             raise CanvasOAuthError(str(body.get("error") or "invalid_response"),
                                    str(body.get("error_description") or ""),
                                    http_status=response.status_code)
@@ -164,9 +223,9 @@ class CanvasOAuthClient:
             user_name=user.get("name"))
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def _json(raw: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

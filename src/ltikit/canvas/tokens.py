@@ -3,15 +3,33 @@
 Refresh coordination works across threads and worker processes with nothing but the
 database: the process that needs a new access token takes a short *lease* on the row with a
 conditional ``UPDATE`` (only one can succeed), asks Canvas, and stores the answer with a
-new ``version``; the others wait for the version to change and use the new token.  This
-matters with Canvas, where a refresh invalidates the previous access token at once: two
-uncoordinated refreshes would leave one request with a dead token.
+new ``version``.  This matters with Canvas, where a refresh invalidates the previous access
+token at once: two uncoordinated refreshes would leave one request with a dead token.
+
+What the others do meanwhile is bounded, so that one user's slow or stuck refresh never
+holds every worker:
+
+* while the current access token is still valid (it is only within the refresh margin),
+  they use it and do not wait at all;
+* when it has expired, they wait a few seconds (``wait_seconds``) for the new version, then
+  give up with :class:`CanvasBusy` (a 503 with ``Retry-After``), never with a trip through
+  Canvas's authorization: the grant is fine;
+* the lease outlives the refresh's own deadline by two seconds only, so a worker killed
+  mid-refresh is taken over within seconds.
+
+A refresh that fails for a reason that keeps the grant (429, 5xx, a timeout, an answer that
+is not Canvas's refusal) records a back-off on the row (``Retry-After`` when Canvas sent
+one, else 2, 4, 8 … 60 s): until then nobody asks Canvas again, and requests are served
+with the old token while it is valid, or get a 503 saying when to retry.  Only Canvas's
+documented refusals (``invalid_grant``; ``invalid_request`` "refresh_token not found")
+drop the token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -24,12 +42,26 @@ from ..crypto import DecryptionError, SecretBox
 from ..errors import LTIException
 from ..storage import tables
 from .instances import CanvasInstance
-from .oauth import CanvasOAuthClient, CanvasOAuthError, TokenResponse
+from .oauth import CanvasOAuthClient, CanvasOAuthError, CanvasUnavailable, TokenResponse
 
 log = logging.getLogger("ltikit.canvas")
 
 STATE_LIFETIME = 600
 """Seconds an authorization may take (Canvas's codes live 10 minutes too)."""
+
+
+# The refresh margin never exceeds this share of a token's lifetime (5 s tokens would be
+# refreshed on every request under a 60 s margin).
+MARGIN_SHARE = 0.25
+MAX_BACKOFF = 60
+STATES_PER_LAUNCH = 3
+
+
+class CanvasBusy(CanvasUnavailable):
+    """The user's token is being renewed elsewhere, or Canvas asked to wait: retry after
+    ``retry_after`` seconds (a 503 with ``Retry-After``); the grant is kept."""
+
+    reason = "canvas_busy"
 
 
 class CanvasAuthorizationRequired(LTIException):
@@ -50,6 +82,9 @@ class StoredToken:
     refresh_token: str | None
     expires_at: int | None
     version: int
+    updated_at: int = 0
+    retry_at: int | None = None
+    failures: int = 0
 
     def __repr__(self) -> str:
         return f"<StoredToken version={self.version} expires_at={self.expires_at}>"
@@ -59,12 +94,13 @@ class CanvasTokens:
     """Stores, reads, refreshes and drops the tokens (the database and the key given)."""
 
     def __init__(self, engine: Engine, box: SecretBox, *, refresh_margin: int = 60,
-                 lease_seconds: int = 30, wait_seconds: float = 20.0,
+                 lease_seconds: int | None = None, wait_seconds: float = 3.0,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.engine = engine
         self.box = box
         self.refresh_margin = refresh_margin
+        # None: the refresh's own deadline plus two seconds (see _lease_for).
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
         self._clock = clock
@@ -86,7 +122,9 @@ class CanvasTokens:
                 access_token=self.box.decrypt(row["access_token"]),
                 refresh_token=self.box.decrypt(row["refresh_token"])
                 if row["refresh_token"] else None,
-                expires_at=row["expires_at"], version=row["version"])
+                expires_at=row["expires_at"], version=row["version"],
+                updated_at=row["updated_at"], retry_at=row["retry_at"],
+                failures=row["failures"])
         except DecryptionError:
             log.error("the Canvas token of user %s at %s cannot be decrypted with the "
                       "configured keys; it is dropped", user_id, instance.domain)
@@ -101,7 +139,7 @@ class CanvasTokens:
             "refresh_token": self.box.encrypt(token.refresh_token)
             if token.refresh_token else None,
             "expires_at": now + token.expires_in if token.expires_in else None,
-            "refreshing_until": None, "updated_at": now,
+            "refreshing_until": None, "updated_at": now, "failures": 0, "retry_at": None,
         }
         t = tables.canvas_tokens
         with self.engine.begin() as conn:
@@ -130,59 +168,108 @@ class CanvasTokens:
             raise CanvasAuthorizationRequired(reason="no_canvas_token")
         if not self._expiring(token):
             return token.access_token, token.version
-        return self._refresh(instance, user_id, client, stale_version=token.version)
+        return self._refresh(instance, user_id, client, token, refused=False)
 
     def refresh_after_401(self, instance: CanvasInstance, user_id: str,
                           client: CanvasOAuthClient, stale_version: int) -> tuple[str, int]:
         """A new access token after Canvas refused version ``stale_version`` (or the newer
         one someone else already got)."""
-        return self._refresh(instance, user_id, client, stale_version=stale_version)
+        token = self.load(instance, user_id)
+        if token is None:
+            raise CanvasAuthorizationRequired(reason="canvas_token_dropped")
+        if token.version != stale_version:
+            return token.access_token, token.version
+        return self._refresh(instance, user_id, client, token, refused=True)
+
+    def margin(self, token: StoredToken) -> float:
+        """Seconds before expiry at which ``token`` is renewed: the configured margin, but
+        never more than a quarter of the token's lifetime."""
+        if token.expires_at is None:
+            return 0.0
+        lifetime = max(token.expires_at - token.updated_at, 0)
+        return min(float(self.refresh_margin), lifetime * MARGIN_SHARE)
 
     def _expiring(self, token: StoredToken) -> bool:
         return token.expires_at is not None and \
-            token.expires_at - self._clock() <= self.refresh_margin
+            token.expires_at - self._clock() <= self.margin(token)
+
+    def _usable(self, token: StoredToken) -> bool:
+        """Not expired yet (only within the margin): good for this request."""
+        return token.expires_at is None or token.expires_at > self._clock()
+
+    def _lease_for(self, client: CanvasOAuthClient) -> int:
+        if self.lease_seconds is not None:
+            return self.lease_seconds
+        return math.ceil(client.total_timeout) + 2
 
     def _refresh(self, instance: CanvasInstance, user_id: str, client: CanvasOAuthClient,
-                 stale_version: int) -> tuple[str, int]:
+                 token: StoredToken, *, refused: bool) -> tuple[str, int]:
+        """Renew ``token`` (or take the version someone else renewed it to).  ``refused``:
+        Canvas refused it already, so it cannot serve this request while others renew."""
         t = tables.canvas_tokens
+        stale_version = token.version
         deadline = self._clock() + self.wait_seconds
         while True:
-            token = self.load(instance, user_id)
-            if token is None:
-                raise CanvasAuthorizationRequired(reason="canvas_token_dropped")
-            if token.version != stale_version and not self._expiring(token):
-                return token.access_token, token.version  # someone else refreshed
+            now = self._clock()
+            if token.retry_at is not None and token.retry_at > now:
+                # Canvas failed or asked to wait: nobody asks again before retry_at.
+                if not refused and self._usable(token):
+                    return token.access_token, token.version
+                raise CanvasBusy("Canvas asked to wait before access is renewed; try again "
+                                 "in a moment.", retry_after=token.retry_at - now)
             if token.refresh_token is None:
                 self.delete(instance, user_id)
                 raise CanvasAuthorizationRequired(reason="no_refresh_token")
-            now = int(self._clock())
             with self.engine.begin() as conn:
                 claimed = conn.execute(
                     update(t).where(self._key(instance, user_id), t.c.version == token.version,
                                     or_(t.c.refreshing_until.is_(None),
-                                        t.c.refreshing_until < now))
-                    .values(refreshing_until=now + self.lease_seconds)).rowcount
+                                        t.c.refreshing_until < int(now)))
+                    .values(refreshing_until=int(now) + self._lease_for(client))).rowcount
             if claimed:
-                return self._do_refresh(instance, user_id, client, token)
-            if self._clock() > deadline:
-                raise CanvasAuthorizationRequired(
-                    "Canvas is taking too long to renew access; try again.",
-                    reason="canvas_refresh_timeout")
+                return self._do_refresh(instance, user_id, client, token, refused=refused)
+            # Someone else is renewing it.
+            if not refused and self._usable(token):
+                return token.access_token, token.version
+            if self._clock() >= deadline:
+                raise CanvasBusy("Access to Canvas is being renewed; try again in a moment.",
+                                 retry_after=2)
             self._sleep(0.05 + secrets.randbelow(50) / 1000)
+            fresh = self.load(instance, user_id)
+            if fresh is None:
+                raise CanvasAuthorizationRequired(reason="canvas_token_dropped")
+            if fresh.version != stale_version and not self._expiring(fresh):
+                return fresh.access_token, fresh.version  # someone else refreshed
+            token = fresh
 
     def _do_refresh(self, instance: CanvasInstance, user_id: str, client: CanvasOAuthClient,
-                    token: StoredToken) -> tuple[str, int]:
+                    token: StoredToken, *, refused: bool) -> tuple[str, int]:
         t = tables.canvas_tokens
         try:
             answer = client.refresh(token.refresh_token or "")
         except CanvasOAuthError as exc:
-            # Canvas says invalid_request "refresh_token not found" for a revoked or unknown
-            # refresh token (not invalid_grant): any refusal means authorize again.
-            log.info("Canvas refused to refresh the token of user %s at %s (%s); it is "
-                     "dropped", user_id, instance.domain, exc.error)
-            self.delete(instance, user_id)
-            raise CanvasAuthorizationRequired(reason="canvas_refresh_refused") from None
-        except Exception:
+            if exc.ends_grant:
+                log.info("Canvas refused to refresh the token of user %s at %s (%s); it is "
+                         "dropped", user_id, instance.domain, exc.error)
+                self.delete(instance, user_id)
+                raise CanvasAuthorizationRequired(reason="canvas_refresh_refused") from None
+            # invalid_client and the like: the tool's key is at fault, not the user's grant.
+            self._back_off(instance, user_id, token, None)
+            log.error("Canvas refused a refresh for a reason that is not the grant's (%s: "
+                      "%s); the token is kept", exc.error, exc.description)
+            raise CanvasUnavailable(f"Canvas refused to renew access ({exc.error}); the tool's "
+                                    "developer key may be misconfigured.",
+                                    reason="canvas_refresh_misconfigured",
+                                    status=502) from None
+        except CanvasUnavailable as exc:
+            wait = self._back_off(instance, user_id, token, exc.retry_after)
+            log.warning("Canvas token refresh failed: user=%s instance=%s (%s); kept, next "
+                        "attempt in %d s", user_id, instance.domain, exc.reason, wait)
+            if not refused and self._usable(token):
+                return token.access_token, token.version
+            exc.retry_after = wait
+            raise
+        except BaseException:
             with self.engine.begin() as conn:  # let another request try again
                 conn.execute(update(t).where(self._key(instance, user_id))
                              .values(refreshing_until=None))
@@ -190,7 +277,8 @@ class CanvasTokens:
         now = int(self._clock())
         values = {"access_token": self.box.encrypt(answer.access_token),
                   "expires_at": now + answer.expires_in if answer.expires_in else None,
-                  "version": token.version + 1, "refreshing_until": None, "updated_at": now}
+                  "version": token.version + 1, "refreshing_until": None, "updated_at": now,
+                  "failures": 0, "retry_at": None}
         if answer.refresh_token:  # rotated: the old one may stop working
             values["refresh_token"] = self.box.encrypt(answer.refresh_token)
         with self.engine.begin() as conn:
@@ -198,6 +286,21 @@ class CanvasTokens:
                                          t.c.version == token.version).values(values))
         log.info("Canvas token refreshed: user=%s instance=%s", user_id, instance.domain)
         return answer.access_token, token.version + 1
+
+    def _back_off(self, instance: CanvasInstance, user_id: str, token: StoredToken,
+                  retry_after: float | None) -> int:
+        """Record a failed refresh; returns the seconds until the next attempt."""
+        failures = token.failures + 1
+        wait = math.ceil(retry_after) if retry_after is not None else \
+            min(2 ** failures, MAX_BACKOFF)
+        wait = max(wait, 1)
+        t = tables.canvas_tokens
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(self._key(instance, user_id),
+                                         t.c.version == token.version).values(
+                refreshing_until=None, failures=failures,
+                retry_at=int(self._clock()) + wait))
+        return wait
 
     def rotate_keys(self) -> int:
         """Re-encrypt every stored token with the newest key; returns the rows changed."""
@@ -237,10 +340,16 @@ class OAuthStates:
         state = secrets.token_urlsafe(32)
         now = int(self._clock())
         t = tables.oauth_states
+        launch_hash = _hash(launch_token)
         with self.engine.begin() as conn:
             conn.execute(delete(t).where(t.c.expires_at < now))
+            # A launch keeps its few newest authorizations in progress (two tabs, a retry);
+            # a page sending the same launch to Canvas over and over adds no rows.
+            older = select(t.c.state_hash).where(t.c.launch_hash == launch_hash) \
+                .order_by(t.c.expires_at.desc()).offset(STATES_PER_LAUNCH - 1)
+            conn.execute(delete(t).where(t.c.state_hash.in_(older)))
             conn.execute(insert(t).values(
-                state_hash=_hash(state), instance=instance,
+                state_hash=_hash(state), instance=instance, launch_hash=launch_hash,
                 launch_token=self.box.encrypt(launch_token),
                 code_verifier=self.box.encrypt(code_verifier), return_to=return_to,
                 expires_at=now + STATE_LIFETIME))

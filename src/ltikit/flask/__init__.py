@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import threading
 import time
@@ -628,7 +629,8 @@ def _upgrade_once(storage: SQLStorage) -> None:
 
 
 _TITLES = {400: "This launch could not be read", 401: "This launch could not be verified",
-           403: "You do not have access to this page"}
+           403: "You do not have access to this page", 413: "This request is too large",
+           503: "Canvas is not available right now", 504: "Canvas is taking too long"}
 _HINTS = {
     401: "Go back to your course and open the tool again from there. If this keeps "
          "happening, your browser may be blocking cookies for this tool inside the course "
@@ -661,6 +663,9 @@ def error_page(exc: LTIException, *, title: str | None = None,
              reason=exc.reason)
     response = Response(str(body), status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, int | float) and status in (429, 503):
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
     return response
 
 

@@ -18,6 +18,7 @@ who launched the tool (``user.id`` against ``custom_canvas_user_id``).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ from flask import Blueprint, current_app, redirect, request
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Response
 
+from .. import _http
 from ..canvas import (
     CanvasAuthorizationRequired,
     CanvasInstance,
@@ -37,6 +39,8 @@ from ..canvas import (
     canvas_for_user,
     instance_for,
 )
+from ..canvas.client import DEFAULT_API_TIMEOUT
+from ..canvas.oauth import DEFAULT_TIMEOUT as OAUTH_TIMEOUT
 from ..canvas.oauth import pkce_pair
 from ..crypto import SecretBox
 from ..errors import LTIException, LTINotInSessionException
@@ -58,9 +62,24 @@ class CanvasSupport:
         self.instances = instances
         box = SecretBox(keys or [])
         config = state.app.config
+        self.token_timeout = _http.timeouts(config.get("LTIKIT_CANVAS_TOKEN_TIMEOUT"),
+                                            OAUTH_TIMEOUT)
+        self.api_timeout = _http.timeouts(config.get("LTIKIT_CANVAS_API_TIMEOUT"),
+                                          DEFAULT_API_TIMEOUT)
         self.tokens = CanvasTokens(state.storage.engine, box,
-                                   refresh_margin=int(config["LTIKIT_CANVAS_REFRESH_MARGIN"]))
+                                   refresh_margin=int(config["LTIKIT_CANVAS_REFRESH_MARGIN"]),
+                                   wait_seconds=float(config.get(
+                                       "LTIKIT_CANVAS_REFRESH_WAIT", 3.0)))
         self.states = OAuthStates(state.storage.engine, box)
+        self._sessions = threading.local()
+
+    def oauth_client(self, instance: CanvasInstance) -> CanvasOAuthClient:
+        """The OAuth client for ``instance``, with the configured deadlines (one session
+        per thread, so connections to Canvas are kept alive between requests)."""
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = _http.new_session()
+        return CanvasOAuthClient(instance, session=session, timeout=self.token_timeout)
 
     # -- for the LTI object ---------------------------------------------------------------
     def instance_of(self, lti: LTI) -> tuple[CanvasInstance, str]:
@@ -75,7 +94,7 @@ class CanvasSupport:
     def client(self, lti: LTI):
         instance, user_id = self.instance_of(lti)
         return canvas_for_user(self.tokens, instance, user_id,
-                               oauth=CanvasOAuthClient(instance))
+                               oauth=self.oauth_client(instance), timeouts=self.api_timeout)
 
     def logout(self, lti: LTI) -> bool:
         """Revoke the user's token at Canvas and forget it; True if there was one."""
@@ -83,7 +102,7 @@ class CanvasSupport:
         token = self.tokens.load(instance, user_id)
         if token is None:
             return False
-        CanvasOAuthClient(instance).revoke(token.access_token)
+        self.oauth_client(instance).revoke(token.access_token)
         self.tokens.delete(instance, user_id)
         log.info("Canvas token revoked: user=%s instance=%s", user_id, instance.domain)
         return True
@@ -106,7 +125,7 @@ class CanvasSupport:
         verifier, challenge = pkce_pair()
         state = self.states.create(instance=instance.domain, launch_token=lti.launch_id,
                                    code_verifier=verifier, return_to=return_to)
-        url = CanvasOAuthClient(instance).authorize_url(self.redirect_uri(), state,
+        url = self.oauth_client(instance).authorize_url(self.redirect_uri(), state,
                                                         code_challenge=challenge)
         log.info("Canvas authorization started: user=%s instance=%s", lti.user_id,
                  instance.domain)
@@ -195,14 +214,14 @@ def canvas_callback() -> Response:
     if not code:
         return _page("Canvas sent no authorization code", "Try again.", 400, retry=back)
     try:
-        token = CanvasOAuthClient(instance).exchange_code(
+        token = canvas.oauth_client(instance).exchange_code(
             code, canvas.redirect_uri(), code_verifier=pending.code_verifier)
     except CanvasOAuthError as exc:
         log.warning("Canvas code exchange refused: user=%s error=%s", canvas_user_id,
                     exc.error)
         return _page("Canvas refused the authorization", exc.message, 400, retry=back)
     except CanvasUnavailable as exc:
-        return _page("Canvas could not be reached", exc.message, 503, retry=back)
+        return _page("Canvas could not be reached", exc.message, exc.status, retry=back)
     if token.user_id != str(canvas_user_id):
         log.warning("Canvas token for another user refused: launch user=%s token user=%s",
                     canvas_user_id, token.user_id)

@@ -60,6 +60,10 @@ canvas_tokens = Table(
     Column("version", Integer, nullable=False),
     Column("refreshing_until", BigInteger),
     Column("updated_at", BigInteger, nullable=False),
+    # After a refresh failed for a reason that keeps the grant (429, 5xx, a timeout): how
+    # many times in a row, and when the next attempt may be made (back-off, Retry-After).
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("retry_at", BigInteger),
 )
 
 oauth_states = Table(
@@ -72,6 +76,8 @@ oauth_states = Table(
     Column("code_verifier", Text, nullable=False),
     Column("return_to", Text, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+    # SHA-256 of the launch: a launch keeps only its few newest authorizations in progress.
+    Column("launch_hash", String(64), index=True),
 )
 
 platforms = Table(
