@@ -71,9 +71,11 @@ def workers(tmp_path, platform):
                                                    config_url=urls[0] + "/lti/config.xml")
         return urls, env, tool_id
 
+    start.procs = procs  # to kill one, as a crash or a worker timeout would
     yield start
     for proc in procs:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=10)
 
 
@@ -259,3 +261,153 @@ def test_a_rotated_refresh_token_is_stored_and_used_next_time(tmp_path):
             assert platform.token_seen(access)
         assert platform.count("grant:refresh_token") == 3
         assert tokens.load(instance, teacher).refresh_token != grant.refresh_token
+
+
+# -- Canvas misbehaving: faults injected in the local platform's token endpoint and API ----
+
+def visit(url, launch_id, session=None, timeout=60):
+    """The template's start page (it calls the Canvas API): (response, seconds taken)."""
+    started = time.monotonic()
+    response = (session or requests).get(f"{url}/", params={"ltikit_launch": launch_id},
+                                         timeout=timeout, allow_redirects=False)
+    return response, time.monotonic() - started
+
+
+def token_rows(env):
+    with create_engine(env["DATABASE_URL"]).connect() as conn:
+        return conn.execute(select(tables.canvas_tokens)).mappings().all()
+
+
+def wait_for_retry_at(env):
+    retry_at = token_rows(env)[0]["retry_at"]
+    if retry_at:
+        time.sleep(max(0.0, retry_at - time.time()) + 0.2)
+
+
+def test_a_429_from_the_token_endpoint_keeps_the_grant_and_is_waited_out(platform, workers):
+    """One 429 used to delete the token row: every later request went to authorization."""
+    urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    time.sleep(2.5)  # the access token (2 s) has expired
+    platform.inject_fault("token", status=429, retry_after=3)
+    answers = [visit(urls[0], launch_id, user.session)[0] for _ in range(5)]
+    assert [a.status_code for a in answers] == [503] * 5  # not a trip to authorization
+    assert all(a.headers["Retry-After"] in ("2", "3") for a in answers)
+    assert "Canvas" in answers[0].text
+    assert platform.fault_hits("token") == 1  # Retry-After honoured: asked once
+    assert len(token_rows(env)) == 1  # the grant is kept
+    platform.clear_faults()
+    wait_for_retry_at(env)
+    page, _ = visit(urls[0], launch_id, user.session)
+    assert page.status_code == 200 and "Hello, Terry Teacher" in page.text
+    assert platform.count("grant:refresh_token") == 1
+    with create_engine(env["DATABASE_URL"]).connect() as conn:
+        assert conn.execute(select(tables.oauth_states)).first() is None
+
+
+def test_a_token_endpoint_down_for_a_while_is_asked_a_handful_of_times(platform, workers):
+    """500s for 6 s: one user's requests, one every 0.1 s, used to refresh on each."""
+    urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    time.sleep(2.5)
+    platform.inject_fault("token", status=500)
+    statuses, until = [], time.monotonic() + 6
+    while time.monotonic() < until:
+        statuses.append(visit(urls[0], launch_id, user.session)[0].status_code)
+        time.sleep(0.1)
+    assert set(statuses) == {503} and len(statuses) > 20
+    assert platform.fault_hits("token") <= 4  # back-off: 2, 4 s between attempts
+    assert len(token_rows(env)) == 1 and token_rows(env)[0]["refresh_token"]
+    platform.clear_faults()
+    wait_for_retry_at(env)
+    page, _ = visit(urls[0], launch_id, user.session)
+    assert page.status_code == 200 and platform.count("grant:refresh_token") == 1
+
+
+def test_a_stuck_refresh_holds_neither_the_workers_nor_other_users(platform, workers):
+    """Two one-request-at-a-time workers (gunicorn's sync workers); the token endpoint
+    hangs.  The teacher's six requests each end within seconds with a 503/504 (never a
+    trip to authorization), and a student's launch meanwhile is not held behind them."""
+    urls, env, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0", SERVE_THREADED="0",
+                                 CANVAS_TOKEN_TIMEOUT="1 2")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    time.sleep(2.5)
+    platform.inject_fault("token", hang=True)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        teacher = [pool.submit(visit, urls[i % 2], launch_id) for i in range(6)]
+        time.sleep(0.3)
+        started = time.monotonic()
+        student = PlatformUser(platform, "student").launch(tool_id, platform.course_id("BIO101"))
+        student_seconds = time.monotonic() - started
+        answers = [future.result() for future in teacher]
+    assert student.status_code == 403 and student_seconds < 5, student_seconds
+    assert {a.status_code for a, _ in answers} <= {503, 504}, [a.status_code for a, _ in answers]
+    assert max(seconds for _, seconds in answers) < 8
+    assert len(token_rows(env)) == 1
+    platform.clear_faults()
+    wait_for_retry_at(env)
+    page, _ = visit(urls[0], launch_id, user.session)
+    assert page.status_code == 200 and platform.count("grant:refresh_token") == 1
+
+
+def test_a_worker_killed_mid_refresh_is_taken_over_within_seconds(platform, workers):
+    urls, env, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0", CANVAS_TOKEN_TIMEOUT="1 3")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    time.sleep(2.5)
+    platform.inject_fault("token", delay=20)  # the refresh is under way when the worker dies
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(visit, urls[0], launch_id, timeout=30)
+        deadline = time.monotonic() + 5
+        while not token_rows(env)[0]["refreshing_until"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert token_rows(env)[0]["refreshing_until"]  # worker 0 holds the lease
+        workers.procs[0].kill()  # kill -9, as gunicorn's worker timeout does
+        killed = time.monotonic()
+    platform.clear_faults()
+    waiting, seconds = visit(urls[1], launch_id, user.session)
+    assert waiting.status_code == 503 and seconds < 4.5  # a short wait, then "retry"
+    assert waiting.headers["Retry-After"]
+    while True:
+        page, _ = visit(urls[1], launch_id, user.session)
+        if page.status_code == 200 or time.monotonic() - killed > 15:
+            break
+        time.sleep(0.5)
+    assert page.status_code == 200 and "Hello, Terry Teacher" in page.text
+    assert time.monotonic() - killed < 8  # the lease (3 s deadline + 2 s) was taken over
+    assert platform.count("grant:refresh_token") == 1
+
+
+def test_a_slow_canvas_api_gives_a_504_page_within_the_deadline(platform, workers):
+    urls, _, tool_id = workers(1, CANVAS_API_TIMEOUT="1 2")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    platform.inject_fault("api", delay=40)
+    page, seconds = visit(urls[0], launch_id, user.session)
+    assert page.status_code == 504 and seconds < 4, seconds
+    assert "did not answer within 2 s" in page.text
+    platform.clear_faults()
+    page, _ = visit(urls[0], launch_id, user.session)
+    assert page.status_code == 200
+
+
+def test_the_refresh_margin_is_at_most_a_quarter_of_the_token_lifetime(platform, workers):
+    """2 s tokens and the default 60 s margin: every request used to refresh."""
+    urls, _, tool_id = workers(1)  # TOKEN_REFRESH_MARGIN 60 (the default)
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    for _ in range(5):
+        assert visit(urls[0], launch_id, user.session)[0].status_code == 200
+    assert platform.count("grant:refresh_token") == 0
+
+
+def test_authorizations_in_progress_are_bounded_per_launch(platform, workers):
+    """A page sending the same launch to Canvas's authorization again and again (after the
+    grant was revoked) keeps only the launch's few newest states."""
+    urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
+    user, _, launch_id = authorized_teacher(platform, tool_id)
+    platform.revoke_all_tokens()
+    time.sleep(2.5)
+    for _ in range(10):
+        answer, _ = visit(urls[0], launch_id, user.session)
+        assert answer.status_code == 302 and "/login/oauth2/auth?" in answer.headers["Location"]
+    with create_engine(env["DATABASE_URL"]).connect() as conn:
+        assert len(conn.execute(select(tables.oauth_states)).all()) == 3
+    assert token_rows(env) == []  # refresh_token not found: the grant is gone

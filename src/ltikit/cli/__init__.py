@@ -5,6 +5,7 @@
     ltikit consumers list
     ltikit consumers remove my-canvas
     ltikit platform [--host 127.0.0.1] [--port 8000] [--data platform.sqlite3]
+        [--allowed-host NAME ...] [--fault token:status=429,retry_after=5 ...]
     ltikit platform add-tool --key K --secret S (--url URL | --config-url URL) [--name N]
     ltikit platform add-lti13-tool --config-url URL [--name N] [--platform-url URL]
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
@@ -118,11 +119,37 @@ def _platform_serve(args: argparse.Namespace) -> int:
               "its developer keys. It is a development tool; keep it on 127.0.0.1 unless "
               "you must.", file=sys.stderr, flush=True)
     config["ALLOWED_HOSTS"] = tuple(hosts)
+    try:
+        config["FAULTS"] = dict(_fault(spec) for spec in args.fault or ())
+    except ValueError as exc:
+        print(f"ltikit: --fault: {exc}", file=sys.stderr)
+        return 2
     app = create_app(data, **config)
     shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
     print(f"ltikit platform on http://{shown}:{args.port}/ (data: {data})", flush=True)
     run_simple(args.host, args.port, app, threaded=True)
     return 0
+
+
+def _fault(spec: str) -> tuple[str, dict[str, object]]:
+    """``token:status=429,retry_after=5``, ``api:delay=40``, ``token:hang`` ->
+    (endpoint, fault)."""
+    endpoint, _, options = spec.partition(":")
+    fault: dict[str, object] = {}
+    for option in filter(None, options.split(",")):
+        name, _, value = option.partition("=")
+        if name == "hang" and not value:
+            fault["hang"] = True
+        elif name in ("status", "retry_after", "times") and value.isdigit():
+            fault[name] = int(value)
+        elif name == "delay":
+            fault[name] = float(value)
+        else:
+            raise ValueError(f"cannot read {option!r} in {spec!r} (status=N, retry_after=N, "
+                             "delay=SECONDS, times=N, hang)")
+    if endpoint not in ("token", "api", "services") or not fault:
+        raise ValueError(f"{spec!r}: ENDPOINT:OPTIONS, ENDPOINT one of token, api, services")
+    return endpoint, fault
 
 
 def _platform_add_tool(args: argparse.Namespace) -> int:
@@ -402,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     platform.add_argument("--allowed-host", action="append", metavar="NAME",
                           help="a host name the platform answers to besides localhost and "
                           "127.0.0.1 (repeatable)")
+    platform.add_argument("--fault", action="append", metavar="ENDPOINT:OPTIONS",
+                          help="misbehave, to test a tool: token|api|services, then "
+                          "status=N,retry_after=N,delay=SECONDS,times=N or hang; e.g. "
+                          "--fault token:status=429,retry_after=5 (repeatable)")
     platform.set_defaults(func=_platform_serve)
     platform_commands = platform.add_subparsers(dest="platform_command")
     add_tool = platform_commands.add_parser("add-tool", help="install an LTI 1.1 tool")

@@ -577,7 +577,7 @@ class _AppState:
         if response.status_code == 200:
             # PyLTI error callbacks usually return a bare page; a refusal is never a 200.
             response.status_code = exc.status
-        return response
+        return _with_retry_after(response, exc)
 
 
 def _forwarded(value: str | None, trusted: int) -> str | None:
@@ -663,8 +663,15 @@ def error_page(exc: LTIException, *, title: str | None = None,
              reason=exc.reason)
     response = Response(str(body), status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
+    return _with_retry_after(response, exc)
+
+
+def _with_retry_after(response: Response, exc: LTIException) -> Response:
+    """``Retry-After`` on a 503 whose cause says when to try again (Canvas busy or
+    throttled), whichever page (ours or the app's error callback) answers it."""
     wait = getattr(exc, "retry_after", None)
-    if isinstance(wait, int | float) and status in (429, 503):
+    if isinstance(wait, int | float) and response.status_code in (429, 503) and \
+            "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
     return response
 

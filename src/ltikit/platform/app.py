@@ -6,6 +6,7 @@ import json
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ DEFAULTS: Mapping[str, Any] = {
     # Host header is refused: a page on another site whose name was re-pointed at this
     # machine (DNS rebinding) would otherwise read its pages and CSRF tokens as any user.
     "ALLOWED_HOSTS": (),
+    # Faults to inject, for testing a tool's behaviour when Canvas misbehaves:
+    # {"token" | "api" | "services": {"status": 429, "retry_after": 5, "delay": 25.0,
+    # "times": 3}}; DevPlatform.inject_fault() changes them while it runs.
+    "FAULTS": {},
 }
 
 
@@ -74,6 +79,8 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.extensions["ltikit_platform_throttle"] = canvas_api._Throttle()
     app.extensions["ltikit_platform_stats"] = {"lock": threading.Lock(), "counts": {}}
     allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in app.config["ALLOWED_HOSTS"]}
+    faults = Faults(app.config["FAULTS"])
+    app.extensions["ltikit_platform_faults"] = faults
 
     @app.before_request
     def known_host_only():
@@ -85,6 +92,10 @@ def create_app(data: str | Path, **config: Any) -> Flask:
                             + ", ".join(sorted(allowed_hosts)) + "; see ALLOWED_HOSTS).\n",
                             status=400, mimetype="text/plain")
         return None
+
+    @app.before_request
+    def injected_fault():
+        return faults.apply(request.path)
 
     app.register_blueprint(web.bp)
     app.register_blueprint(canvas_api.bp)
@@ -98,6 +109,66 @@ def create_app(data: str | Path, **config: Any) -> Flask:
                                description=exc.description), exc.code
 
     return app
+
+
+class Faults:
+    """Injected misbehaviour, per endpoint: the OAuth2 token endpoint (``token``), the REST
+    API (``api``, under /api/v1/) and the LTI Advantage services (``services``).  A fault
+    waits ``delay`` seconds (``hang``: an hour), then answers ``status`` (with
+    ``Retry-After`` when given) or, without a status, lets the request through; ``times``
+    limits how many requests it affects."""
+
+    ENDPOINTS = {"token": ("/login/oauth2/token",), "api": ("/api/v1/",),
+                 "services": ("/api/lti/courses/", "/api/lti/names_and_roles")}
+
+    def __init__(self, initial: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, dict[str, Any]] = {}
+        self.hits: dict[str, int] = {}  # requests each endpoint's fault answered
+        for endpoint, fault in (initial or {}).items():
+            self.inject(endpoint, **fault)
+
+    def inject(self, endpoint: str, *, status: int | None = None, delay: float = 0.0,
+               retry_after: int | None = None, times: int | None = None,
+               hang: bool = False) -> None:
+        if endpoint not in self.ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r} ({', '.join(self.ENDPOINTS)})")
+        with self._lock:
+            self._faults[endpoint] = {"status": status, "delay": 3600.0 if hang else delay,
+                                      "retry_after": retry_after, "times": times}
+
+    def clear(self, endpoint: str | None = None) -> None:
+        with self._lock:
+            if endpoint is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(endpoint, None)
+
+    def apply(self, path: str) -> Response | None:
+        with self._lock:
+            for endpoint, prefixes in self.ENDPOINTS.items():
+                fault = self._faults.get(endpoint)
+                if fault is not None and path.startswith(prefixes):
+                    if fault["times"] is not None:
+                        if fault["times"] <= 0:
+                            return None
+                        fault["times"] -= 1
+                    self.hits[endpoint] = self.hits.get(endpoint, 0) + 1
+                    break
+            else:
+                return None
+        log.info("platform: injected fault on %s: %s", path, fault)
+        if fault["delay"]:
+            time.sleep(fault["delay"])
+        if fault["status"] is None:
+            return None
+        headers = {"Retry-After": str(fault["retry_after"])} \
+            if fault["retry_after"] is not None else {}
+        body = json.dumps({"errors": [{"message": "injected fault"}]}) \
+            if fault["status"] != 429 else "429 Too Many Requests (Rate Limit Exceeded)\n"
+        return Response(body, status=fault["status"], headers=headers,
+                        mimetype="application/json" if fault["status"] != 429
+                        else "text/plain")
 
 
 def _host_name(host: str) -> str:
@@ -235,6 +306,19 @@ class DevPlatform:
                 "token_url": f"{self.url}/login/oauth2/token",
                 "jwks_url": f"{self.url}/api/lti/security/jwks",
                 "platform_storage": bool(self.app.config["PLATFORM_STORAGE"])}
+
+    def inject_fault(self, endpoint: str, **fault: Any) -> None:
+        """Make ``endpoint`` (``"token"``, ``"api"``, ``"services"``) misbehave: see
+        :class:`Faults` (``status=429, retry_after=5``; ``status=500``; ``delay=25``;
+        ``hang=True``; ``times=N``)."""
+        self.app.extensions["ltikit_platform_faults"].inject(endpoint, **fault)
+
+    def clear_faults(self, endpoint: str | None = None) -> None:
+        self.app.extensions["ltikit_platform_faults"].clear(endpoint)
+
+    def fault_hits(self, endpoint: str) -> int:
+        """How many requests to ``endpoint`` an injected fault answered (or delayed)."""
+        return self.app.extensions["ltikit_platform_faults"].hits.get(endpoint, 0)
 
     def add_assignment(self, course_id: int, tool_id: int, name: str,
                        points_possible: float = 10.0) -> int:

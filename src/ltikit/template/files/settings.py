@@ -102,6 +102,9 @@ def flask_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LTIKIT_ENCRYPTION_KEYS": _required(env, "TOKEN_ENCRYPTION_KEYS"),
         "LTIKIT_CANVAS_REDIRECT_URI": env.get("OAUTH2_URI", "").strip() or None,
         "LTIKIT_CANVAS_REFRESH_MARGIN": int(env.get("TOKEN_REFRESH_MARGIN", "60") or 60),
+        # "connect total" seconds; totals stay well inside the worker timeout (gunicorn: 30).
+        "LTIKIT_CANVAS_API_TIMEOUT": env.get("CANVAS_API_TIMEOUT", "").strip() or None,
+        "LTIKIT_CANVAS_TOKEN_TIMEOUT": env.get("CANVAS_TOKEN_TIMEOUT", "").strip() or None,
         "LOG_FILE": env.get("LOG_FILE", "").strip() or None,
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "SESSION_COOKIE_SECURE": True,
