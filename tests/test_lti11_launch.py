@@ -228,3 +228,52 @@ def test_consumers_from_pylti_config_and_from_the_database(tmp_path, signed):
     assert client.open(**signed(key="db-key", secret="db-secret").for_flask()).status_code \
         == 200
     assert client.open(**signed(key="db-key", secret="wrong").for_flask()).status_code == 401
+
+
+# -- oversized requests: refused with 413 before they are parsed ----------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda signed: {**signed().for_flask(), "data": "x=" + "a" * 5_000_000,
+                    "content_type": "application/x-www-form-urlencoded"},
+    lambda signed: {**signed().for_flask(), "data": "&".join(f"p{i}=1" for i in range(10_000)),
+                    "content_type": "application/x-www-form-urlencoded"},
+    lambda signed: {"path": "/launch?" + "&".join(f"p{i}=1" for i in range(5_000)),
+                    "method": "GET", "base_url": "https://tool.example.edu"},
+], ids=["5 MB body", "10k fields", "5k query fields"])
+def test_oversized_launches_are_refused_with_413_before_parsing(tool, signed, make, caplog):
+    import time as clock
+
+    client = tool.test_client()
+    started = clock.perf_counter()
+    response = client.open(**make(signed))
+    assert response.status_code == 413, response.get_data(as_text=True)
+    assert "(too_large)" in response.get_data(as_text=True)
+    assert clock.perf_counter() - started < 0.25
+    assert "too_large" in caplog.text and "aaaaaaaa" not in caplog.text
+
+
+def test_the_limits_are_settings_and_a_normal_launch_fits(tmp_path, signed):
+    from conftest import build_tool
+
+    small = build_tool(tmp_path, LTIKIT_MAX_REQUEST_BYTES=1024, LTIKIT_MAX_FORM_FIELDS=20)
+    assert small.test_client().open(**signed().for_flask()).status_code == 413
+    roomy = build_tool(tmp_path / "b", LTIKIT_MAX_FORM_FIELDS=200)
+    assert roomy.test_client().open(**signed().for_flask()).status_code == 200
+
+
+def test_an_oversized_login_and_callback_are_refused(tmp_path):
+    from conftest import build_tool
+
+    from ltikit.crypto import SecretBox
+
+    app = build_tool(tmp_path, LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key(),
+                     LTIKIT_CANVAS_INSTANCES={"canvas.local": {
+                         "client_id": "1", "client_secret": "s", "scopes": []}})
+    client = app.test_client()
+    many = "&".join(f"p{i}=1" for i in range(2000))
+    assert client.get("/ltikit/canvas/callback?state=x&" + many).status_code == 413
+    login = client.get("/lti13/login?" + many)
+    assert login.status_code == 413
+    posted = client.post("/lti13/login", data="x=" + "a" * 1_000_000,
+                         content_type="application/x-www-form-urlencoded")
+    assert posted.status_code == 413

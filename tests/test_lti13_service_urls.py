@@ -52,8 +52,13 @@ class Platform(Recorder):
     def __init__(self):
         super().__init__("platform")
         self.next_link = None
+        self.delay = 0.0
 
     def answer(self, path):
+        if path != "token" and self.delay:
+            import time
+
+            time.sleep(self.delay)
         if path == "token":
             return {"access_token": "platform-token", "token_type": "Bearer",
                     "expires_in": 3600}
@@ -68,7 +73,8 @@ class Platform(Recorder):
 def service_tool(tmp_path):
     app = Flask("tool", instance_path=str(tmp_path / "instance"))
     app.config.update(SECRET_KEY="tool-secret", LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key(),
-                      LTIKIT_DATABASE_URL=f"sqlite:///{tmp_path}/tool.sqlite3")
+                      LTIKIT_DATABASE_URL=f"sqlite:///{tmp_path}/tool.sqlite3",
+                      LTIKIT_LTI13_SERVICE_TIMEOUT="1 1.5")
     LTIKit(app)
 
     @app.route("/launch", methods=["POST"])
@@ -191,6 +197,20 @@ def test_a_next_page_link_to_another_host_is_not_followed(world, trick):
                                              "refused:service_url_not_allowed")
     assert w.canary.seen == []
     assert [path for _, path, _ in w.platform.seen] == ["/token", "/members"]
+
+
+def test_a_slow_service_is_given_up_at_its_deadline(world):
+    import time
+
+    w = world
+    w.register()
+    w.platform.delay = 5  # the roster takes 5 s; the tool's deadline is 1.5 s
+    browser, launch_id = launched(w.app, w.keys, w.platform_url,
+                                  **nrps(w.platform_url + "/members"))
+    started = time.monotonic()
+    answer = browser.get("/roster", query_string={"ltikit_launch": launch_id}, base_url=TOOL)
+    assert answer.get_data(as_text=True) == "refused:service_timeout"
+    assert time.monotonic() - started < 3
 
 
 def test_service_urls_must_be_https_except_on_this_machine():

@@ -59,6 +59,12 @@ class OutcomesEndpoint:
     @Request.application
     def app(self, request: Request) -> Response:
         body = request.get_data()
+        if self.mode == "slow":  # an outcome service that takes 5 s to answer
+            import time
+
+            time.sleep(5)
+        if self.mode == "redirect":  # a consumer sending the grade elsewhere
+            return Response(status=307, headers={"Location": self.url + "?moved"})
         if self.mode == "http500":
             return Response(pox_response("success"), status=500)
         headers = {"Authorization": request.headers.get("Authorization", "")}
@@ -233,3 +239,34 @@ def test_outcome_responses_with_entities_are_refused_not_expanded():
 
     with pytest.raises(LTIPostMessageException, match="not usable XML"):
         parse_response(BOMB)
+
+
+def test_a_slow_outcome_service_is_given_up_at_its_deadline(tmp_path, signed, endpoint):
+    import time
+
+    from ltikit.flask import lti
+
+    app = build_tool(tmp_path, LTIKIT_OUTCOMES_TIMEOUT="1 1.5")
+
+    @app.route("/grade", methods=["POST"])
+    @lti(request="session")
+    def grade(lti):
+        return {"ok": lti.post_grade(0.5)}
+
+    client = app.test_client()
+    launch_graded(client, signed, endpoint)
+    endpoint.mode = "slow"
+    started = time.monotonic()
+    response = client.post("/grade", base_url=BASE)
+    assert response.status_code == 502 and time.monotonic() - started < 3
+    assert "did not answer within 1.5 s" in response.get_data(as_text=True)
+
+
+def test_an_outcome_redirect_is_not_followed(graded_tool, signed, endpoint):
+    client = graded_tool.test_client()
+    launch_graded(client, signed, endpoint)
+    endpoint.mode = "redirect"
+    response = client.post("/grade", base_url=BASE, data={"score": "0.5"})
+    assert response.status_code == 502 and "HTTP 307" in response.get_data(as_text=True)
+    assert endpoint.received == []  # the signed grade was not sent again elsewhere
+

@@ -227,4 +227,8 @@ def send(session: requests.Session, method: str, url: str, *, connect_timeout: f
                 raise DeadlineExceeded(f"no complete answer within {total_timeout} s") \
                     from None
             raise
-    return response, b"".join(chunks)
+    body = b"".join(chunks)
+    # The body is read: let response.json(), .text and .content answer from it.
+    response._content = body
+    response._content_consumed = True
+    return response, body

@@ -33,6 +33,14 @@ class LTIMalformedRequest(LTIException):
     reason = "malformed"
 
 
+class LTIRequestTooLarge(LTIMalformedRequest):
+    """The request is larger, or has more fields, than a launch can need (refused before
+    it is parsed)."""
+
+    status = 413
+    reason = "too_large"
+
+
 class LTIAuthenticationError(LTIException):
     """The request could not be authenticated: bad signature, unknown key, replay, stale."""
 

@@ -30,10 +30,12 @@ from typing import Any
 from flask import Flask, after_this_request, current_app, g, make_response, url_for
 from flask import request as flask_request
 from markupsafe import Markup
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.local import LocalProxy
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Request, Response
 
+from .. import _http
 from ..canvas.instances import instances_from_config
 from ..canvas.tokens import CanvasAuthorizationRequired
 from ..crypto import SecretBox
@@ -43,12 +45,14 @@ from ..errors import (
     LTIMalformedRequest,
     LTINotInSessionException,
     LTIPostMessageException,
+    LTIRequestTooLarge,
     LTIRoleException,
 )
 from ..launch import BASIC_LAUNCH, Launch
 from ..launches import ActiveLaunch, LaunchManager
 from ..lti11.consumers import ConsumerRegistry, consumers_from_config
 from ..lti11.launch import verify_launch
+from ..lti11.outcomes import DEFAULT_TIMEOUT as OUTCOMES_TIMEOUT
 from ..lti11.outcomes import OutcomeResponse, OutcomeService
 from ..lti11.signature import OAuthRequest
 from ..roles import ANY, RoleGroups, Roles
@@ -114,6 +118,23 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     "LTIKIT_LTI13_JWKS_REFETCH_INTERVAL": 10,
     # id_token message types a launch route accepts unless the decorator says otherwise.
     "LTIKIT_LTI13_MESSAGE_TYPES": ("LtiResourceLinkRequest",),
+    # Deadlines ("connect total" seconds, or a pair) for calls to Canvas's API and token
+    # endpoint, to platforms' key sets and LTI Advantage services, and to 1.1 outcome
+    # services: None for the defaults (3 15, 3 8, 3 5, 3 15, 3 15); a service token request
+    # has at most 8 s of the service total.
+    "LTIKIT_CANVAS_API_TIMEOUT": None,
+    "LTIKIT_CANVAS_TOKEN_TIMEOUT": None,
+    "LTIKIT_LTI13_JWKS_TIMEOUT": None,
+    "LTIKIT_LTI13_SERVICE_TIMEOUT": None,
+    "LTIKIT_OUTCOMES_TIMEOUT": None,
+    # Seconds a request waits for another worker's refresh of the same Canvas token before
+    # answering 503 with Retry-After (it never waits while the current token still works).
+    "LTIKIT_CANVAS_REFRESH_WAIT": 3.0,
+    # Requests to ltikit's routes (launches, the OIDC login, the Canvas callback) larger than
+    # this, or with more form or query fields, are refused with 413 before they are parsed.
+    # A Canvas 1.1 launch is about 4 kB and 80 fields; an LTI 1.3 launch 2-20 kB.
+    "LTIKIT_MAX_REQUEST_BYTES": 256 * 1024,
+    "LTIKIT_MAX_FORM_FIELDS": 1000,
 }
 
 _REQUEST_TYPES = ("any", "initial", "session")
@@ -324,7 +345,10 @@ class LTI:
         if secret is None:
             raise LTIPostMessageException("The consumer of this launch is no longer known.",
                                           reason="unknown_consumer_key")
-        return OutcomeService(self.key or "", secret), url, outcome.result_sourcedid
+        timeout = _http.timeouts(self._state.app.config.get("LTIKIT_OUTCOMES_TIMEOUT"),
+                                 OUTCOMES_TIMEOUT)
+        return OutcomeService(self.key or "", secret, timeout=timeout), url, \
+            outcome.result_sourcedid
 
     def close_session(self) -> None:
         """End this launch: later requests carrying its id are refused."""
@@ -406,6 +430,11 @@ class _AppState:
 
             self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
         self._cookie_attributes: dict[int, str] = {}
+        self.max_request_bytes = int(config["LTIKIT_MAX_REQUEST_BYTES"])
+        self.max_form_fields = int(config["LTIKIT_MAX_FORM_FIELDS"])
+        if self.max_request_bytes <= 0 or self.max_form_fields <= 0:
+            raise LTIConfigurationError("LTIKIT_MAX_REQUEST_BYTES and LTIKIT_MAX_FORM_FIELDS "
+                                        "must be positive.", reason="bad_request_limits")
         name = config["LTIKIT_COOKIE_NAME"]
         if not name or not _COOKIE_NAME.fullmatch(name):
             raise LTIConfigurationError(f"LTIKIT_COOKIE_NAME {name!r} is not a valid cookie "
@@ -434,8 +463,31 @@ class _AppState:
                     self._lti13 = LTI13Support(self)
         return self._lti13
 
+    def bound(self, request: Request) -> None:
+        """Refuse (413) a request too large to parse, before anything reads its form: a
+        5 MB launch or 10,000 fields cost a worker hundreds of milliseconds and megabytes
+        (Werkzeug bounds neither an urlencoded body nor its number of fields)."""
+        limit, fields = self.max_request_bytes, self.max_form_fields
+        length = request.content_length
+        if length is not None and length > limit:
+            raise LTIRequestTooLarge(f"The request is larger than {limit} bytes.")
+        if request.query_string.count(b"&") >= fields:
+            raise LTIRequestTooLarge(f"The request has more than {fields} fields.")
+        request.max_content_length = limit  # a chunked body stops being read there
+        request.max_form_parts = fields
+        if request.method in ("POST", "PUT", "PATCH") and \
+                request.mimetype == "application/x-www-form-urlencoded":
+            try:
+                body = request.get_data(cache=True)  # form parsing reads it from here
+            except RequestEntityTooLarge:
+                raise LTIRequestTooLarge(f"The request is larger than {limit} bytes.") \
+                    from None
+            if body.count(b"&") >= fields:
+                raise LTIRequestTooLarge(f"The request has more than {fields} fields.")
+
     def authenticate(self, request: Request, request_type: str, role: str,
                      message_types: Collection[str] | None) -> LTI:
+        self.bound(request)
         if request_type != "session" and _is_lti13_launch(request):
             return self._launch13(request, role, message_types)
         if request_type == "initial" or (request_type == "any" and _looks_like_launch(request)):
@@ -567,7 +619,8 @@ class _AppState:
                args: tuple, kwargs: dict) -> Response:
         key = request.args.get("oauth_consumer_key") or (
             request.form.get("oauth_consumer_key")
-            if request.mimetype == "application/x-www-form-urlencoded" else None)
+            if request.mimetype == "application/x-www-form-urlencoded" and
+            not isinstance(exc, LTIRequestTooLarge) else None)
         log.warning("LTI request refused: status=%s reason=%s path=%s key=%s: %s",
                     exc.status, exc.reason, request.path, key, exc.message)
         if error is None:

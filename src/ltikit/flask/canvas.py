@@ -164,6 +164,11 @@ def canvas_callback() -> Response:
     if canvas is None:
         return _page("Canvas is not set up", "This tool has no Canvas instances configured.",
                      404)
+    try:
+        state.bound(request)
+    except LTIException as exc:
+        log.warning("Canvas callback refused: status=%s reason=%s", exc.status, exc.reason)
+        return _page("This request is too large", exc.message, exc.status)
     args = request.args
     pending = canvas.states.take(args.get("state"))
     error = args.get("error")

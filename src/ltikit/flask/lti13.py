@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from flask import current_app, request
 from werkzeug.wrappers import Request, Response
 
+from .. import _http
 from ..errors import (
     LTIAuthenticationError,
     LTIConfigurationError,
@@ -29,6 +30,7 @@ from ..errors import (
 )
 from ..lti13 import JWKSCache, Registrations, verify_id_token
 from ..lti13.id_token import RESOURCE_LINK_REQUEST
+from ..lti13.jwks import DEFAULT_TIMEOUT as JWKS_TIMEOUT
 from ..lti13.oidc import (
     OIDCStates,
     PendingLogin,
@@ -45,6 +47,7 @@ from ..lti13.platform_storage import (
     posted_by_check_page,
     relaunch_url,
 )
+from ..lti13.services import DEFAULT_TIMEOUT as SERVICE_TIMEOUT
 from ..roles import Roles
 from ..urls import same_origin
 from . import StorageCheckRequired
@@ -62,8 +65,12 @@ class LTI13Support:
         engine = state.storage.engine
         self.state = state
         self.registrations = Registrations(engine)
+        config = state.app.config
         self.jwks = JWKSCache(engine, refetch_interval=int(
-            state.app.config["LTIKIT_LTI13_JWKS_REFETCH_INTERVAL"]))
+            config["LTIKIT_LTI13_JWKS_REFETCH_INTERVAL"]), timeout=_http.timeouts(
+            config.get("LTIKIT_LTI13_JWKS_TIMEOUT"), JWKS_TIMEOUT))
+        self.service_timeout = _http.timeouts(config.get("LTIKIT_LTI13_SERVICE_TIMEOUT"),
+                                              SERVICE_TIMEOUT)
         if not state.app.secret_key:
             raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "
                                         "SECRET_KEY).", reason="no_secret_key")
@@ -97,8 +104,10 @@ class LTI13Support:
         registration = self.registration_of(launch)
         if self._service_tokens is None:
             keys = self.tool_keys()
-            self._service_tokens = ServiceTokens(self.state.storage.engine, keys, keys.box)
-        return ServiceClient(self._service_tokens, registration)
+            connect, total = self.service_timeout
+            self._service_tokens = ServiceTokens(self.state.storage.engine, keys, keys.box,
+                                                 timeout=(connect, min(total, 8.0)))
+        return ServiceClient(self._service_tokens, registration, timeout=self.service_timeout)
 
     # -- the login ------------------------------------------------------------------------
     def login(self, req: Request) -> Response:
@@ -219,6 +228,7 @@ def login_view() -> Response:
 
     state = LTIKit.state(current_app)
     try:
+        state.bound(request)
         return state.lti13.login(request)
     except LTIException as exc:
         log.warning("LTI 1.3 login refused: status=%s reason=%s: %s", exc.status, exc.reason,

@@ -22,12 +22,14 @@ import requests
 from defusedxml import DefusedXmlException
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 
+from .. import _http
 from ..errors import LTIPostMessageException
 
 NS = "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"
 CONTENT_TYPE = "application/xml"
 MAX_RESPONSE_BYTES = 1_000_000
-DEFAULT_TIMEOUT = (5.0, 15.0)
+# Seconds to connect, and for the whole call (a grade is posted inside a user's request).
+DEFAULT_TIMEOUT = (3.0, 15.0)
 
 
 def _q(tag: str) -> str:
@@ -116,8 +118,8 @@ class OutcomeService:
         self._client = Client(consumer_key, client_secret=consumer_secret,
                               signature_method=SIGNATURE_HMAC_SHA1,
                               signature_type=SIGNATURE_TYPE_AUTH_HEADER)
-        self._session = session or requests.Session()
-        self._timeout = timeout
+        self._session = session or _http.new_session()
+        self._connect_timeout, self._total_timeout = _http.timeouts(timeout, DEFAULT_TIMEOUT)
 
     def replace_result(self, url: str, sourcedid: str, score: float | None, *,
                        result_text: str | None = None,
@@ -138,9 +140,17 @@ class OutcomeService:
         signed_url, headers, signed_body = self._client.sign(
             url, http_method="POST", body=text, headers={"Content-Type": CONTENT_TYPE})
         try:
-            response = self._session.post(signed_url, data=signed_body.encode("utf-8"),
-                                          headers=headers, timeout=self._timeout, stream=True)
-            content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+            response, content = _http.send(
+                self._session, "POST", signed_url, data=signed_body.encode("utf-8"),
+                headers=headers, connect_timeout=self._connect_timeout,
+                total_timeout=self._total_timeout, max_bytes=MAX_RESPONSE_BYTES)
+        except _http.BodyTooLarge:
+            raise LTIPostMessageException("The platform's outcome response is too large.",
+                                          reason="bad_outcome_response") from None
+        except _http.DeadlineExceeded:
+            raise LTIPostMessageException(
+                f"The platform's outcome service did not answer within "
+                f"{self._total_timeout:g} s.", reason="outcome_timeout") from None
         except requests.RequestException as exc:
             raise LTIPostMessageException(
                 f"The platform's outcome service could not be reached ({type(exc).__name__}).",
@@ -149,9 +159,6 @@ class OutcomeService:
             raise LTIPostMessageException(
                 f"The platform's outcome service answered HTTP {response.status_code}.",
                 reason="outcome_http_error")
-        if len(content) > MAX_RESPONSE_BYTES:
-            raise LTIPostMessageException("The platform's outcome response is too large.",
-                                          reason="bad_outcome_response")
         result = parse_response(content)
         if not result.is_success:
             raise LTIPostMessageException(

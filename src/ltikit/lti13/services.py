@@ -31,6 +31,7 @@ import requests
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import _http
 from ..crypto import SecretBox
 from ..errors import LTIException
 from ..storage import tables
@@ -41,7 +42,10 @@ from .tool_keys import ToolKeys
 log = logging.getLogger("ltikit.lti13")
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-DEFAULT_TIMEOUT = (5.0, 20.0)
+# Seconds to connect, and for a whole call: services are called inside a user's request.
+DEFAULT_TIMEOUT = (3.0, 15.0)
+TOKEN_TIMEOUT = (3.0, 8.0)
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class ServiceError(LTIException):
@@ -51,9 +55,11 @@ class ServiceError(LTIException):
     reason = "service_error"
 
     def __init__(self, message: str, *, http_status: int | None = None,
-                 reason: str | None = None) -> None:
+                 reason: str | None = None, status: int | None = None) -> None:
         super().__init__(message, reason=reason)
         self.http_status = http_status
+        if status is not None:
+            self.status = status
 
 
 class ServiceTokens:
@@ -61,14 +67,18 @@ class ServiceTokens:
 
     def __init__(self, engine: Engine, tool_keys: ToolKeys, box: SecretBox, *,
                  session: requests.Session | None = None,
-                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, margin: int = 60,
-                 lease_seconds: int = 30, wait_seconds: float = 20.0,
+                 timeout: float | tuple[float, float] = TOKEN_TIMEOUT, margin: int = 60,
+                 lease_seconds: int | None = None, wait_seconds: float = 3.0,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.engine, self.tool_keys, self.box = engine, tool_keys, box
-        self.session = session or requests.Session()
-        self.timeout, self.margin = timeout, margin
-        self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
+        self.session = session or _http.new_session()
+        self.timeout, self.margin = _http.timeouts(timeout, TOKEN_TIMEOUT), margin
+        # The lease outlives the token request's own deadline by two seconds: a worker
+        # that died holding it is replaced within seconds.
+        self.lease_seconds = lease_seconds if lease_seconds is not None else \
+            int(self.timeout[1]) + 3
+        self.wait_seconds = wait_seconds
         self._clock, self._sleep = clock, sleep
         self._memo: dict[tuple[int, str], tuple[str, int, int]] = {}  # token, expiry, version
         self._lock = threading.Lock()
@@ -180,10 +190,16 @@ class ServiceTokens:
             "iss": registration.client_id, "sub": registration.client_id, "aud": audience,
             "iat": now, "exp": now + 300, "jti": secrets.token_urlsafe(18)})
         try:
-            response = self.session.post(registration.token_url, timeout=self.timeout, data={
-                "grant_type": "client_credentials", "client_assertion_type":
-                CLIENT_ASSERTION_TYPE, "client_assertion": assertion, "scope": scopes},
-                headers={"Accept": "application/json"}, allow_redirects=False)
+            response, _ = _http.send(
+                self.session, "POST", registration.token_url, connect_timeout=self.timeout[0],
+                total_timeout=self.timeout[1], max_bytes=1 << 20, data={
+                    "grant_type": "client_credentials", "client_assertion_type":
+                    CLIENT_ASSERTION_TYPE, "client_assertion": assertion, "scope": scopes},
+                headers={"Accept": "application/json"})
+        except _http.DeadlineExceeded:
+            raise ServiceError(f"The platform's token endpoint did not answer within "
+                               f"{self.timeout[1]:g} s.", reason="token_timeout",
+                               status=504) from None
         except requests.RequestException as exc:
             raise ServiceError(f"The platform's token endpoint could not be reached "
                                f"({type(exc).__name__}).", reason="token_unreachable") from None
@@ -212,7 +228,7 @@ class ServiceClient:
                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         self.tokens, self.registration = tokens, registration
         self.session = session or tokens.session
-        self.timeout = timeout
+        self.timeout = _http.timeouts(timeout, DEFAULT_TIMEOUT)
 
     def request(self, method: str, url: str, scopes: Iterable[str], *,
                 accept: str | None = None, content_type: str | None = None,
@@ -236,10 +252,15 @@ class ServiceClient:
         for attempt in (1, 2):
             headers["Authorization"] = f"Bearer {token}"
             try:
-                response = self.session.request(
-                    method, url, headers=headers, params=params, timeout=self.timeout,
-                    data=None if body is None else json.dumps(body, separators=(",", ":")),
-                    allow_redirects=False)
+                response, _ = _http.send(
+                    self.session, method, url, headers=headers, params=params,
+                    connect_timeout=self.timeout[0], total_timeout=self.timeout[1],
+                    max_bytes=MAX_BODY_BYTES,
+                    data=None if body is None else json.dumps(body, separators=(",", ":")))
+            except _http.DeadlineExceeded:
+                raise ServiceError(f"The platform's service at {url[:200]} did not answer "
+                                   f"within {self.timeout[1]:g} s.", reason="service_timeout",
+                                   status=504) from None
             except requests.RequestException as exc:
                 raise ServiceError(f"The platform's service at {url} could not be reached "
                                    f"({type(exc).__name__}).", reason="service_unreachable") \
