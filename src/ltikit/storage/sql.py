@@ -53,6 +53,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _launch_engine(engine: Engine) -> Engine:
+    """The engine of the launch path's two statements: on a server database, a second pool
+    on the same URL without a ping at checkout (see SQLStorage._on_launch_connection); on
+    SQLite, the engine itself."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return create_engine(engine.url, pool_pre_ping=False, pool_size=5, max_overflow=10)
+
+
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -95,6 +104,9 @@ class SQLStorage:
         self.engine = (make_engine(url_or_engine) if isinstance(url_or_engine, str)
                        else url_or_engine)
         _engines.add(self.engine)
+        self.launch_engine = _launch_engine(self.engine)
+        if self.launch_engine is not self.engine:
+            _engines.add(self.launch_engine)
         self._purge_interval = purge_interval
         self._clock = clock
         self._next_purge = 0.0
@@ -109,6 +121,7 @@ class SQLStorage:
             statement = statement.returning(launches.c.id)
         self._insert_launch = _Prepared(self.engine, statement)
         self._integrity_error = dialect.loaded_dbapi.IntegrityError
+        self._operational_error = dialect.loaded_dbapi.OperationalError
         self._select_launch = _Prepared(self.engine, select(
             launches.c.secret, launches.c.data, launches.c.expires_at)
             .where(launches.c.id == bindparam("row_id")))
@@ -125,38 +138,66 @@ class SQLStorage:
         # The unique (issuer, nonce) constraint makes the claim atomic across processes.
         if self._clock() >= self._next_purge:
             self.purge_expired()
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
+        params = {"issuer": issuer, "nonce": nonce, "secret": secret,
+                  "expires_at": expires_at, "data": data}
+
+        def insert_launch(cursor) -> int | None:
             try:
-                self._insert_launch.run(cursor, {"issuer": issuer, "nonce": nonce,
-                                                 "secret": secret, "expires_at": expires_at,
-                                                 "data": data})
-                row_id = cursor.fetchone()[0] if self._returning else cursor.lastrowid
+                self._insert_launch.run(cursor, params)
             except self._integrity_error:
-                connection.rollback()
                 return None
+            return int(cursor.fetchone()[0] if self._returning else cursor.lastrowid)
+
+        return self._on_launch_connection(insert_launch, write=True)
+
+    def _on_launch_connection(self, work: Callable[[Any], Any], *, write: bool) -> Any:
+        """Run ``work(cursor)`` on a pooled DBAPI connection of the launch path.
+
+        On PostgreSQL that is one round trip per statement: the connection is in autocommit
+        (a single INSERT or SELECT is its own transaction, so no BEGIN, COMMIT or ROLLBACK
+        travel), and the launch engine does not ping connections at checkout (a round trip
+        per request); instead a connection found dead (the server restarted) is dropped
+        with the rest of the pool, and the statement is tried once more on a new one.  On
+        SQLite (no network) the statement runs in a transaction committed here.
+        """
+        engine = self.launch_engine
+        autocommit = engine is not self.engine
+        for attempt in (1, 2):
+            connection = engine.raw_connection()
+            try:
+                if autocommit:
+                    connection.driver_connection.autocommit = True
+                cursor = connection.cursor()
+                try:
+                    result = work(cursor)
+                finally:
+                    cursor.close()
+                if not autocommit:
+                    if write and result is not None:
+                        connection.commit()
+                    else:
+                        connection.rollback()  # end the read (or refused) transaction
+                return result
+            except self._operational_error:
+                if attempt == 2 or not autocommit:
+                    raise
+                # The server went away (a restart): this pool's connections are all dead;
+                # start a new pool and try once more.
+                connection.invalidate()
+                engine.dispose()
+                log.warning("database connection lost; retrying once on a new connection")
             finally:
-                cursor.close()
-            connection.commit()
-        finally:
-            connection.close()  # back to the pool
-        return int(row_id)
+                connection.close()  # back to the pool (a no-op once invalidated)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def load_launch(self, row_id: int, secret: str, now: int) -> str | None:
         """The stored data of an unexpired launch whose secret matches, else ``None``."""
         # Every later request of a launch runs this: the same raw-cursor path as the insert.
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                self._select_launch.run(cursor, {"row_id": row_id})
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-            connection.rollback()  # end the read transaction before the pool takes it back
-        finally:
-            connection.close()
+        def select_launch(cursor):
+            self._select_launch.run(cursor, {"row_id": row_id})
+            return cursor.fetchone()
+
+        row = self._on_launch_connection(select_launch, write=False)
         if row is None:
             return None
         stored_secret, data, expires_at = row
