@@ -263,7 +263,6 @@ def test_the_limits_are_settings_and_a_normal_launch_fits(tmp_path, signed):
 
 def test_an_oversized_login_and_callback_are_refused(tmp_path):
     from conftest import build_tool
-
     from ltikit.crypto import SecretBox
 
     app = build_tool(tmp_path, LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key(),
