@@ -154,6 +154,9 @@ def test_a_launch_and_a_later_page_are_one_round_trip_each_on_postgresql(
                                     expires_at=2**40) is None  # a replay: refused
         after_replay = count()
     finally:
+        # Close the traced connections first: libpq would go on writing its trace to the
+        # file descriptor, which the next socket opened may reuse.
+        storage.launch_engine.dispose()
         trace.close()
     assert (after_insert, after_select - after_insert, after_replay - after_select) == (1, 1, 1)
 
