@@ -17,6 +17,7 @@ must end within a few seconds whatever the other side does, so here every reques
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
@@ -76,30 +77,32 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _watch_socket(connection: HTTPConnection) -> None:
+def _watch_socket(connection: Any) -> None:
     watch = getattr(_local, "watch", None)
     if watch is not None:
         watch.add(connection.sock)
 
 
-class _HTTPConnection(HTTPConnection):
+class _Watched:
+    """Registers the connection's socket with the current request's deadline."""
+
+    sock: socket.socket | None
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _watch_socket(self)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         _watch_socket(self)  # a kept-alive connection is watched again for this request
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _HTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch_socket(self)
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _watch_socket(self)
-        super().request(*args, **kwargs)
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -149,15 +152,21 @@ def new_session(timeouts: tuple[float, float] | None = None) -> requests.Session
     """A ``requests.Session`` whose requests end at a total deadline: the one given to
     :func:`send`, or ``timeouts=(connect, total)`` for every request sent without one."""
     session = requests.Session()
-    mount(session, timeouts)
+    mount(session, DeadlineAdapter(timeouts))
     return session
 
 
-def mount(session: requests.Session, timeouts: tuple[float, float] | None) -> None:
-    """Give an existing session (canvasapi's) the deadline adapter."""
-    adapter = DeadlineAdapter(timeouts)
+def mount(session: requests.Session, adapter: DeadlineAdapter) -> None:
+    """Send an existing session's (canvasapi's) http and https requests through
+    ``adapter``."""
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+
+
+def lease_seconds(total_timeout: float) -> int:
+    """How long a lease on a shared token lasts while its holder asks for a new one: the
+    request's own deadline plus two seconds, so a holder that died is replaced soon."""
+    return math.ceil(total_timeout) + 2
 
 
 def timeouts(value: Any, default: tuple[float, float]) -> tuple[float, float]:

@@ -105,8 +105,6 @@ def canvas_for_user(tokens: CanvasTokens, instance: CanvasInstance, user_id: str
     access, version = tokens.access_token(instance, user_id, oauth)
     canvas = Canvas(instance.url, access)
     session: requests.Session = canvas._Canvas__requester._session  # type: ignore[attr-defined]
-    adapter = _CanvasAPIAdapter(instance.domain, timeouts)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    _http.mount(session, _CanvasAPIAdapter(instance.domain, timeouts))
     session.auth = CanvasTokenAuth(tokens, instance, user_id, oauth, access, version)
     return canvas

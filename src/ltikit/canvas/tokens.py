@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import _http
 from ..crypto import DecryptionError, SecretBox
 from ..errors import LTIException
 from ..storage import tables
@@ -200,7 +201,7 @@ class CanvasTokens:
     def _lease_for(self, client: CanvasOAuthClient) -> int:
         if self.lease_seconds is not None:
             return self.lease_seconds
-        return math.ceil(client.total_timeout) + 2
+        return _http.lease_seconds(client.total_timeout)
 
     def _refresh(self, instance: CanvasInstance, user_id: str, client: CanvasOAuthClient,
                  token: StoredToken, *, refused: bool) -> tuple[str, int]:

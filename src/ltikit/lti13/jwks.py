@@ -58,8 +58,7 @@ class JWKSCache:
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self._session = session or _http.new_session()
-        self._connect_timeout, self._total_timeout = \
-            (timeout, timeout) if isinstance(timeout, int | float) else timeout
+        self._connect_timeout, self._total_timeout = _http.timeouts(timeout, DEFAULT_TIMEOUT)
         self.min_ttl, self.max_ttl, self.refetch_interval = min_ttl, max_ttl, refetch_interval
         self._clock = clock
         self._memo: dict[str, tuple[int, int, dict[str, jwt.PyJWK]]] = {}

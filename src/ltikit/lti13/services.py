@@ -77,7 +77,7 @@ class ServiceTokens:
         # The lease outlives the token request's own deadline by two seconds: a worker
         # that died holding it is replaced within seconds.
         self.lease_seconds = lease_seconds if lease_seconds is not None else \
-            int(self.timeout[1]) + 3
+            _http.lease_seconds(self.timeout[1])
         self.wait_seconds = wait_seconds
         self._clock, self._sleep = clock, sleep
         self._memo: dict[tuple[int, str], tuple[str, int, int]] = {}  # token, expiry, version

@@ -55,11 +55,12 @@ def make_engine(url: str) -> Engine:
 
 def _launch_engine(engine: Engine) -> Engine:
     """The engine of the launch path's two statements: on a server database, a second pool
-    on the same URL without a ping at checkout (see SQLStorage._on_launch_connection); on
-    SQLite, the engine itself."""
+    on the same URL, in autocommit, without a ping at checkout (see
+    SQLStorage._on_launch_connection); on SQLite, the engine itself."""
     if engine.dialect.name == "sqlite":
         return engine
-    return create_engine(engine.url, pool_pre_ping=False, pool_size=5, max_overflow=10)
+    return create_engine(engine.url, pool_pre_ping=False, pool_size=5, max_overflow=10,
+                         isolation_level="AUTOCOMMIT")
 
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -165,8 +166,6 @@ class SQLStorage:
         for attempt in (1, 2):
             connection = engine.raw_connection()
             try:
-                if autocommit:
-                    connection.driver_connection.autocommit = True
                 cursor = connection.cursor()
                 try:
                     result = work(cursor)
