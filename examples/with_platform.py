@@ -65,7 +65,7 @@ def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
         found = platform.store.lti13_tool(tool_id=tool["id"])
         client_id, deployment_id = found["client_id"], found["deployment_id"]
     registrations = Registrations(tool_app.extensions["ltikit"].storage.engine)
-    if registrations.get(platform.url, client_id) is None:
+    if registrations.get(platform.issuer, client_id) is None:
         registrations.add(**platform.lti13_registration(client_id),
                           deployments=(deployment_id,))
 

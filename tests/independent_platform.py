@@ -174,12 +174,19 @@ class IndependentPlatform:
                 return Response(status=401)
             members = [{"user_id": user_id, "roles": user["roles"], "name": user["name"],
                         "status": "Active"} for user_id, user in USERS.items()]
+            if request.args.get("since"):
+                # The changes since the first read (NRPS 2.0 §2.4.3): the student left.
+                return jsonify({"id": request.url, "context": {"id": "course-42"},
+                                "members": [dict(members[-1], status="Deleted")]})
             page = int(request.args.get("page", "1"))
             response = jsonify({"id": request.url, "context": {"id": "course-42"},
                                 "members": members[page - 1:page]})
             if page < len(members):
                 response.headers["Link"] = f'<{outer.url}/memberships?page={page + 1}>; ' \
                                            'rel="next"'
+            else:  # the last page says where to ask for changes later
+                response.headers["Link"] = f'<{outer.url}/memberships?since=r1>; ' \
+                                           'rel="differences"'
             return response
 
         @app.post("/deep-link-return")

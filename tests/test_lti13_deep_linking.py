@@ -122,14 +122,16 @@ def test_the_platform_takes_a_signed_response_once_from_the_user_who_asked(tmp_p
         tool_id, client_id, deployment_id = platform.add_lti13_tool(
             "Picker", oidc_initiation_url=f"{tool_url}/lti13/login",
             target_link_uri=f"{tool_url}/pick", public_jwk_url=f"{tool_url}/lti13/jwks",
-            placements={"link_selection": {"enabled": "true", "url": f"{tool_url}/pick",
-                                           "message_type": "LtiDeepLinkingRequest"}})
+            # The editor button takes links back (Canvas's link_selection takes only
+            # ltiResourceLink items).
+            placements={"editor_button": {"enabled": "true", "url": f"{tool_url}/pick",
+                                          "message_type": "LtiDeepLinkingRequest"}})
         Registrations(LTIKit.state(app).storage.engine).add(
             **platform.lti13_registration(client_id), deployments=(deployment_id,))
         course = platform.course_id("BIO101")
 
         def deep_link(user):
-            return form_of(user.launch13(tool_id, course, placement="link_selection"))
+            return form_of(user.launch13(tool_id, course, placement="editor_button"))
 
         teacher = PlatformUser(platform, "teacher")
         chosen[:] = [Link(url="https://example.com/reading", title="Reading")]

@@ -88,6 +88,14 @@ def services_interop(tmp_path):
         return lti.deep_link_response([LtiResourceLink(url=tool_url[0] + "/launch",
                                                        title="Interop quiz")])
 
+    @tool.route("/roster-changes")
+    @lti(request="session")
+    def roster_changes(lti):
+        members = [m.user_id for m in lti.nrps.members()]
+        url = lti.nrps.differences_url
+        changed = [(m.user_id, m.status) for m in lti.nrps.members(url=url)] if url else None
+        return {"members": members, "differences": url, "changed": changed}
+
     tool_url: list[str] = []
     platform = IndependentPlatform()
     with serve(platform.app(), host="localhost") as platform_url, serve(tool) as url:
@@ -126,6 +134,18 @@ def test_nrps_the_roster_comes_from_lti1p3platform_across_pages(services_interop
     assert roster.status_code == 200, roster.text
     assert sorted(line.split("|")[0] for line in roster.text.splitlines()) == [
         "Ines Instructor", "Lee Learner"]
+
+
+def test_nrps_differences_are_followed_where_a_platform_offers_them(services_interop):
+    """Canvas has no differences service; platforms that follow NRPS 2.0 §2.4.3 put one on
+    the last page, and the client keeps it for a later read of the changes."""
+    platform, tool_url = services_interop
+    session, _, page = follow_launch(platform, "teacher-1")
+    changes = session.get(f"{tool_url}/roster-changes",
+                          params={"ltikit_launch": launch_id_of(page)}).json()
+    assert changes["members"] == ["teacher-1", "student-1"]
+    assert changes["differences"] == f"{platform.url}/memberships?since=r1"
+    assert changes["changed"] == [["student-1", "Deleted"]]
 
 
 def test_deep_linking_lti1p3platform_accepts_the_tools_response(services_interop):

@@ -48,10 +48,10 @@ def stored_launches(app):
         return conn.execute(select(func.count()).select_from(tables.launches)).scalar()
 
 
-def login(client, target=TARGET, **extra):
+def login(client, target=TARGET, headers=None, **extra):
     params = {"iss": ISS, "login_hint": "u-1", "target_link_uri": target, "client_id": CLIENT,
               "lti_message_hint": "hint-9", **extra}
-    return client.get("/lti13/login", query_string=params, base_url=BASE)
+    return client.get("/lti13/login", query_string=params, base_url=BASE, headers=headers)
 
 
 def started(client, **extra):
@@ -183,24 +183,43 @@ def test_two_logins_in_one_browser_each_complete(tool):
     assert stored_launches(app) == 2
 
 
-def test_without_the_cookie_the_refusal_links_to_the_same_login_in_a_new_window(tool):
+def test_a_framed_login_checks_the_cookie_before_the_hint_is_used(tool):
+    """Without platform storage, the new window must be offered before the browser goes to
+    the platform: Canvas and Moodle take an lti_message_hint once."""
     app, keys = tool
-    state, nonce = started(app.test_client())
-    blocked = app.test_client()  # this browser never got the login's cookie
-    refused = launch(blocked, keys, state, nonce)
-    assert refused.status_code == 401 and stored_launches(app) == 0
-    link = re.search(r'href="([^"]+)" target="_blank"', refused.get_data(as_text=True))
+    framed = login(app.test_client(), headers={"Sec-Fetch-Dest": "iframe"})
+    assert framed.status_code == 200 and framed.mimetype == "text/html"
+    cookies = framed.headers.getlist("Set-Cookie")
+    check = [c for c in cookies if c.startswith("ltikit_cookie_check=1;")]
+    assert check and "HttpOnly" not in check[0] and "SameSite=None" in check[0]
+    assert any(c.startswith(STATE_COOKIE) and "HttpOnly" in c for c in cookies)
+    body = framed.get_data(as_text=True)
+    config = json.loads(re.search(r"id=ltikit-cookie-check>(.*?)</script>", body).group(1))
+    assert config["next"].startswith("https://platform.example.edu/auth")
+    link = re.search(r"href='([^']+)' target=_blank", body)
     relaunch = urlsplit(html.unescape(link.group(1)))
     assert f"{relaunch.scheme}://{relaunch.netloc}{relaunch.path}" == BASE + "/lti13/login"
     assert parse_qs(relaunch.query) == {
         "iss": [ISS], "login_hint": ["u-1"], "target_link_uri": [TARGET],
         "client_id": [CLIENT], "lti_message_hint": ["hint-9"]}
-    # In the new window the cookie is first-party: the same login now completes.
+    # In the new window (a top-level document) the login redirects and completes.
     window = app.test_client()
-    again = window.get(relaunch.path + "?" + relaunch.query, base_url=BASE)
+    again = window.get(relaunch.path + "?" + relaunch.query, base_url=BASE,
+                       headers={"Sec-Fetch-Dest": "document"})
     assert again.status_code == 302
     query = {k: v[0] for k, v in parse_qs(urlsplit(again.headers["Location"]).query).items()}
     assert launch(window, keys, query["state"], query["nonce"]).status_code == 200
+
+
+def test_a_launch_without_its_cookie_offers_no_relaunch_of_a_used_hint(tool):
+    app, keys = tool
+    state, nonce = started(app.test_client())
+    blocked = app.test_client()  # this browser never got the login's cookie
+    refused = launch(blocked, keys, state, nonce)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 401 and stored_launches(app) == 0
+    assert "state_cookie_missing" in text and "new window" in text
+    assert "lti13/login" not in text and "target=\"_blank\"" not in text
 
 
 # -- platform storage (lti_storage_target): the path for browsers that block the cookie ---

@@ -301,7 +301,7 @@ def test_canvasapi_works_against_the_platform(platform):
 
 def test_throttled_calls_are_refused_as_canvas_does(tmp_path):
     with DevPlatform(tmp_path / "p.sqlite3", RATE_LIMIT_HIGH_WATER=3,
-                     RATE_LIMIT_OUTFLOW=0.001) as platform:
+                     RATE_LIMIT_UPFRONT_COST=1, RATE_LIMIT_OUTFLOW=0.001) as platform:
         client_id, secret = key(platform)
         token = exchange(platform, client_id, secret, get_code(platform, client_id)).json()[
             "access_token"]
@@ -310,6 +310,28 @@ def test_throttled_calls_are_refused_as_canvas_does(tmp_path):
         throttled = api(platform, "/api/v1/users/self", token)
         assert throttled.headers["Content-Type"].startswith("text/plain")
         assert throttled.headers["X-Rate-Limit-Remaining"] == "0.0"
+
+
+def test_parallel_calls_on_one_token_are_throttled_by_their_up_front_cost(tmp_path):
+    """Canvas takes 50 units from the bucket (600) when a request starts and settles the
+    real cost when it ends: a tool firing many slow calls at once with one user's token is
+    throttled although each call is cheap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with DevPlatform(tmp_path / "p.sqlite3", RATE_LIMIT_OUTFLOW=0.001) as platform:
+        client_id, secret = key(platform)
+        token = exchange(platform, client_id, secret, get_code(platform, client_id)).json()[
+            "access_token"]
+        platform.inject_fault("api", delay=1.5)  # each call holds its up-front cost 1.5 s
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(
+                lambda _: api(platform, "/api/v1/users/self", token).status_code, range(16)))
+        assert statuses.count(200) == 12 and statuses.count(429) == 4, statuses
+        platform.clear_faults()
+        # Settled at one unit each: the same token works again at once.
+        after = api(platform, "/api/v1/users/self", token)
+        assert after.status_code == 200
+        assert float(after.headers["X-Rate-Limit-Remaining"]) == pytest.approx(587, abs=1)
 
 
 def test_the_platform_answers_only_to_its_own_host_names(tmp_path):

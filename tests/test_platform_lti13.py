@@ -125,7 +125,7 @@ def test_the_cli_installs_a_13_tool_and_prints_how_the_tool_registers_the_platfo
     from ltikit.storage import SQLStorage
 
     client_id = re.search(r"client id: (\S+)", added.stdout).group(1)
-    registration = Registrations(SQLStorage(tool_db).engine).get("http://localhost:8123",
+    registration = Registrations(SQLStorage(tool_db).engine).get("https://canvas.instructure.com",
                                                                   client_id)
     assert registration.jwks_url == "http://localhost:8123/api/lti/security/jwks"
     refused = subprocess.run([*cli, "platform", "--data", str(data), "add-lti13-tool",

@@ -50,7 +50,9 @@ class LTIAuthenticationError(LTIException):
 
 class LTIStateCookieMissing(LTIAuthenticationError):
     """An LTI 1.3 launch came back without the login's cookie and without another way to
-    tie it to this browser; ``relaunch_url`` starts the same login in a new window."""
+    tie it to this browser.  ``relaunch_url``, when set, is a link the refusal page offers
+    (ltikit sets none: by then the platform has used up the login's ``lti_message_hint``,
+    so it offers the new window at the login instead, see :mod:`ltikit.lti13.cookie_check`)."""
 
     reason = "state_cookie_missing"
 

@@ -5,9 +5,11 @@
     ltikit consumers list
     ltikit consumers remove my-canvas
     ltikit platform [--host 127.0.0.1] [--port 8000] [--data platform.sqlite3]
-        [--allowed-host NAME ...] [--fault token:status=429,retry_after=5 ...]
+        [--issuer https://canvas.instructure.com] [--allowed-host NAME ...]
+        [--fault token:status=429,retry_after=5 ...]
     ltikit platform add-tool --key K --secret S (--url URL | --config-url URL) [--name N]
     ltikit platform add-lti13-tool --config-url URL [--name N] [--platform-url URL]
+        [--issuer ISS]
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
     ltikit platforms add-canvas CLIENT_ID CANVAS_DOMAIN [--environment beta]
     ltikit platforms add --issuer ISS --client-id ID --auth-login-url U --token-url U
@@ -95,6 +97,7 @@ def _consumers_remove(args: argparse.Namespace) -> int:
 
 
 DEFAULT_PLATFORM_DATA = "ltikit-platform.sqlite3"
+CANVAS_CLOUD_ISSUER = "https://canvas.instructure.com"
 
 
 def _platform_serve(args: argparse.Namespace) -> int:
@@ -105,7 +108,7 @@ def _platform_serve(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if args.reset and data.exists():
         data.unlink()
-    config: dict[str, object] = {}
+    config: dict[str, object] = {"LTI13_ISSUER": args.issuer or None}
     if args.token_lifetime is not None:
         config["TOKEN_LIFETIME"] = args.token_lifetime or None
     from ..urls import is_loopback
@@ -194,12 +197,13 @@ def _platform_add_lti13_tool(args: argparse.Namespace) -> int:
         print(f"ltikit: {exc}", file=sys.stderr)
         return 1
     base = args.platform_url.rstrip("/")
+    issuer = args.issuer or base
     tool = store.tool(tool_id)
     print(f"installed LTI 1.3 tool {tool_id}: {tool['name']} "
           f"({', '.join(tool['placements']) or 'no placements'})\n"
           f"client id: {client_id}\ndeployment id: {deployment_id}\n"
           "register the platform with the tool:\n"
-          f"  ltikit --database-url <the tool's database> platforms add --issuer {base} "
+          f"  ltikit --database-url <the tool's database> platforms add --issuer {issuer} "
           f"--client-id {client_id} --auth-login-url {base}/api/lti/authorize_redirect "
           f"--token-url {base}/login/oauth2/token --jwks-url {base}/api/lti/security/jwks "
           f"--deployment {deployment_id} --platform-storage")
@@ -426,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds an OAuth2 access token lives (default 3600; 0: never "
                                "expires)")
     platform.add_argument("--reset", action="store_true", help="start from a fresh data file")
+    platform.add_argument("--issuer", default=CANVAS_CLOUD_ISSUER,
+                          help="the LTI 1.3 issuer (default: Canvas Cloud's, which is not "
+                          "the platform's URL, as on Canvas; '' for the platform's URL)")
     platform.add_argument("--allowed-host", action="append", metavar="NAME",
                           help="a host name the platform answers to besides localhost and "
                           "127.0.0.1 (repeatable)")
@@ -452,7 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="URL of the tool's LTI 1.3 JSON configuration")
     add13.add_argument("--name", help="tool name (default: the JSON's title)")
     add13.add_argument("--platform-url", default="http://localhost:8000",
-                       help="where the platform runs: its issuer, for the printed command")
+                       help="where the platform runs, for the printed command")
+    add13.add_argument("--issuer", default=CANVAS_CLOUD_ISSUER,
+                       help="the platform's LTI 1.3 issuer (as given to `ltikit platform`)")
     add13.set_defaults(func=_platform_add_lti13_tool)
     add_key = platform_commands.add_parser("add-key", help="create a Canvas API developer key")
     add_key.add_argument("--name", required=True)

@@ -242,7 +242,7 @@ class LTI:
         return url
 
     # -- LTI Advantage services (1.3) -----------------------------------------------------
-    @property
+    @functools.cached_property
     def ags(self):
         """The Assignment and Grade Services of this launch
         (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
@@ -250,10 +250,11 @@ class LTI:
 
         return AssignmentGradeService(*self._service("ags", "grade"))
 
-    @property
+    @functools.cached_property
     def nrps(self):
         """The Names and Role Provisioning Services of this launch
-        (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered."""
+        (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered.  One
+        object per request, so what a read learnt (``differences_url``, ``context``) stays."""
         from ..lti13.nrps import NamesRoleService
 
         return NamesRoleService(*self._service("nrps", "roster"))
@@ -429,7 +430,7 @@ class _AppState:
             from .canvas import CanvasSupport
 
             self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
-        self._cookie_attributes: dict[int, str] = {}
+        self._cookie_attributes: dict[tuple[int, bool], str] = {}
         self.max_request_bytes = int(config["LTIKIT_MAX_REQUEST_BYTES"])
         self.max_form_fields = int(config["LTIKIT_MAX_FORM_FIELDS"])
         if self.max_request_bytes <= 0 or self.max_form_fields <= 0:
@@ -589,17 +590,19 @@ class _AppState:
         return self.cookie_header(config["LTIKIT_COOKIE_NAME"], token,
                                   int(config["LTIKIT_LAUNCH_LIFETIME"]))
 
-    def cookie_header(self, name: str, value: str, max_age: int) -> str:
-        """A ``Set-Cookie`` value for one of ltikit's cookies (``max_age`` 0 deletes it).
+    def cookie_header(self, name: str, value: str, max_age: int, *,
+                      http_only: bool = True) -> str:
+        """A ``Set-Cookie`` value for one of ltikit's cookies (``max_age`` 0 deletes it;
+        ``http_only`` False only for the cookie check, which scripts must read).
 
         Written out rather than through ``Response.set_cookie``, which re-validates and
         re-quotes every attribute on each launch: ltikit's names and values (launch ids,
         state digests) are URL-safe and need no quoting.  Max-Age without Expires: every
         browser that can run an LTI tool honours it."""
-        attributes = self._cookie_attributes.get(max_age)
+        attributes = self._cookie_attributes.get((max_age, http_only))
         if attributes is None:
             config = self.app.config
-            attributes = f"; Max-Age={max_age}; HttpOnly; Path=/"
+            attributes = f"; Max-Age={max_age}{'; HttpOnly' if http_only else ''}; Path=/"
             if config["LTIKIT_COOKIE_SECURE"]:
                 attributes += "; Secure; SameSite=None"
                 if config["LTIKIT_COOKIE_PARTITIONED"]:
@@ -607,7 +610,7 @@ class _AppState:
             else:
                 attributes += "; SameSite=Lax"
             if len(self._cookie_attributes) < 16:
-                self._cookie_attributes[max_age] = attributes
+                self._cookie_attributes[(max_age, http_only)] = attributes
         return f"{name}={value}{attributes}"
 
     def clear_cookie(self, response: Response, name: str | None = None) -> None:

@@ -7,8 +7,11 @@ same ``@lti`` decorator as LTI 1.1 launches, which recognises the ``id_token``.
 The browser is bound to its login by a short-lived ``SameSite=None; Secure; Partitioned``
 cookie (one per login) holding the state's digest.  When the browser did not send it back
 (cookies blocked inside the iframe), the launch is checked through the platform's storage
-when the login offered it (:mod:`ltikit.lti13.platform_storage`), and is otherwise refused
-with a page whose link starts the same login in a new window, where cookies are first-party.
+when the login offered it (:mod:`ltikit.lti13.platform_storage`).  Without storage, a
+framed login first checks that the browser keeps the tool's cookies and otherwise offers
+the same, still unused, login in a new window (:mod:`ltikit.lti13.cookie_check`); a launch
+that still arrives without its cookie is refused with a page saying what to do (its
+``lti_message_hint`` was used up at the platform, so no link could replay it).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from ..errors import (
     LTIStateCookieMissing,
 )
 from ..lti13 import JWKSCache, Registrations, verify_id_token
+from ..lti13.cookie_check import COOKIE as CHECK_COOKIE
+from ..lti13.cookie_check import COOKIE_MAX_AGE as CHECK_COOKIE_MAX_AGE
+from ..lti13.cookie_check import cookie_check_page, framed, relaunch_url
 from ..lti13.id_token import RESOURCE_LINK_REQUEST
 from ..lti13.jwks import DEFAULT_TIMEOUT as JWKS_TIMEOUT
 from ..lti13.oidc import (
@@ -37,6 +43,7 @@ from ..lti13.oidc import (
     auth_request_url,
     parse_login,
     registration_for,
+    relaunch_params,
     state_cookie,
 )
 from ..lti13.platform_storage import (
@@ -45,7 +52,6 @@ from ..lti13.platform_storage import (
     login_page,
     platform_origin,
     posted_by_check_page,
-    relaunch_url,
 )
 from ..lti13.services import DEFAULT_TIMEOUT as SERVICE_TIMEOUT
 from ..roles import Roles
@@ -127,6 +133,12 @@ class LTI13Support:
                               target=login.storage_target, key=new.storage_key or "",
                               secret=new.storage_secret)
             response = Response(page.body, mimetype="text/html", headers=page.headers)
+        elif framed(req.headers):
+            page = cookie_check_page(auth_url=url, relaunch_url=relaunch_url(
+                self._login_url(req), relaunch_params(registration, login)))
+            response = Response(page.body, mimetype="text/html", headers=page.headers)
+            response.headers.add("Set-Cookie", self.state.cookie_header(
+                CHECK_COOKIE, "1", CHECK_COOKIE_MAX_AGE, http_only=False))
         else:
             response = Response(status=302, headers={"Location": url,
                                                      "Cache-Control": "no-store"})
@@ -169,10 +181,12 @@ class LTI13Support:
                 raise LTIAuthenticationError("The course page did not confirm that this "
                                              "launch started in it.", reason="storage_mismatch")
         else:
+            # No relaunch link: the platform has used up this login's lti_message_hint.
             raise LTIStateCookieMissing(
                 "Your browser did not keep the login cookie of this launch (cookies from "
-                "the tool are blocked inside the course page). Open the tool in a new window "
-                "to continue.", relaunch_url=relaunch_url(self._login_url(req), pending.relaunch))
+                "the tool are blocked inside the course page). Open the activity from the "
+                "course again in a new window (or ask for the tool to be set to open in a "
+                "new window).")
         verified = verify_id_token(req.form.get("id_token", ""), self.registrations,
                                    self.jwks, message_types=message_types,
                                    leeway=int(self.state.app.config["LTIKIT_LTI13_LEEWAY"]))
@@ -197,8 +211,7 @@ class LTI13Support:
             action=self.state.public_url(req),
             fields={"id_token": req.form.get("id_token", ""), "state": req.form["state"]},
             origin=platform_origin(registration.auth_login_url),
-            target=pending.storage_target or "_parent", key=pending.storage_key or "",
-            relaunch_url=relaunch_url(self._login_url(req), pending.relaunch))
+            target=pending.storage_target or "_parent", key=pending.storage_key or "")
         log.info("LTI 1.3 launch without its state cookie: asking the platform's storage "
                  "(issuer=%s)", registration.issuer)
         return Response(page.body, mimetype="text/html", headers=page.headers)

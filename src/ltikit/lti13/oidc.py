@@ -27,9 +27,6 @@ from .registrations import Registration, Registrations
 STATE_LIFETIME = 600
 # Login parameters are capped at 4 KiB each; the state carries a few of them.
 MAX_STATE_LENGTH = 16384
-# The hints a state keeps to start the login again; beyond this the state (which travels
-# in the auth request's URL) would grow past what proxies accept, and the hints are left out.
-MAX_RELAUNCH_LENGTH = 3072
 _FRAME_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -117,7 +114,7 @@ class NewLogin:
 
 @dataclass(frozen=True)
 class PendingLogin:
-    """A verified state: which login it came from, and how to start that login again."""
+    """A verified state: which login it came from."""
 
     platform_id: int
     nonce: str
@@ -125,7 +122,6 @@ class PendingLogin:
     storage_target: str | None = None
     storage_key: str | None = None
     storage_digest: str | None = None
-    relaunch: dict[str, str] | None = None
 
     def storage_secret_matches(self, secret: str) -> bool:
         """Did the browser read back the secret this login put in platform storage?"""
@@ -158,10 +154,9 @@ class OIDCStates:
 
     When the platform offers client-side storage (``lti_storage_target``), the login also
     puts a random secret into the platform's window; the state carries only its SHA-256,
-    so the launch can ask for the secret back when the cookie did not come back.  The state
-    also keeps the login's hints, so a refused launch can offer to start the same login in
-    a new window.  It is signed, not encrypted: it holds nothing that was not already in the
-    login request's URL except the secret's digest.
+    so the launch can ask for the secret back when the cookie did not come back.  It is
+    signed, not encrypted: it holds nothing that was not already in the login request's URL
+    except the secret's digest.
     """
 
     def __init__(self, secret_key: str | bytes, *, max_age: int = STATE_LIFETIME) -> None:
@@ -172,9 +167,6 @@ class OIDCStates:
         nonce = secrets.token_urlsafe(32)
         data: dict[str, object] = {"p": registration.id, "n": nonce,
                                    "t": login.target_link_uri}
-        relaunch = relaunch_params(registration, login)
-        if sum(len(v) for v in relaunch.values()) <= MAX_RELAUNCH_LENGTH:
-            data["r"] = relaunch
         key = secret = None
         # lti_storage_target comes in an unsigned request: honoured only for platforms that
         # are registered as offering the storage (see ltikit.lti13.platform_storage).
@@ -193,8 +185,7 @@ class OIDCStates:
             return None
         return PendingLogin(platform_id=int(data["p"]), nonce=str(data["n"]),
                             target_link_uri=str(data["t"]), storage_target=data.get("s"),
-                            storage_key=data.get("k"), storage_digest=data.get("h"),
-                            relaunch=data.get("r"))
+                            storage_key=data.get("k"), storage_digest=data.get("h"))
 
 
 def relaunch_params(registration: Registration, login: LoginRequest) -> dict[str, str]:

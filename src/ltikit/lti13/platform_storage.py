@@ -39,7 +39,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from ..urls import origin as origin_of
 from .html_pages import ScriptedPage, scripted_page
@@ -119,14 +119,16 @@ def login_page(*, auth_url: str, origin: str, target: str, key: str,
         "next": auth_url, "timeout": ANSWER_TIMEOUT_MS})
 
 
-def check_page(*, action: str, fields: dict[str, str], origin: str, target: str, key: str,
-               relaunch_url: str | None) -> ScriptedPage:
+def check_page(*, action: str, fields: dict[str, str], origin: str, target: str,
+               key: str) -> ScriptedPage:
     """The launch's answer when the state cookie did not come back: fetch the login's
-    secret from the platform and post the launch again with it."""
+    secret from the platform and post the launch again with it.  When that fails it says
+    what to do; it links to no relaunch, since the platform has used up the login's
+    ``lti_message_hint``."""
     inputs = "".join(f"<input type=hidden name='{html.escape(name)}' "
                      f"value='{html.escape(value)}'>" for name, value in fields.items())
-    retry = (f"<p><a href='{html.escape(relaunch_url)}' target=_blank rel=noopener>"
-             "Open the tool in a new window</a></p>") if relaunch_url else ""
+    retry = ("<p>Open the activity from the course again in a new window (or ask for the "
+             "tool to be set to open in a new window).</p>")
     content = (
         "<p id=ltikit-waiting>Opening the tool&hellip;</p>"
         "<div id=ltikit-failed hidden><h1 style='font-size:1.4rem'>This launch could not "
@@ -153,11 +155,3 @@ def posted_by_check_page(headers: Mapping[str, str], tool_url: str) -> bool:
         return fetch_site == "same-origin"
     mine, sent = origin_of(tool_url), headers.get("Origin")
     return mine is not None and sent is not None and origin_of(sent) == mine
-
-
-def relaunch_url(login_url: str, params: dict[str, str] | None) -> str | None:
-    """The tool's login URL that starts the same login again (for a new window)."""
-    if not params:
-        return None
-    separator = "&" if urlsplit(login_url).query else "?"
-    return f"{login_url}{separator}{urlencode(params)}"

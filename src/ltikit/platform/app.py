@@ -21,6 +21,8 @@ from .store import PlatformStore
 
 log = logging.getLogger("ltikit.platform")
 
+CANVAS_CLOUD_ISSUER = "https://canvas.instructure.com"
+
 DEFAULTS: Mapping[str, Any] = {
     # Seconds an OAuth2 access token lives (Canvas: one hour); None: tokens never expire
     # and the token response has no expires_in, as with Canvas keys from before 2015.
@@ -35,6 +37,10 @@ DEFAULTS: Mapping[str, Any] = {
     # second (Canvas: 600 and 10), and the status of a throttled call (403 before late
     # 2025, 429 since).
     "API_REQUEST_COST": 1.0,
+    # Canvas charges every request an up-front cost while it runs and settles the real
+    # cost when it ends (doc/api/throttling.md): many parallel calls on one token are
+    # throttled even though each is cheap.
+    "RATE_LIMIT_UPFRONT_COST": 50.0,
     "RATE_LIMIT_HIGH_WATER": 600.0,
     "RATE_LIMIT_OUTFLOW": 10.0,
     "RATE_LIMIT_STATUS": 429,
@@ -43,6 +49,11 @@ DEFAULTS: Mapping[str, Any] = {
     # logins and launches carry lti_storage_target=post_message_forwarding, as in Canvas.
     # False: a platform without it (tools must then rely on their cookies).
     "PLATFORM_STORAGE": True,
+    # The LTI 1.3 issuer (``iss``).  Canvas Cloud's is https://canvas.instructure.com for
+    # every school while its login, token and JWKS endpoints live on other hosts; None:
+    # the platform's own URL.  DevPlatform and ``ltikit platform`` use Canvas's, so a tool
+    # that derives endpoints from ``iss`` fails here as it would on Canvas.
+    "LTI13_ISSUER": None,
     # Seconds after which the LTI 1.3 signing key is replaced by a new one (the previous
     # key stays published); None: only DevPlatform.rotate_lti13_key() rotates.
     "LTI13_KEY_ROTATION": None,
@@ -95,7 +106,8 @@ def create_app(data: str | Path, **config: Any) -> Flask:
 
     @app.before_request
     def injected_fault():
-        return faults.apply(request.path)
+        # REST API faults apply inside the API's throttle (canvas_api.api).
+        return faults.apply(request.path, skip=("api",))
 
     app.register_blueprint(web.bp)
     app.register_blueprint(canvas_api.bp)
@@ -144,16 +156,21 @@ class Faults:
             else:
                 self._faults.pop(endpoint, None)
 
-    def apply(self, path: str) -> Response | None:
+    def apply(self, path: str, *, endpoint: str | None = None,
+              skip: tuple[str, ...] = ()) -> Response | None:
+        """The fault's answer for a request to ``path`` (only ``endpoint``'s fault when
+        given; none of those in ``skip``), or None to let it through."""
         with self._lock:
-            for endpoint, prefixes in self.ENDPOINTS.items():
-                fault = self._faults.get(endpoint)
+            for name, prefixes in self.ENDPOINTS.items():
+                if name in skip or (endpoint is not None and name != endpoint):
+                    continue
+                fault = self._faults.get(name)
                 if fault is not None and path.startswith(prefixes):
                     if fault["times"] is not None:
                         if fault["times"] <= 0:
                             return None
                         fault["times"] -= 1
-                    self.hits[endpoint] = self.hits.get(endpoint, 0) + 1
+                    self.hits[name] = self.hits.get(name, 0) + 1
                     break
             else:
                 return None
@@ -193,24 +210,28 @@ class DevPlatform:
             print(platform.url)   # http://localhost:<free port>
 
     It listens on 127.0.0.1 and names itself ``localhost`` in its URLs, so a tool served
-    from ``127.0.0.1`` runs on another *site*, as a real tool does inside a real LMS.
+    from ``127.0.0.1`` runs on another *site*, as a real tool does inside a real LMS.  Its
+    LTI 1.3 issuer is ``issuer`` (Canvas Cloud's, which is not the platform's URL; give
+    each platform of one test its own).
     """
 
     def __init__(self, data: str | Path | None = None, *, port: int = 0,
                  host: str = "127.0.0.1", public_host: str = "localhost",
-                 **config: Any) -> None:
+                 issuer: str | None = CANVAS_CLOUD_ISSUER, **config: Any) -> None:
         self._tmp = None
         if data is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="ltikit-platform-")
             data = Path(self._tmp.name) / "platform.sqlite3"
         if public_host.lower() not in LOOPBACK_HOSTS:
             config["ALLOWED_HOSTS"] = (*config.get("ALLOWED_HOSTS", ()), public_host)
+        config.setdefault("LTI13_ISSUER", issuer)
         self.app = create_app(data, **config)
         self.store: PlatformStore = self.app.extensions["ltikit_platform"]
         self._server = make_server(host, port, self.app, threaded=True,
                                    request_handler=_QuietHandler)
         self.port = self._server.server_port
         self.url = f"http://{public_host}:{self.port}"
+        self.issuer: str = self.app.config["LTI13_ISSUER"] or self.url
         self._thread: threading.Thread | None = None
 
     def start(self) -> DevPlatform:
@@ -301,7 +322,7 @@ class DevPlatform:
 
     def lti13_registration(self, client_id: str) -> dict[str, Any]:
         """What a tool registers for this platform (ltikit ``Registrations.add`` values)."""
-        return {"name": "ltikit platform", "issuer": self.url, "client_id": client_id,
+        return {"name": "ltikit platform", "issuer": self.issuer, "client_id": client_id,
                 "auth_login_url": f"{self.url}/api/lti/authorize_redirect",
                 "token_url": f"{self.url}/login/oauth2/token",
                 "jwks_url": f"{self.url}/api/lti/security/jwks",

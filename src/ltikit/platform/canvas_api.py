@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -132,8 +133,9 @@ def authorize():
     state = args.get("state")
     scopes = (args.get("scope") or args.get("scopes") or "").split()
     if key["require_scopes"]:
+        # Canvas::OAuth::Provider#valid_scopes?: a scoped key needs scopes, all its own.
         missing = [s for s in scopes if s not in key["scopes"]]
-        if missing:
+        if missing or not scopes:
             # Raised before the state is kept: Canvas's invalid_scope redirect has no state.
             return redirect(_with_query(redirect_uri, [
                 ("error", "invalid_scope"),
@@ -392,23 +394,36 @@ def _api_errors(status: int, message: str, *, www_authenticate: bool = False,
 
 
 class _Throttle:
-    """Canvas's leaky bucket per access token: high-water mark 600, outflow 10 per second."""
+    """Canvas's leaky bucket per access token (high-water mark 600, outflow 10 per second,
+    doc/api/throttling.md): a request takes an up-front cost from the bucket when it
+    starts, and when it ends that is given back and its real cost taken."""
 
     def __init__(self) -> None:
         self._buckets: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def charge(self, token_id: int, cost: float, high_water: float, outflow: float
-               ) -> float | None:
-        """Remaining capacity after the charge, or ``None`` when the bucket is full."""
+    def _level(self, token_id: int, now: float, outflow: float) -> float:
+        level, at = self._buckets.get(token_id, (0.0, now))
+        return max(0.0, level - (now - at) * outflow)
+
+    def start(self, token_id: int, upfront: float, high_water: float, outflow: float
+              ) -> bool:
+        """Take the up-front cost; False (nothing taken) when the bucket would overflow."""
         now = time.monotonic()
         with self._lock:
-            level, at = self._buckets.get(token_id, (0.0, now))
-            level = max(0.0, level - (now - at) * outflow)
-            if level + cost > high_water:
+            level = self._level(token_id, now, outflow)
+            if level + upfront > high_water:
                 self._buckets[token_id] = (level, now)
-                return None
-            level += cost
+                return False
+            self._buckets[token_id] = (level + upfront, now)
+            return True
+
+    def finish(self, token_id: int, upfront: float, cost: float, high_water: float,
+               outflow: float) -> float:
+        """Settle a request that started: the remaining capacity."""
+        now = time.monotonic()
+        with self._lock:
+            level = max(0.0, self._level(token_id, now, outflow) - upfront + cost)
             self._buckets[token_id] = (level, now)
             return high_water - level
 
@@ -433,20 +448,28 @@ def api(route_pattern: str):
             key = store().developer_key(token_row["key_id"])
             if key and key["require_scopes"] and scope not in token_row["scopes"]:
                 return _api_errors(401, "Insufficient scopes on access token.")
-            remaining = current_app.extensions["ltikit_platform_throttle"].charge(
-                token_row["id"], _config("API_REQUEST_COST"), _config("RATE_LIMIT_HIGH_WATER"),
-                _config("RATE_LIMIT_OUTFLOW"))
-            if remaining is None:
+            throttle = current_app.extensions["ltikit_platform_throttle"]
+            upfront, cost = _config("RATE_LIMIT_UPFRONT_COST"), _config("API_REQUEST_COST")
+            high_water, outflow = _config("RATE_LIMIT_HIGH_WATER"), _config("RATE_LIMIT_OUTFLOW")
+            if not throttle.start(token_row["id"], upfront, high_water, outflow):
                 status = _config("RATE_LIMIT_STATUS")
                 response = Response("403 Forbidden (Rate Limit Exceeded)\n" if status == 403
                                     else "429 Too Many Requests (Rate Limit Exceeded)\n",
                                     status=status, mimetype="text/plain")
                 response.headers["X-Rate-Limit-Remaining"] = "0.0"
                 return response
-            g.api_user = store().user(token_row["user_id"])
-            g.api_key = key
-            response = view(**kwargs)
-            response.headers["X-Request-Cost"] = repr(float(_config("API_REQUEST_COST")))
+            try:
+                # An injected "api" fault runs here, holding the up-front cost as a slow
+                # Canvas request does.
+                injected = current_app.extensions["ltikit_platform_faults"].apply(
+                    request.path, endpoint="api")
+                g.api_user = store().user(token_row["user_id"])
+                g.api_key = key
+                response = injected or view(**kwargs)
+            finally:
+                remaining = throttle.finish(token_row["id"], upfront, cost, high_water,
+                                            outflow)
+            response.headers["X-Request-Cost"] = repr(float(cost))
             response.headers["X-Rate-Limit-Remaining"] = repr(round(remaining, 3))
             return response
 
@@ -523,33 +546,72 @@ def _last_arg(name: str, default: Any) -> Any:
 
 def _page_args(default: int = 10, maximum: int = 100,
                size: str = "per_page") -> tuple[int, int]:
-    """(page, page size) from the request (``size``: the page size's parameter; the LTI
-    services name it ``limit``)."""
+    """(page, page size) from the request (``size``: a parameter that overrides
+    ``per_page``, as the LTI services' ``limit`` does); ``page`` may be a marker."""
     try:
-        per_page = int(_last_arg(size, default))
-        page = int(_last_arg("page", 1))
+        per_page = int(_last_arg(size, _last_arg("per_page", default)))
     except ValueError:
-        per_page, page = default, 1
+        per_page = default
+    page = read_page_marker(str(_last_arg("page", "1"))) or 1
     return max(1, page), min(max(1, per_page), maximum)
 
 
-def page_links(total: int, page: int, per_page: int, size: str = "per_page") -> str:
-    """Canvas's ``Link`` header (current, next, prev, first, last) for this request."""
-    last = max(1, -(-total // per_page))
+PAGE_MARKER_PREFIX = "bookmark:"
+
+EXCLUDE_IN_PAGINATION_LINKS = ("page", "per_page", "access_token", "api_key")
+"""Query parameters Canvas leaves out of ``Link`` URLs (``Api.build_links_hash`` in
+lib/api.rb): a tool authenticating with ``?access_token=`` loses it from page 2 on."""
+
+
+def page_links(total: int, page: int, per_page: int, *, drop: tuple[str, ...] = (),
+               last: bool = True, bookmarks: bool = False) -> str:
+    """Canvas's ``Link`` header for this request, as lib/api.rb builds it: the other
+    query parameters first (sorted, as Rails's ``to_query``), then ``page=…&per_page=…``.
+    ``last`` False: no ``rel="last"`` (Canvas leaves it out where counting is costly);
+    ``bookmarks``: opaque page markers instead of numbers, as Canvas's bookmarked
+    collections send.  Tools must follow the URLs, never build them."""
     base = request.base_url
-    others = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", size)]
+    skip = {*EXCLUDE_IN_PAGINATION_LINKS, *drop}
+    others = sorted(((k, v) for k, v in request.args.items(multi=True) if k not in skip),
+                    key=lambda kv: kv[0])
+    prefix = f"{base}?{urlencode(others)}&" if others else f"{base}?"
 
     def link(number: int, rel: str) -> str:
-        query = urlencode([*others, ("page", number), (size, per_page)])
-        return f'<{base}?{query}>; rel="{rel}"'
+        marker = page_marker(number) if bookmarks else str(number)
+        return f'<{prefix}{urlencode([("page", marker), ("per_page", per_page)])}>; rel="{rel}"'
 
+    final = max(1, -(-total // per_page))
     links = [link(page, "current")]
-    if page < last:
+    if page < final:
         links.append(link(page + 1, "next"))
     if page > 1:
         links.append(link(page - 1, "prev"))
-    links += [link(1, "first"), link(last, "last")]
+    links.append(link(1, "first"))
+    if last:
+        links.append(link(final, "last"))
     return ",".join(links)
+
+
+def page_marker(number: int) -> str:
+    """An opaque page marker for page ``number`` (``bookmark:`` and base64 JSON)."""
+    return PAGE_MARKER_PREFIX + base64.urlsafe_b64encode(
+        json.dumps([number]).encode()).decode().rstrip("=")
+
+
+def read_page_marker(value: str) -> int | None:
+    """The page a marker or a plain number names; None for anything else."""
+    if value.isdigit():
+        return int(value)
+    if not value.startswith(PAGE_MARKER_PREFIX):
+        return None
+    raw = value[len(PAGE_MARKER_PREFIX):]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError):
+        return None
+    if isinstance(decoded, list) and len(decoded) == 1 and isinstance(decoded[0], int):
+        return decoded[0]
+    return None
 
 
 def _paginated(items: list[Any], total: int, page: int, per_page: int) -> Response:
@@ -587,7 +649,8 @@ def user_profile(user_id: str):
         "id": user["id"], "name": user["name"], "short_name": user["short_name"],
         "sortable_name": user["sortable_name"], "title": user["title"], "bio": user["bio"],
         "pronunciation": None, "primary_email": user["email"], "login_id": user["login_id"],
-        "sis_user_id": user["sis_user_id"], "integration_id": None, "lti_user_id": user["lti_id"],
+        "sis_user_id": user["sis_user_id"], "integration_id": None,
+        "lti_user_id": user["lti_context_id"],  # the 1.1 id, as Canvas's profile shows it
         "avatar_url": f"{request.host_url}images/thumbnails/{user['id']}.png",
         "calendar": {"ics": f"{request.host_url}feeds/calendars/user_{user['lti_id']}.ics"},
         "time_zone": user["time_zone"], "locale": user["locale"],

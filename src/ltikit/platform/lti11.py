@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -90,6 +91,7 @@ class LaunchContext:
     sourcedid: str | None = None
     return_url: str = ""
     item: Mapping[str, Any] | None = None  # a deep-linked module item being launched
+    sections: list[Mapping[str, Any]] = field(default_factory=list)  # the user's, in course
 
 
 def placement_settings(tool: Mapping[str, Any], placement: str) -> dict[str, Any] | None:
@@ -118,7 +120,7 @@ def launch_params(ctx: LaunchContext) -> dict[str, str]:
         "lti_version": "LTI-1p0",
         "resource_link_id": link_code,
         "resource_link_title": ctx.assignment["name"] if ctx.assignment else tool["name"],
-        "user_id": user["lti_id"],
+        "user_id": user["lti_context_id"],
         "roles": roles,
         "ext_roles": ext_roles,
         "context_id": context_row["lti_id"],
@@ -204,30 +206,85 @@ def _custom_name(name: str) -> str:
 
 
 def _substitute(value: str, ctx: LaunchContext) -> str:
-    """The Canvas variable expansions a tool is most likely to declare."""
-    user, course = ctx.user, ctx.course
+    """A custom parameter's value with Canvas's variable expansion (the ones tools use most,
+    from ``lib/lti/variable_expander.rb``).  As in Canvas, a variable that does not apply
+    here (``$Canvas.course.id`` outside a course) or that the platform does not know stays
+    as written, ``$`` and all."""
+    if not value.startswith("$"):
+        return value
+    return variables(ctx).get(value[1:], value)
+
+
+def variables(ctx: LaunchContext) -> dict[str, str]:
+    """The variables Canvas would expand in this launch, by name (without the ``$``)."""
+    user, course, account = ctx.user, ctx.course, ctx.account
+    domain = ctx.platform_url.split("://", 1)[1]
+    _, ext_roles = roles_for(ctx.enrollment_types, bool(user.get("account_admin")))
+    canvas_roles = list(dict.fromkeys(ctx.enrollment_types))
+    if user.get("account_admin"):
+        canvas_roles.append("Account Admin")
     known = {
-        "$Canvas.user.id": str(user["id"]),
-        "$Canvas.user.loginId": user["login_id"],
-        "$Canvas.user.sisSourceId": user.get("sis_user_id") or "",
-        "$Canvas.api.domain": ctx.platform_url.split("://", 1)[1],
-        "$Canvas.api.baseUrl": ctx.platform_url,
-        "$Canvas.account.id": str(ctx.account["id"]),
-        "$Person.name.full": user["name"],
-        "$Person.name.given": user["given_name"],
-        "$Person.name.family": user["family_name"],
-        "$Person.email.primary": user["email"],
-        "$User.id": str(user["id"]),
+        "Canvas.api.domain": domain, "Canvas.api.baseUrl": ctx.platform_url,
+        "Canvas.account.id": str(account["id"]), "Canvas.account.name": account["name"],
+        "Canvas.account.sisSourceId": "", "Canvas.rootAccount.id": str(account["id"]),
+        "Canvas.root_account.id": str(account["id"]), "Canvas.rootAccount.sisSourceId": "",
+        "Canvas.externalTool.url":
+            f"{ctx.platform_url}/api/v1/accounts/{account['id']}/external_tools/"
+            f"{ctx.tool['id']}",
+        "Canvas.user.id": str(user["id"]), "Canvas.user.globalId": str(user["id"]),
+        "User.id": str(user["id"]), "Canvas.user.loginId": user["login_id"],
+        "User.username": user["login_id"], "Canvas.user.sisSourceId":
+            user.get("sis_user_id") or "", "Person.sourcedId": user.get("sis_user_id") or "",
+        "Canvas.user.sisIntegrationId": "", "Canvas.user.prefersHighContrast": "false",
+        "Canvas.user.isRootAccountAdmin": "true" if user.get("account_admin") else "false",
+        "Person.name.full": user["name"], "Person.name.display": user["short_name"],
+        "Person.name.given": user["given_name"], "Person.name.family": user["family_name"],
+        "Person.email.primary": user["email"],
+        "Person.address.timezone": user.get("time_zone") or "America/Denver",
+        "Message.locale": user.get("locale") or "en",
+        "User.image": f"{ctx.platform_url}/images/thumbnails/{user['id']}.png",
+        "Canvas.xuser.allRoles": ext_roles,
+        "Canvas.membership.roles": ",".join(canvas_roles),
+        "Membership.role": ",".join(_lis2_roles(ctx)),
     }
     if course is not None:
-        known.update({"$Canvas.course.id": str(course["id"]),
-                      "$Canvas.course.name": course["name"],
-                      "$Canvas.course.sisSourceId": course.get("sis_course_id") or "",
-                      "$Context.title": course["name"]})
+        sections = ctx.sections
+        known.update({
+            "Canvas.course.id": str(course["id"]), "Canvas.course.name": course["name"],
+            "Canvas.course.sisSourceId": course.get("sis_course_id") or "",
+            "Canvas.course.workflowState": course.get("workflow_state") or "available",
+            "Canvas.course.startAt": course.get("start_at") or "",
+            "CourseSection.sourcedId": course.get("sis_course_id") or "",
+            "Context.id": course["lti_id"], "Context.title": course["name"],
+            "Context.label": course["course_code"],
+            "com.instructure.contextLabel": course["course_code"],
+            "Context.sourcedId": course.get("sis_course_id") or "",
+            "Canvas.enrollment.enrollmentState":
+                "active" if ctx.enrollment_types else "inactive",
+            "Canvas.membership.concludedRoles": "",
+            "Canvas.course.sectionIds": ",".join(str(s["id"]) for s in sections),
+            "Canvas.course.sectionSisSourceIds":
+                ",".join(s["sis_section_id"] for s in sections if s.get("sis_section_id")),
+            "com.instructure.User.sectionNames": json.dumps([s["name"] for s in sections]),
+        })
     if ctx.assignment is not None:
-        known.update({"$Canvas.assignment.id": str(ctx.assignment["id"]),
-                      "$Canvas.assignment.title": ctx.assignment["name"]})
-    return known.get(value, value)
+        points = _points(ctx.assignment["points_possible"])
+        known.update({"Canvas.assignment.id": str(ctx.assignment["id"]),
+                      "Canvas.assignment.title": ctx.assignment["name"],
+                      "Canvas.assignment.pointsPossible": points,
+                      "ResourceLink.id": ctx.assignment["lti_id"],
+                      "ResourceLink.title": ctx.assignment["name"]})
+    if ctx.item is not None:
+        known.update({"Canvas.moduleItem.id": str(ctx.item["id"]),
+                      "ResourceLink.id": ctx.item["lti_id"],
+                      "ResourceLink.title": ctx.item.get("title") or ctx.tool["name"]})
+    return known
+
+
+def _lis2_roles(ctx: LaunchContext) -> list[str]:
+    from .lti13 import roles13
+
+    return roles13(ctx.enrollment_types, bool(ctx.user.get("account_admin")))
 
 
 def sign(url: str, params: Mapping[str, str], key: str, secret: str) -> list[tuple[str, str]]:

@@ -1,7 +1,9 @@
 """The platform side of LTI 1.3: keys, the OIDC auth endpoint, Canvas-shaped id_tokens.
 
-Paths follow Canvas's (``/api/lti/authorize_redirect``, ``/api/lti/security/jwks``); the
-issuer is the platform's own URL (Canvas Cloud uses ``https://canvas.instructure.com``).
+Paths follow Canvas's (``/api/lti/authorize_redirect``, ``/api/lti/security/jwks``).  The
+issuer is ``LTI13_ISSUER``, by default ``https://canvas.instructure.com`` as on Canvas
+Cloud, whose endpoints live on other hosts: a tool must take its endpoints from its
+registration, never derive them from ``iss``.
 Claims follow Canvas's shape (``lib/lti/messages/jwt_message.rb``): the LTI claims, the
 user's name and email by privacy level, ``lti11_legacy_user_id``, Canvas's placement
 extension, and Canvas ids only as custom fields the tool declares.
@@ -29,22 +31,36 @@ CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 
-# What Canvas accepts back per deep linking placement.
-DEEP_LINKING_ACCEPTS = {
-    "assignment_selection": (["ltiResourceLink"], False),
-    "link_selection": (["ltiResourceLink", "link", "file", "html", "image"], True),
-    "resource_selection": (["ltiResourceLink"], False),
-    "editor_button": (["link", "file", "html", "ltiResourceLink", "image"], True),
+# What Canvas asks for per deep linking placement (``DEEP_LINKING_DETAILS`` in
+# lib/lti/messages/deep_linking_request.rb): accept_types, accept_multiple, auto_create,
+# document targets, media types.  Canvas sends no ``data`` and no ``accept_lineitem``.
+DEEP_LINKING_DETAILS: dict[str, tuple[list[str], bool, bool, list[str], list[str]]] = {
+    "assignment_selection": (["ltiResourceLink"], False, False, ["iframe", "window"],
+                             ["application/vnd.ims.lti.v1.ltilink"]),
+    "editor_button": (["link", "file", "html", "ltiResourceLink", "image"], True, False,
+                      ["embed", "iframe", "window"],
+                      ["image/*", "text/html", "application/vnd.ims.lti.v1.ltilink", "*/*"]),
+    "homework_submission": (["file", "ltiResourceLink"], False, False, ["iframe"], ["*/*"]),
+    "link_selection": (["ltiResourceLink"], True, False, ["iframe", "window"],
+                       ["application/vnd.ims.lti.v1.ltilink"]),
 }
+_DEFAULT_DETAILS = (["ltiResourceLink"], False, False, ["iframe", "window"],
+                    ["application/vnd.ims.lti.v1.ltilink"])
 
 
-def deep_linking_settings(placement: str, *, return_url: str, data: str) -> dict[str, Any]:
-    accept_types, multiple = DEEP_LINKING_ACCEPTS.get(placement, (["ltiResourceLink"], False))
-    return {"deep_link_return_url": return_url, "accept_types": accept_types,
-            "accept_presentation_document_targets": ["iframe", "window"],
-            "accept_media_types": "image/*,text/html", "accept_multiple": multiple,
-            "accept_lineitem": placement in ("assignment_selection", "link_selection"),
-            "auto_create": True, "data": data}
+def accepted_types(placement: str) -> list[str]:
+    return DEEP_LINKING_DETAILS.get(placement, _DEFAULT_DETAILS)[0]
+
+
+def deep_linking_settings(placement: str, *, return_url: str) -> dict[str, Any]:
+    types, multiple, auto_create, targets, media = \
+        DEEP_LINKING_DETAILS.get(placement, _DEFAULT_DETAILS)
+    return {"deep_link_return_url": return_url, "accept_types": types,
+            "accept_presentation_document_targets": targets,
+            "accept_media_types": ",".join(media), "accept_multiple": multiple,
+            "auto_create": auto_create}
+
+
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person"
 SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person"
@@ -139,14 +155,20 @@ def message_hints(store: PlatformStore) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(store.instance_secret, salt="ltikit.platform.lti13-hint")
 
 
-def read_hint(store: PlatformStore, hint: str, max_age: int = 600) -> dict[str, Any] | None:
+HINT_LIFETIME = 300
+"""Seconds a login initiation's ``lti_message_hint`` stays usable (Canvas: 5 minutes)."""
+
+
+def read_hint(store: PlatformStore, hint: str, max_age: int = HINT_LIFETIME
+              ) -> dict[str, Any] | None:
     try:
         return message_hints(store).loads(hint, max_age=max_age)
     except BadSignature:
         return None
 
 
-def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, nonce: str,
+def id_token_claims(ctx: LaunchContext, *, issuer: str, client_id: str, deployment_id: str,
+                    nonce: str,
                     target_link_uri: str, placement: str,
                     deep_linking: dict[str, Any] | None = None) -> dict[str, Any]:
     tool, user, course, account = ctx.tool, ctx.user, ctx.course, ctx.account
@@ -154,7 +176,7 @@ def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, n
     now = int(time.time())
     context_row = course or account
     claims: dict[str, Any] = {
-        "iss": ctx.platform_url, "aud": client_id, "azp": client_id, "sub": user["lti_id"],
+        "iss": issuer, "aud": client_id, "azp": client_id, "sub": user["lti_id"],
         "iat": now, "exp": now + 3600, "nonce": nonce, "locale": user.get("locale") or "en",
         CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
         CLAIM + "deployment_id": deployment_id, CLAIM + "target_link_uri": target_link_uri,
@@ -174,8 +196,9 @@ def id_token_claims(ctx: LaunchContext, *, client_id: str, deployment_id: str, n
         CLAIM + "launch_presentation": {"document_target": "iframe",
                                         "return_url": ctx.return_url,
                                         "locale": user.get("locale") or "en"},
-        CLAIM + "lti11_legacy_user_id": user["lti_id"],
-        CLAIM + "lti1p1": {"user_id": user["lti_id"]},
+        # The 1.1 id, for tools moving from 1.1; ``sub`` is another id (as in Canvas).
+        CLAIM + "lti11_legacy_user_id": user["lti_context_id"],
+        CLAIM + "lti1p1": {"user_id": user["lti_context_id"]},
         "https://www.instructure.com/placement": placement,
         CLAIM + "custom": {name: _substitute(str(value), ctx) for name, value in {
             **(tool.get("custom_fields") or {}),

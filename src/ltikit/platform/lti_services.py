@@ -6,12 +6,18 @@
   carries the requested scopes that the tool's key allows.
 * Assignment and Grade Services under ``/api/lti/courses/:course_id/line_items``: line
   items are assignments (as in Canvas), scores become grades (shown in the gradebook),
-  results are read back; lists page with a ``Link`` header.
+  results are read back; lists page with a ``Link`` header, 10 per page by default.
 * Names and Role Provisioning under ``/api/lti/courses/:course_id/names_and_roles``, with
-  ``role``, ``limit`` and ``rlid``, ``Link: rel="next"`` and ``rel="differences"``.
+  ``role``, ``limit`` (at most 50) and ``rlid``, ``Link: rel="next"`` with opaque page
+  markers and no ``rel="last"``; no ``rel="differences"`` (Canvas has no such service).
 
 Every call needs a token with the right scope, from a tool installed in the platform, and
-sees only the line items of that tool.
+sees only the line items of that tool.  Statuses and error bodies follow Canvas
+(``app/controllers/lti/ims/``: ``concerns/lti_services.rb`` ``render_error``,
+``concerns/gradebook_services.rb``, ``line_items_controller.rb``, ``scores_controller.rb``,
+``providers/memberships_provider.rb``; ``app/serializers/lti/ims/
+names_and_roles_serializer.rb``): ``{"errors": {"type": "unprocessable_entity",
+"message": ...}}``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import threading
 import time
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import jwt
 import requests
@@ -52,8 +57,14 @@ def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> R
     return Response(json.dumps(body), status=status, mimetype=mimetype)
 
 
+_ERROR_TYPES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
+                412: "precondition_failed", 415: "unsupported_media_type",
+                422: "unprocessable_entity"}
+
+
 def _error(status: int, message: str) -> Response:
-    return _json({"errors": {"type": "unauthorized" if status == 401 else "bad_request",
+    """Canvas's LTI service error: ``{"errors": {"type": <status name>, "message": …}}``."""
+    return _json({"errors": {"type": _ERROR_TYPES.get(status, "bad_request"),
                              "message": message}}, status)
 
 
@@ -97,16 +108,18 @@ class ToolJWTError(ValueError):
         self.replayed = replayed
 
 
-def verify_tool_jwt(token: str, *, audience: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tool, claims) of a JWT an LTI 1.3 tool signed for ``audience`` (its ``iss`` is its
-    client id; its key comes from the tool's JWKS URL or inline key).  Raises
+def verify_tool_jwt(token: str, *, audience: str, client_claim: str = "iss"
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tool, claims) of a JWT an LTI 1.3 tool signed for ``audience``; ``client_claim``
+    names the claim holding its client id (``iss`` in a deep linking response, ``sub`` in
+    a client assertion); its key comes from the tool's JWKS URL or inline key.  Raises
     :class:`ToolJWTError`."""
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise ToolJWTError("not a JWT") from None
-    tool13 = store().lti13_tool(client_id=str(unverified.get("iss", "")))
+    tool13 = store().lti13_tool(client_id=str(unverified.get(client_claim, "")))
     if tool13 is None:
         raise ToolJWTError("unknown client")
     try:
@@ -118,7 +131,7 @@ def verify_tool_jwt(token: str, *, audience: str) -> tuple[dict[str, Any], dict[
         raise ToolJWTError("no key of the tool has this kid")
     try:
         claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=audience,
-                            options={"require": ["iss", "aud", "exp", "iat"]})
+                            options={"require": [client_claim, "aud", "exp", "iat"]})
     except jwt.PyJWTError as exc:
         raise ToolJWTError(str(exc)) from None
     jti = claims.get("jti") or claims.get("nonce")
@@ -139,11 +152,14 @@ def client_credentials(form, token_url: str) -> Response:
         unverified = jwt.decode(form["client_assertion"], options={"verify_signature": False})
     except jwt.PyJWTError:
         return _json({"error": "invalid_request", "error_description": "bad assertion"}, 400)
-    if not unverified.get("jti") or unverified.get("sub") != unverified.get("iss"):
+    if not unverified.get("jti") or not unverified.get("sub"):
         return _json({"error": "invalid_request",
-                      "error_description": "the assertion needs a jti, and sub = iss"}, 400)
+                      "error_description": "the assertion needs a jti and a sub"}, 400)
     try:
-        tool13, _ = verify_tool_jwt(form["client_assertion"], audience=token_url)
+        # Canvas finds the developer key by the assertion's sub (the client id) and leaves
+        # iss free (its "LTI Advantage: client credentials" docs).
+        tool13, _ = verify_tool_jwt(form["client_assertion"], audience=token_url,
+                                    client_claim="sub")
     except ToolJWTError as exc:
         status, error = (400, "invalid_request") if exc.replayed else (401, "invalid_client")
         return _json({"error": error, "error_description": str(exc)}, status)
@@ -165,15 +181,15 @@ def _authorize(course_id: int, *scopes: str) -> Response | None:
     then holds the tool's id); else the error response."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    row = store().service_token(token) if token else None
+    if not token:
+        return _error(401, "Missing access token")
+    row = store().service_token(token)
     if row is None:
-        response = _error(401, "Invalid access token")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="canvas-lms"'
-        return response
+        return _error(401, "Access token invalid - signature likely incorrect")
     if not set(scopes) & set(row["scopes"]):
-        return _error(401, f"Insufficient scopes on access token: needs one of {scopes}")
+        return _error(401, "Insufficient permissions")
     if store().course(course_id) is None:
-        return _error(404, "The specified resource does not exist.")
+        return _error(404, "Context not found")
     g.tool_id = row["tool_id"]
     return None
 
@@ -202,25 +218,35 @@ def line_item_json(course_id: int, assignment: dict[str, Any]) -> dict[str, Any]
 def _line_item(course_id: int, item_id: int, *scopes: str
                ) -> tuple[dict[str, Any] | None, Response | None]:
     """(the line item's assignment, None) when the token may use ``scopes`` on it, else
-    (None, the error response): only the tool's own line items exist for it."""
+    (None, the error response): 404 when it is not in the course, 412 when it is another
+    tool's (``verify_line_item_client_id_connection``)."""
     refused = _authorize(course_id, *scopes)
     if refused:
         return None, refused
     assignment = store().assignment(item_id)
-    if assignment is None or assignment["course_id"] != course_id or \
-            assignment["tool_id"] != g.tool_id:
+    if assignment is None or assignment["course_id"] != course_id:
         return None, _error(404, "The specified resource does not exist.")
+    if assignment["tool_id"] != g.tool_id:
+        return None, _error(412, "Tool does not have permission to view line_item")
     return assignment, None
 
 
-def _page(items: list[Any]) -> tuple[list[Any], str]:
-    """(this page, Canvas's Link header) for the request's ``limit`` and ``page``."""
-    page, limit = _page_args(default=50, size="limit")
-    return (items[(page - 1) * limit: page * limit],
-            page_links(len(items), page, limit, size="limit"))
+def _page(items: list[Any], *, default: int, maximum: int, nrps: bool = False
+          ) -> tuple[list[Any], str]:
+    """(this page, Canvas's Link header) for the request's ``limit`` or ``per_page`` and
+    ``page``.  AGS lists default to 10 and keep ``limit`` in their links; NRPS caps pages
+    at 50, drops ``limit`` from its links, and pages with opaque markers and no
+    ``rel="last"`` (``MembershipsProvider#pagination_args``, ``Api.jsonapi_paginate``)."""
+    page, size = _page_args(default=default, maximum=maximum, size="limit")
+    return (items[(page - 1) * size: page * size],
+            page_links(len(items), page, size, drop=("limit",) if nrps else (),
+                       last=not nrps, bookmarks=nrps))
 
 
 # -- Assignment and Grade Services --------------------------------------------------------
+
+AGS_PAGE, AGS_MAX_PAGE, NRPS_MAX_PAGE = 10, 100, 50
+
 
 @bp.route("/api/lti/courses/<int:course_id>/line_items", methods=["GET", "POST"])
 def line_items(course_id: int):
@@ -230,15 +256,17 @@ def line_items(course_id: int):
             return refused
         body = request.get_json(silent=True, force=True)
         if not isinstance(body, dict) or not body.get("label") or \
-                not isinstance(body.get("scoreMaximum"), (int, float)) or \
-                body["scoreMaximum"] <= 0:
+                not _number(body.get("scoreMaximum")) or body["scoreMaximum"] <= 0:
             return _error(400, "A line item needs a label and a positive scoreMaximum.")
+        # A line item a tool makes is not coupled to an assignment made in Canvas: the
+        # tool may delete it (and so its assignment).
         assignment_id = store().add_assignment(
             course_id, g.tool_id, str(body["label"]), float(body["scoreMaximum"]),
             resource_id=body.get("resourceId"), tag=body.get("tag"),
             resource_link_id=body.get("resourceLinkId"),
-            start_date_time=body.get("startDateTime"), end_date_time=body.get("endDateTime"))
-        return _json(line_item_json(course_id, store().assignment(assignment_id)), 200,
+            start_date_time=body.get("startDateTime"), end_date_time=body.get("endDateTime"),
+            coupled=False)
+        return _json(line_item_json(course_id, store().assignment(assignment_id)), 201,
                      LINEITEM)
     refused = _authorize(course_id, SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
     if refused:
@@ -251,10 +279,15 @@ def line_items(course_id: int):
     if args.get("resource_link_id"):
         items = [a for a in items if (a["resource_link_id"] or a["lti_id"]) ==
                  args["resource_link_id"]]
-    chunk, link = _page(items)
+    chunk, link = _page(items, default=AGS_PAGE, maximum=AGS_MAX_PAGE)
     response = _json([line_item_json(course_id, a) for a in chunk], 200, LINEITEM_CONTAINER)
     response.headers["Link"] = link
     return response
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        value == value  # not NaN
 
 
 @bp.route("/api/lti/courses/<int:course_id>/line_items/<int:item_id>",
@@ -266,6 +299,9 @@ def line_item(course_id: int, item_id: int):
     if assignment is None:
         return refused
     if request.method == "DELETE":
+        if assignment["coupled"]:
+            # Canvas: ``head :unauthorized if line_item.coupled`` (an empty 401).
+            return Response(status=401)
         store().remove_assignment(item_id)
         return Response(status=204)
     if request.method == "PUT":
@@ -275,7 +311,7 @@ def line_item(course_id: int, item_id: int):
         values: dict[str, Any] = {}
         if "label" in body:
             values["name"] = str(body["label"])
-        if isinstance(body.get("scoreMaximum"), (int, float)) and body["scoreMaximum"] > 0:
+        if _number(body.get("scoreMaximum")) and body["scoreMaximum"] > 0:
             values["points_possible"] = float(body["scoreMaximum"])
         for name, column in (("resourceId", "resource_id"), ("tag", "tag"),
                              ("startDateTime", "start_date_time"),
@@ -288,45 +324,73 @@ def line_item(course_id: int, item_id: int):
     return _json(line_item_json(course_id, assignment), 200, LINEITEM)
 
 
+ACTIVITY_PROGRESS = ("Initialized", "Started", "InProgress", "Submitted", "Completed")
+GRADING_PROGRESS = ("FullyGraded", "Pending", "PendingManual", "Failed", "NotReady")
+GRADED = ("FullyGraded", "PendingManual")
+"""``Lti::Result::ACCEPT_GIVEN_SCORE_TYPES``: with any other gradingProgress Canvas ignores
+scoreGiven and clears the grade."""
+
+
 @bp.post("/api/lti/courses/<int:course_id>/line_items/<int:item_id>/scores")
 def scores(course_id: int, item_id: int):
+    """A score, checked in the order of Canvas's ``ScoresController`` before-actions."""
     assignment, refused = _line_item(course_id, item_id, SCOPE_SCORE)
     if assignment is None:
         return refused
     body = request.get_json(silent=True, force=True)
     if request.mimetype != SCORE:
+        # Stricter than Canvas (which also parses application/json), as the AGS
+        # specification and other platforms are.
         return _error(415, f"Scores are sent as {SCORE}.")
-    if not isinstance(body, dict) or not body.get("userId") or \
-            body.get("activityProgress") not in ("Initialized", "Started", "InProgress",
-                                                  "Submitted", "Completed") or \
-            body.get("gradingProgress") not in ("FullyGraded", "Pending", "PendingManual",
-                                                 "Failed", "NotReady"):
-        return _error(400, "A score needs userId, activityProgress and gradingProgress.")
+    if not isinstance(body, dict):
+        return _error(400, "A score is a JSON object.")
+    user = store().course_user_by_lti_id(course_id, str(body.get("userId") or ""))
+    if user is None or "StudentEnrollment" not in store().enrollment_types(course_id,
+                                                                            user["id"]):
+        # verify_user_in_context: the 1.3 user id (or Canvas id) of a student here.
+        return _error(422, "User not found in course or is not a student")
+    missing = [name for name in ("userId", "activityProgress", "gradingProgress",
+                                 "timestamp") if body.get(name) in (None, "")]
+    if missing:
+        return _error(400, f"param is missing or the value is empty: {missing[0]}")
+    if body["activityProgress"] not in ACTIVITY_PROGRESS or \
+            body["gradingProgress"] not in GRADING_PROGRESS:
+        return _error(400, "activityProgress or gradingProgress has an unknown value.")
     try:
-        moment = datetime.fromisoformat(str(body.get("timestamp")))
+        moment = datetime.fromisoformat(str(body["timestamp"]))
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        return _error(400, "The score needs an ISO 8601 timestamp with its offset.")
+        return _error(400, f"Provided timestamp of {body['timestamp']} not a valid timestamp")
     stamp = moment.timestamp()
-    user = next((u for u in store().course_users(course_id)[1]
-                 if u["lti_id"] == body["userId"]), None)
-    if user is None:
-        return _error(422, "The user is not in this course.")
     previous = store().grade(item_id, user["id"])
-    if previous and previous.get("score_timestamp") and stamp <= previous["score_timestamp"]:
-        return _error(409, "The score's timestamp is not after the previous score's.")
+    if previous and previous.get("score_timestamp") and stamp < previous["score_timestamp"]:
+        # Only a strictly earlier timestamp is refused; an equal one replaces the score.
+        return _error(400, f"Provided timestamp of {body['timestamp']} before last updated "
+                      "timestamp")
     given, maximum = body.get("scoreGiven"), body.get("scoreMaximum")
-    if given is not None and (not isinstance(given, (int, float)) or
-                              not isinstance(maximum, (int, float)) or maximum <= 0 or
-                              given < 0):
-        return _error(400, "scoreGiven needs a positive scoreMaximum.")
-    fraction = given / maximum if given is not None else None
+    ignored = body["gradingProgress"] not in GRADED or given is None
+    if not ignored:
+        if "scoreMaximum" not in body or maximum is None:
+            return _error(422, "ScoreMaximum not supplied when ScoreGiven present.")
+        if not _number(maximum) or maximum < 0:
+            return _error(422, "ScoreMaximum must be greater than or equal to 0")
+        if not _number(given):
+            return _error(400, "scoreGiven must be a number.")
+    points = assignment["points_possible"]
+    if ignored:
+        fraction = None
+    else:
+        # Canvas scales scoreGiven to the line item's maximum, and does not scale when
+        # scoreMaximum is 0 (ScoresController#line_item_score_maximum_scale).
+        scaled = given * (points / maximum) if abs(maximum) > 1e-12 else given
+        fraction = scaled / points if points else None
     store().set_grade(item_id, user["id"], fraction, result_text=body.get("comment"),
                       score_given=given, score_maximum=maximum,
                       activity_progress=body["activityProgress"],
                       grading_progress=body["gradingProgress"], score_timestamp=stamp)
-    return _json({"resultUrl": f"{_line_item_url(course_id, item_id)}/results/{user['id']}"})
+    return _json({"resultUrl": f"{_line_item_url(course_id, item_id)}/results/{user['id']}"},
+                 200, SCORE)
 
 
 @bp.get("/api/lti/courses/<int:course_id>/line_items/<int:item_id>/results")
@@ -339,7 +403,7 @@ def results(course_id: int, item_id: int):
     items = []
     for grade in store().grades_of(item_id):
         user = people.get(grade["user_id"])
-        if user is None or (wanted and user["lti_id"] != wanted):
+        if user is None or (wanted and wanted not in (user["lti_id"], str(user["id"]))):
             continue
         item = {"id": f"{_line_item_url(course_id, item_id)}/results/{user['id']}",
                 "scoreOf": _line_item_url(course_id, item_id), "userId": user["lti_id"],
@@ -349,7 +413,7 @@ def results(course_id: int, item_id: int):
         if grade.get("result_text"):
             item["comment"] = grade["result_text"]
         items.append(item)
-    chunk, link = _page(items)
+    chunk, link = _page(items, default=AGS_PAGE, maximum=AGS_MAX_PAGE)
     response = _json(chunk, 200, RESULT_CONTAINER)
     response.headers["Link"] = link
     return response
@@ -365,6 +429,10 @@ def names_and_roles(course_id: int):
     from .lti13 import roles13
 
     course = store().course(course_id)
+    tool = store().tool(g.tool_id) or {}
+    privacy = tool.get("privacy_level") or "anonymous"
+    names = privacy in ("name_only", "public")  # ContextExternalTool#include_name?
+    emails = privacy in ("email_only", "public")  # include_email?
     role = request.args.get("role")
     members = []
     for user in store().course_users(course_id)[1]:
@@ -373,17 +441,21 @@ def names_and_roles(course_id: int):
                  if "/membership" in r]  # context roles only, as Canvas sends them
         if role and role not in roles and not any(r.endswith("#" + role) for r in roles):
             continue
-        members.append({"status": "Active", "user_id": user["lti_id"], "roles": roles,
-                        "name": user["name"], "given_name": user["given_name"],
-                        "family_name": user["family_name"], "email": user["email"],
-                        "picture": f"{_base()}/images/thumbnails/{user['id']}.png",
-                        "lis_person_sourcedid": user.get("sis_user_id")})
-    base = f"{_base()}/api/lti/courses/{course_id}/names_and_roles"
-    chunk, link = _page(members)
+        member: dict[str, Any] = {"status": "Active"}
+        if names:
+            member.update(name=user["name"], given_name=user["given_name"],
+                          family_name=user["family_name"])
+        if privacy == "public":
+            member["picture"] = f"{_base()}/images/thumbnails/{user['id']}.png"
+        if emails:
+            member["email"] = user["email"]
+        if names and user.get("sis_user_id"):
+            member["lis_person_sourcedid"] = user["sis_user_id"]
+        member.update(user_id=user["lti_id"], lti11_legacy_user_id=user["lti_context_id"],
+                      roles=roles)
+        members.append(member)
+    chunk, link = _page(members, default=NRPS_MAX_PAGE, maximum=NRPS_MAX_PAGE, nrps=True)
     _count("nrps:page")
-    if 'rel="next"' not in link:
-        # The last page says where to ask for changes since this read.
-        link += f',<{base}?{urlencode({"since": str(int(time.time()))})}>; rel="differences"'
     context = {"id": course["lti_id"], "label": course["course_code"], "title": course["name"]}
     response = _json({"id": request.url, "context": context, "members": chunk}, 200,
                      MEMBERSHIP_CONTAINER)

@@ -14,6 +14,7 @@ import hmac
 import json
 import secrets
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..storage.sql import make_engine
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ID_BASE = 10_000_000_000_000
 """Canvas Cloud ids carry a shard number: local id 42 is seen as 10000000000042."""
 
@@ -71,6 +72,10 @@ users = Table(
     Column("email", String(255), nullable=False),
     Column("login_id", String(255), nullable=False),
     Column("sis_user_id", String(255)),
+    # Two ids, as in Canvas: ``lti_context_id`` is the opaque 40-hex id of LTI 1.1
+    # (``user_id``, the 1.3 ``login_hint``, ``lti11_legacy_user_id``); ``lti_id`` is the
+    # UUID a 1.3 launch sends as ``sub`` and AGS and NRPS call ``userId``/``user_id``.
+    Column("lti_context_id", String(64), nullable=False, unique=True),
     Column("lti_id", String(64), nullable=False, unique=True),
     Column("account_admin", Boolean, nullable=False, default=False),
     Column("time_zone", String(64), nullable=False, default="America/Denver"),
@@ -91,10 +96,19 @@ courses = Table(
     Column("start_at", String(32)),
     Column("time_zone", String(64), nullable=False, default="America/Denver"),
 )
+sections = Table(
+    # Canvas gives every course a default section; enrollments belong to one.
+    "course_sections", metadata,
+    Column("id", Id, primary_key=True),
+    Column("course_id", Id, ForeignKey("courses.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("sis_section_id", String(255)),
+)
 enrollments = Table(
     "enrollments", metadata,
     Column("id", Id, primary_key=True),
     Column("course_id", Id, ForeignKey("courses.id"), nullable=False),
+    Column("course_section_id", Id, ForeignKey("course_sections.id")),
     Column("user_id", Id, ForeignKey("users.id"), nullable=False),
     # TeacherEnrollment, TaEnrollment, DesignerEnrollment, StudentEnrollment,
     # ObserverEnrollment: Canvas's enrollment types.
@@ -135,6 +149,10 @@ assignments = Table(
     # custom parameters.
     Column("url", Text),
     Column("custom_fields", Text),
+    # Canvas's ``Lti::LineItem#coupled``: the line item was made with its assignment (in
+    # the course, or by deep linking), so AGS may not delete it; line items a tool POSTs
+    # are not coupled.
+    Column("coupled", Boolean, nullable=False, default=True),
 )
 content_items = Table(
     # What tools returned by deep linking that is not an assignment: module items that
@@ -199,6 +217,14 @@ launch_log = Table(
     Column("placement", String(64), nullable=False),
     Column("url", Text, nullable=False),
     Column("params", Text, nullable=False),
+)
+pending_launches = Table(
+    # LTI 1.3 launches waiting for the tool's auth request: as Canvas caches the launch
+    # at login initiation and deletes it when the id_token is made, each lti_message_hint
+    # works once and for five minutes.
+    "lti13_pending_launches", metadata,
+    Column("verifier", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
 )
 outcome_nonces = Table(
     "outcome_nonces", metadata,
@@ -319,7 +345,8 @@ class PlatformStore:
                 "id": ID_BASE + local, "name": name, "short_name": given,
                 "sortable_name": f"{family}, {given}", "given_name": given,
                 "family_name": family, "email": f"{login}@example.edu", "login_id": login,
-                "sis_user_id": sis, "lti_id": _opaque("user", local), "account_admin": admin,
+                "sis_user_id": sis, "lti_context_id": _opaque("user", local),
+                "lti_id": str(uuid.uuid4()), "account_admin": admin,
             })
         biology, chemistry = ID_BASE + 1, ID_BASE + 2
         for course_id, name, code in ((biology, "Introduction to Biology", "BIO101"),
@@ -328,14 +355,19 @@ class PlatformStore:
                 "id": course_id, "account_id": account, "name": name, "course_code": code,
                 "sis_course_id": f"{code}-2026", "lti_id": _opaque("course", course_id),
                 "uuid": secrets.token_urlsafe(30), "start_at": "2026-09-01T06:00:00Z"})
+            conn.execute(insert(sections), {"id": course_id, "course_id": course_id,
+                                            "name": name, "sis_section_id": f"{code}-2026-01"})
         for local, _, _, _, role, _ in people:
             if role:
-                conn.execute(insert(enrollments), {"course_id": biology,
-                                                   "user_id": ID_BASE + local, "type": role})
+                conn.execute(insert(enrollments), {
+                    "course_id": biology, "course_section_id": biology,
+                    "user_id": ID_BASE + local, "type": role})
         # The second course: the same teacher and student, for two-course (two-tab) tests.
         conn.execute(insert(enrollments), [
-            {"course_id": chemistry, "user_id": ID_BASE + 2, "type": "TeacherEnrollment"},
-            {"course_id": chemistry, "user_id": ID_BASE + 5, "type": "StudentEnrollment"}])
+            {"course_id": chemistry, "course_section_id": chemistry, "user_id": ID_BASE + 2,
+             "type": "TeacherEnrollment"},
+            {"course_id": chemistry, "course_section_id": chemistry, "user_id": ID_BASE + 5,
+             "type": "StudentEnrollment"}])
 
     # -- people and courses ---------------------------------------------------------------
     def people(self) -> list[Person]:
@@ -354,6 +386,28 @@ class PlatformStore:
             row = conn.execute(select(users).where(users.c.login_id == login_id)) \
                 .mappings().first()
         return dict(row) if row else None
+
+    def course_user_by_lti_id(self, course_id: int, user_id: str
+                              ) -> dict[str, Any] | None:
+        """A member of the course named as AGS names users: the 1.3 ``lti_id`` or the
+        Canvas user id (Canvas's ``GradebookServices#user``; the 1.1 id is not accepted)."""
+        match = users.c.lti_id == user_id
+        if user_id.isdigit():
+            match = match | (users.c.id == int(user_id))
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(match, users.c.id.in_(
+                select(enrollments.c.user_id).where(enrollments.c.course_id == course_id))
+            )).mappings().first()
+        return dict(row) if row else None
+
+    def sections_of(self, course_id: int, user_id: int | None = None) -> list[dict[str, Any]]:
+        """The course's sections, or those in which ``user_id`` is enrolled."""
+        query = select(sections).where(sections.c.course_id == course_id)
+        if user_id is not None:
+            query = query.where(sections.c.id.in_(select(enrollments.c.course_section_id).where(
+                enrollments.c.course_id == course_id, enrollments.c.user_id == user_id)))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(sections.c.id)).mappings()]
 
     def account(self) -> Mapping[str, Any]:
         with self.engine.connect() as conn:
@@ -624,6 +678,24 @@ class PlatformStore:
         if not hmac.compare_digest(mac, parts[4]) or int(parts[0]) != tool_id:
             return None
         return int(parts[2]), int(parts[3])
+
+    # -- LTI 1.3 launches ------------------------------------------------------------------
+    def begin_lti13_launch(self, ttl: float) -> str:
+        """A new launch's verifier (in its lti_message_hint), usable once within ``ttl``."""
+        verifier = secrets.token_urlsafe(24)
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(delete(pending_launches).where(pending_launches.c.expires_at < now))
+            conn.execute(insert(pending_launches).values(verifier=verifier,
+                                                         expires_at=now + ttl))
+        return verifier
+
+    def take_lti13_launch(self, verifier: str) -> bool:
+        """Whether the launch was pending and unexpired; it is consumed either way."""
+        with self.engine.begin() as conn:
+            return conn.execute(delete(pending_launches).where(
+                pending_launches.c.verifier == verifier,
+                pending_launches.c.expires_at >= time.time())).rowcount == 1
 
     def claim_outcome_nonce(self, consumer_key: str, nonce: str, ttl: float) -> bool:
         now = time.time()

@@ -57,6 +57,11 @@ def platform_url() -> str:
     return request.host_url.rstrip("/")
 
 
+def issuer() -> str:
+    """The LTI 1.3 issuer (``LTI13_ISSUER``; else the platform's own URL)."""
+    return current_app.config.get("LTI13_ISSUER") or platform_url()
+
+
 @bp.before_app_request
 def load_user() -> None:
     user_id = session.get("user_id")
@@ -281,7 +286,8 @@ def launch_context(kind: str, context_id: int, tool_id: int, placement: str,
         platform_url=platform_url(), guid=store().guid, account=account, tool=tool,
         user=g.user, placement=placement, course=course, enrollment_types=types,
         assignment=assignment, sourcedid=sourcedid, return_url=return_url,
-        item=item if placement == "module_item" else None), url
+        item=item if placement == "module_item" else None,
+        sections=store().sections_of(course["id"], g.user["id"]) if course else []), url
 
 
 def _form(url: str, fields: list[tuple[str, str]], method: str = "post") -> Response:
@@ -302,17 +308,21 @@ def launch_form(kind: str, context_id: int, tool_id: int):
     ctx, url = launch_context(kind, context_id, tool_id, placement, assignment_id, item_id)
     lti13_tool = store().lti13_tool(tool_id=tool_id)
     if lti13_tool is not None:
-        from .lti13 import message_hints
+        from .lti13 import HINT_LIFETIME, message_hints
 
         hint = message_hints(store()).dumps({
             "kind": kind, "context_id": context_id, "tool_id": tool_id,
             "placement": placement, "assignment_id": assignment_id, "item_id": item_id,
-            "user_id": g.user["id"], "target_link_uri": url})
-        fields = [("iss", platform_url()), ("login_hint", g.user["lti_id"]),
+            "user_id": g.user["id"], "target_link_uri": url,
+            "verifier": store().begin_lti13_launch(HINT_LIFETIME)})
+        # Canvas's login_hint is the user's 1.1 id; the id_token's sub is another id.
+        fields = [("iss", issuer()), ("login_hint", g.user["lti_context_id"]),
                   ("target_link_uri", url), ("lti_message_hint", hint),
                   ("client_id", lti13_tool["client_id"]),
                   ("lti_deployment_id", lti13_tool["deployment_id"]),
-                  ("deployment_id", lti13_tool["deployment_id"]), *_storage_target()]
+                  ("deployment_id", lti13_tool["deployment_id"]),
+                  ("canvas_region", "not_configured"), ("canvas_environment", "prod"),
+                  *_storage_target()]
         log.info("1.3 login initiation: tool=%s user=%s", tool_id, g.user["id"])
         return _form(lti13_tool["oidc_initiation_url"], fields)
     params = lti11.launch_params(ctx)
@@ -344,11 +354,18 @@ def lti13_authorize():
     hint = read_hint(store(), values.get("lti_message_hint", ""))
     if hint is None or hint["tool_id"] != tool13["tool_id"]:
         abort(400, "The lti_message_hint is missing, forged or expired.")
-    if values.get("login_hint") != g.user["lti_id"] or hint["user_id"] != g.user["id"]:
+    if values.get("login_hint") != g.user["lti_context_id"] or \
+            hint["user_id"] != g.user["id"]:
         # The browser's platform session is not the user the login was for.
         return _form(redirect_uri, [("error", "login_required"), ("error_description",
-                     "The user is not logged in as the launching user."),
-                     ("state", values["state"])])
+                     "Must have an active user session"), ("state", values["state"])])
+    if not store().take_lti13_launch(str(hint.get("verifier", ""))):
+        # Canvas caches a launch at login initiation and deletes it when it makes the
+        # id_token (app/controllers/lti/ims/authentication_controller.rb): a hint works
+        # once, within five minutes; a tool replaying a login gets this error.
+        return _form(redirect_uri, [("error", "launch_no_longer_valid"), (
+            "error_description", "The launch has either expired or already been consumed"),
+            ("state", values["state"])])
     ctx, _ = launch_context(hint["kind"], hint["context_id"], hint["tool_id"],
                             hint["placement"], hint["assignment_id"], hint.get("item_id"))
     options = lti11.placement_settings(ctx.tool, hint["placement"]) or {}
@@ -356,14 +373,16 @@ def lti13_authorize():
     if options.get("message_type") == "LtiDeepLinkingRequest":
         from .lti13 import deep_linking_settings
 
+        # Canvas sends no settings.data; what the response answers is in the return URL
+        # (Canvas puts the placement there and knows the user by its session).
         deep_linking = deep_linking_settings(
             hint["placement"], return_url=platform_url() + url_for(
                 "platform.deep_linking_response", kind=hint["kind"],
-                context_id=hint["context_id"]),
-            data=message_hints(store()).dumps({"tool_id": tool13["tool_id"],
-                                               "placement": hint["placement"],
-                                               "user_id": g.user["id"]}))
-    claims = id_token_claims(ctx, client_id=tool13["client_id"],
+                context_id=hint["context_id"], placement=hint["placement"],
+                modal="true", request=message_hints(store()).dumps({
+                    "tool_id": tool13["tool_id"], "placement": hint["placement"],
+                    "user_id": g.user["id"]})))
+    claims = id_token_claims(ctx, issuer=issuer(), client_id=tool13["client_id"],
                              deployment_id=tool13["deployment_id"], nonce=values["nonce"],
                              target_link_uri=hint["target_link_uri"],
                              placement=hint["placement"], deep_linking=deep_linking)
@@ -410,14 +429,15 @@ def deep_linking_response(kind: str, context_id: int):
 
     course, _ = _launch_context_or_abort(kind, context_id)
     try:
-        tool13, claims = verify_tool_jwt(request.form.get("JWT", ""), audience=platform_url())
+        # The response's aud is the platform's issuer (LTI Deep Linking 2.0 §4.2).
+        tool13, claims = verify_tool_jwt(request.form.get("JWT", ""), audience=issuer())
     except ToolJWTError as exc:
         abort(400, f"The deep linking response was refused: {exc}")
     if claims.get(CLAIM + "message_type") != "LtiDeepLinkingResponse" or \
             claims.get(CLAIM + "version") != "1.3.0" or \
             claims.get(CLAIM + "deployment_id") != tool13["deployment_id"]:
         abort(400, "Not an LTI 1.3 deep linking response for this deployment.")
-    data = read_hint(store(), str(claims.get(DL_CLAIM + "data") or ""), max_age=3600)
+    data = read_hint(store(), request.args.get("request", ""), max_age=3600)
     if data is None or data["tool_id"] != tool13["tool_id"] or data["user_id"] != g.user["id"]:
         abort(400, "The response does not answer a deep linking request of this user.")
     items = claims.get(DL_CLAIM + "content_items") or []
@@ -438,7 +458,13 @@ def deep_linking_response(kind: str, context_id: int):
 
 def _add_content_item(course: dict[str, Any] | None, tool_id: int, placement: str,
                       item: dict[str, Any]) -> dict[str, Any]:
+    from .lti13 import accepted_types
+
     kind = str(item.get("type", ""))
+    if kind not in accepted_types(placement):
+        # Canvas acts only on the types it asked for (link_selection: ltiResourceLink).
+        return {"kind": "ignored", "title": f"(a {kind!r} item, which {placement} does not "
+                f"accept: it takes {', '.join(accepted_types(placement))})"}
     url = item.get("url")
     title = str(item.get("title") or "") or None
     custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
