@@ -86,11 +86,14 @@ def _csrf_token() -> str:
 @bp.before_app_request
 def check_csrf() -> None:
     # The platform's own forms carry a token; tool-facing endpoints (OAuth2 token, API,
-    # outcomes) are called by servers and authenticate otherwise, and a deep linking
-    # response is a form from the tool's page whose signed JWT is the proof.
+    # outcomes) are called by servers and authenticate otherwise, a deep linking
+    # response is a form from the tool's page whose signed JWT is the proof, and the OIDC
+    # auth request may be a form POST from the tool's page (as Canvas skips its
+    # authenticity token there; the single-use lti_message_hint is its check).
     if request.method == "POST" and request.blueprint == "platform" and \
             request.endpoint not in ("platform.grade_passback",
-                                     "platform.deep_linking_response"):
+                                     "platform.deep_linking_response",
+                                     "platform.lti13_authorize"):
         sent = request.form.get("csrf_token", "")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
             abort(400, "The form expired; go back, reload the page and try again.")
