@@ -139,6 +139,19 @@ def test_with_the_cookies_blocked_the_launch_goes_through_platform_storage(
     assert sum("LTI 1.3 launch accepted" in m for m in messages) == 1
 
 
+def test_without_platform_storage_a_browser_keeping_partitioned_cookies_stays_in_the_frame(
+        phaseout_browser, tmp_path):
+    """The cookie check at a framed login (no storage, as on Moodle) passes through when
+    the browser keeps the tool's (partitioned) cookies."""
+    with platform_and_tool(tmp_path, PLATFORM_STORAGE=False) as (platform, _):
+        context = phaseout_browser.new_context()
+        frame = open_tool_as(context.new_page(), platform, "student")
+        assert frame.locator("#greeting").inner_text() == "Hello Sam Student"
+        frame.locator("#again").click()
+        assert frame.locator("#again-page").inner_text() == "Still Sam Student"
+        context.close()
+
+
 def test_without_cookies_or_platform_storage_the_tool_opens_in_a_new_window(
         phaseout_browser, tmp_path):
     with platform_and_tool(tmp_path, {"LTIKIT_COOKIE_PARTITIONED": False},
