@@ -38,6 +38,7 @@ from werkzeug.wrappers import Request, Response
 from .. import _http
 from ..canvas.instances import instances_from_config
 from ..canvas.tokens import CanvasAuthorizationRequired
+from ..cookies import CookiePolicy
 from ..crypto import SecretBox
 from ..errors import (
     LTIConfigurationError,
@@ -430,7 +431,8 @@ class _AppState:
             from .canvas import CanvasSupport
 
             self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
-        self._cookie_attributes: dict[tuple[int, bool], str] = {}
+        self.cookies = CookiePolicy(secure=bool(config["LTIKIT_COOKIE_SECURE"]),
+                                    partitioned=bool(config["LTIKIT_COOKIE_PARTITIONED"]))
         self.max_request_bytes = int(config["LTIKIT_MAX_REQUEST_BYTES"])
         self.max_form_fields = int(config["LTIKIT_MAX_FORM_FIELDS"])
         if self.max_request_bytes <= 0 or self.max_form_fields <= 0:
@@ -487,7 +489,9 @@ class _AppState:
                 raise LTIRequestTooLarge(f"The request has more than {fields} fields.")
 
     def authenticate(self, request: Request, request_type: str, role: str,
-                     message_types: Collection[str] | None) -> LTI:
+                     message_types: Collection[str] | None) -> LTI | Response:
+        """The ``lti`` object of an authenticated request, or the page an LTI 1.3 launch
+        continues with (the platform-storage check); refusals raise."""
         self.bound(request)
         if request_type != "session" and _is_lti13_launch(request):
             return self._launch13(request, role, message_types)
@@ -518,20 +522,23 @@ class _AppState:
         return LTI(self, active)
 
     def _launch13(self, request: Request, role: str,
-                  message_types: Collection[str] | None) -> LTI:
+                  message_types: Collection[str] | None) -> LTI | Response:
         # A route's declared types are exactly what it takes: a route declared for 1.1's
         # ContentItemSelectionRequest takes no 1.3 message, rather than 1.3's default list.
         wanted = frozenset(self.app.config["LTIKIT_LTI13_MESSAGE_TYPES"]
                            if message_types is None else message_types)
-        verified, roles, state_cookie = self.lti13.verify_launch(request, wanted)
+        launched = self.lti13.verify_launch(request, wanted)
+        if isinstance(launched, Response):
+            return launched
+        verified = launched.verified
         if role != ANY:
-            self._check_role(roles, role)  # before anything is stored
+            self._check_role(launched.roles, role)  # before anything is stored
         active = self.launches.start_lti13(verified)
         cookie = self._cookie_header(active.token)
 
         def finish(response: Response) -> Response:
             response.headers.add("Set-Cookie", cookie)
-            self.clear_cookie(response, state_cookie)
+            response.headers.add("Set-Cookie", launched.clear_state_cookie)
             return response
 
         after_this_request(finish)
@@ -582,9 +589,6 @@ class _AppState:
                 request.cookies.get(config["LTIKIT_COOKIE_NAME"]))
 
     # -- responses ------------------------------------------------------------------------
-    def set_cookie(self, response: Response, token: str) -> None:
-        response.headers.add("Set-Cookie", self._cookie_header(token))
-
     def _cookie_header(self, token: str) -> str:
         config = self.app.config
         return self.cookie_header(config["LTIKIT_COOKIE_NAME"], token,
@@ -592,26 +596,8 @@ class _AppState:
 
     def cookie_header(self, name: str, value: str, max_age: int, *,
                       http_only: bool = True) -> str:
-        """A ``Set-Cookie`` value for one of ltikit's cookies (``max_age`` 0 deletes it;
-        ``http_only`` False only for the cookie check, which scripts must read).
-
-        Written out rather than through ``Response.set_cookie``, which re-validates and
-        re-quotes every attribute on each launch: ltikit's names and values (launch ids,
-        state digests) are URL-safe and need no quoting.  Max-Age without Expires: every
-        browser that can run an LTI tool honours it."""
-        attributes = self._cookie_attributes.get((max_age, http_only))
-        if attributes is None:
-            config = self.app.config
-            attributes = f"; Max-Age={max_age}{'; HttpOnly' if http_only else ''}; Path=/"
-            if config["LTIKIT_COOKIE_SECURE"]:
-                attributes += "; Secure; SameSite=None"
-                if config["LTIKIT_COOKIE_PARTITIONED"]:
-                    attributes += "; Partitioned"
-            else:
-                attributes += "; SameSite=Lax"
-            if len(self._cookie_attributes) < 16:
-                self._cookie_attributes[(max_age, http_only)] = attributes
-        return f"{name}={value}{attributes}"
+        """A ``Set-Cookie`` value for one of ltikit's cookies (:class:`CookiePolicy`)."""
+        return self.cookies.header(name, value, max_age, http_only=http_only)
 
     def clear_cookie(self, response: Response, name: str | None = None) -> None:
         """Delete the launch cookie (or the ltikit cookie ``name``)."""
@@ -641,15 +627,6 @@ def _forwarded(value: str | None, trusted: int) -> str | None:
         return None
     values = [v.strip() for v in value.split(",")]
     return values[-trusted] if len(values) >= trusted else None
-
-
-class StorageCheckRequired(Exception):
-    """Not a refusal: an LTI 1.3 launch continues after a page asks the platform's storage
-    for the login's secret (its cookie did not come back); ``response`` is that page."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("platform storage check")
-        self.response = response
 
 
 def _is_lti13_launch(request: Request) -> bool:
@@ -824,13 +801,13 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
             try:
                 state = _state(flask_app)
                 the_lti = state.authenticate(req, request, role, message_types)
+                if isinstance(the_lti, Response):  # the launch continues in the browser
+                    return the_lti
                 g.ltikit_lti = the_lti
                 kwargs["lti"] = the_lti
                 # As in PyLTI, an LTI error raised by the view itself (a refused grade,
                 # say) goes to the same error callback instead of becoming a 500.
                 return view(*args, **kwargs)
-            except StorageCheckRequired as exc:
-                return exc.response
             except CanvasAuthorizationRequired as exc:
                 the_lti = g.get("ltikit_lti")
                 if the_lti is None or the_lti._state.canvas is None:

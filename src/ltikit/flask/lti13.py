@@ -1,69 +1,36 @@
-"""LTI 1.3 in the Flask adapter: the OIDC login route and the id_token launch.
+"""LTI 1.3 in the Flask adapter: the OIDC login route, the JWKS route, the launch.
 
 ``LTIKit(app)`` registers the login URL (``LTIKIT_LTI13_LOGIN_PATH``, default
-``/lti13/login``); the launch arrives at the ``target_link_uri``, a view protected by the
-same ``@lti`` decorator as LTI 1.1 launches, which recognises the ``id_token``.
-
-The browser is bound to its login by a short-lived ``SameSite=None; Secure; Partitioned``
-cookie (one per login) holding the state's digest.  When the browser did not send it back
-(cookies blocked inside the iframe), the launch is checked through the platform's storage
-when the login offered it (:mod:`ltikit.lti13.platform_storage`).  Without storage, a
-framed login first checks that the browser keeps the tool's cookies and otherwise offers
-the same, still unused, login in a new window (:mod:`ltikit.lti13.cookie_check`); a launch
-that still arrives without its cookie is refused with a page saying what to do (its
-``lti_message_hint`` was used up at the platform, so no link could replay it).
+``/lti13/login``) and the tool's JWKS URL; the launch arrives at the ``target_link_uri``, a
+view protected by the same ``@lti`` decorator as LTI 1.1 launches, which recognises the
+``id_token``.  Every decision is :class:`ltikit.lti13.flow.LTI13Flow`'s; this module only
+translates requests and replies, and holds the app's LTI 1.3 services (registrations,
+JWKS cache, tool keys, service tokens).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from flask import current_app, request
 from werkzeug.wrappers import Request, Response
 
 from .. import _http
-from ..errors import (
-    LTIAuthenticationError,
-    LTIConfigurationError,
-    LTIException,
-    LTIStateCookieMissing,
-)
-from ..lti13 import JWKSCache, Registrations, verify_id_token
-from ..lti13.cookie_check import COOKIE as CHECK_COOKIE
-from ..lti13.cookie_check import COOKIE_MAX_AGE as CHECK_COOKIE_MAX_AGE
-from ..lti13.cookie_check import cookie_check_page, framed, relaunch_url
-from ..lti13.id_token import RESOURCE_LINK_REQUEST
+from ..errors import LTIConfigurationError, LTIException
+from ..lti13 import JWKSCache, Registrations
+from ..lti13.flow import STATE_COOKIE, Launched, LTI13Flow
 from ..lti13.jwks import DEFAULT_TIMEOUT as JWKS_TIMEOUT
-from ..lti13.oidc import (
-    OIDCStates,
-    PendingLogin,
-    auth_request_url,
-    parse_login,
-    registration_for,
-    relaunch_params,
-    state_cookie,
-)
-from ..lti13.platform_storage import (
-    STORAGE_FIELD,
-    check_page,
-    login_page,
-    platform_origin,
-    posted_by_check_page,
-)
+from ..lti13.oidc import OIDCStates
 from ..lti13.services import DEFAULT_TIMEOUT as SERVICE_TIMEOUT
-from ..roles import Roles
-from ..urls import same_origin
-from . import StorageCheckRequired
+from .translate import to_request, to_response
 
 if TYPE_CHECKING:
     from . import _AppState
 
-log = logging.getLogger("ltikit")
+__all__ = ["STATE_COOKIE", "LTI13Support", "jwks_view", "login_view"]
 
-STATE_COOKIE = "ltikit_lti13_state"
+log = logging.getLogger("ltikit")
 
 
 class LTI13Support:
@@ -81,6 +48,9 @@ class LTI13Support:
             raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "
                                         "SECRET_KEY).", reason="no_secret_key")
         self.states = OIDCStates(state.app.secret_key)
+        self.flow = LTI13Flow(self.registrations, self.jwks, self.states, state.cookies,
+                              target_link_uris=config["LTIKIT_LTI13_TARGET_LINK_URIS"],
+                              leeway=int(config["LTIKIT_LTI13_LEEWAY"]))
         self._tool_keys = None
         self._service_tokens = None
 
@@ -115,113 +85,16 @@ class LTI13Support:
                                                  timeout=(connect, min(total, 8.0)))
         return ServiceClient(self._service_tokens, registration, timeout=self.service_timeout)
 
-    # -- the login ------------------------------------------------------------------------
+    # -- the login and the launch: decided by the core flow ------------------------------
     def login(self, req: Request) -> Response:
-        login = parse_login(req.values)
-        registration = registration_for(self.registrations, login)
-        public = self.state.public_url(req)
-        allowed = self.state.app.config["LTIKIT_LTI13_TARGET_LINK_URIS"]
-        if not (same_origin(login.target_link_uri, public) or
-                login.target_link_uri in allowed):
-            raise LTIException("The login's target_link_uri is not one of this tool's.",
-                               reason="foreign_target_link_uri")
-        new = self.states.create(registration, login)
-        url = auth_request_url(registration, login, state=new.state, nonce=new.nonce,
-                               redirect_uri=login.target_link_uri)
-        if new.storage_secret and login.storage_target:
-            page = login_page(auth_url=url, origin=platform_origin(registration.auth_login_url),
-                              target=login.storage_target, key=new.storage_key or "",
-                              secret=new.storage_secret)
-            response = Response(page.body, mimetype="text/html", headers=page.headers)
-        elif framed(req.headers):
-            page = cookie_check_page(auth_url=url, relaunch_url=relaunch_url(
-                self._login_url(req), relaunch_params(registration, login)))
-            response = Response(page.body, mimetype="text/html", headers=page.headers)
-            response.headers.add("Set-Cookie", self.state.cookie_header(
-                CHECK_COOKIE, "1", CHECK_COOKIE_MAX_AGE, http_only=False))
-        else:
-            response = Response(status=302, headers={"Location": url,
-                                                     "Cache-Control": "no-store"})
-        # The cookie stays the first choice where the browser keeps it: it is checked by
-        # the server alone.  One cookie per login, so launches that start at once (two
-        # tabs, two tools embedded in one page) do not overwrite each other's.
-        response.headers.add("Set-Cookie", self.state.cookie_header(
-            *state_cookie(new.state, STATE_COOKIE), self.states.max_age))
-        log.info("LTI 1.3 login: issuer=%s client=%s storage=%s", registration.issuer,
-                 registration.client_id, login.storage_target if new.storage_secret else "-")
-        return response
+        return to_response(self.flow.login(to_request(req, self.state.public_url(req))))
 
-    # -- the launch -----------------------------------------------------------------------
-    def verify_launch(self, req: Request, message_types: frozenset[str]):
-        """Verify the launch; return ``(verified id_token, roles, state cookie name)``.
-
-        Raises :class:`StorageCheckRequired` when the browser did not send the state cookie
-        back but the login left a secret in the platform's storage: the page it carries
-        fetches the secret and posts the launch again.
-        """
-        state = req.form.get("state", "")
-        pending = self.states.take(state)
-        if pending is None:
-            raise LTIAuthenticationError("This launch's login is unknown or expired; open the "
-                                         "tool again from the course.", reason="unknown_state")
-        cookie_name, expected = state_cookie(state, STATE_COOKIE)
-        cookie = req.cookies.get(cookie_name)
-        if cookie is not None:
-            if not hmac.compare_digest(cookie.encode(), expected.encode()):
-                raise LTIAuthenticationError("This launch does not belong to the login this "
-                                             "browser started.", reason="state_mismatch")
-        elif pending.storage_digest and pending.storage_target and pending.storage_key:
-            secret = req.form.get(STORAGE_FIELD)
-            if secret is None:
-                raise StorageCheckRequired(self._check_page(req, pending))
-            if not posted_by_check_page(req.headers, self.state.public_url(req)):
-                raise LTIAuthenticationError("This launch was sent from another site, not from "
-                                             "the tool's own page.", reason="storage_cross_site")
-            if not pending.storage_secret_matches(secret):
-                raise LTIAuthenticationError("The course page did not confirm that this "
-                                             "launch started in it.", reason="storage_mismatch")
-        else:
-            # No relaunch link: the platform has used up this login's lti_message_hint.
-            raise LTIStateCookieMissing(
-                "Your browser did not keep the login cookie of this launch (cookies from "
-                "the tool are blocked inside the course page). Open the activity from the "
-                "course again in a new window (or ask for the tool to be set to open in a "
-                "new window).")
-        verified = verify_id_token(req.form.get("id_token", ""), self.registrations,
-                                   self.jwks, message_types=message_types,
-                                   leeway=int(self.state.app.config["LTIKIT_LTI13_LEEWAY"]))
-        if verified.registration.id != pending.platform_id or not hmac.compare_digest(
-                str(verified.nonce).encode(), pending.nonce.encode()):
-            raise LTIAuthenticationError("The id_token was not issued for this login.",
-                                         reason="nonce_mismatch")
-        claims = verified.claims
-        target = claims.get("https://purl.imsglobal.org/spec/lti/claim/target_link_uri")
-        if verified.message_type == RESOURCE_LINK_REQUEST and target != pending.target_link_uri:
-            raise LTIAuthenticationError("The launch's target_link_uri is not the one the login "
-                                         "asked for.", reason="target_link_uri_mismatch")
-        roles = Roles.parse(claims.get("https://purl.imsglobal.org/spec/lti/claim/roles") or [])
-        return verified, roles, cookie_name
-
-    def _check_page(self, req: Request, pending: PendingLogin) -> Response:
-        registration = self.registrations.by_id(pending.platform_id)
-        if registration is None:
-            raise LTIAuthenticationError("This platform is no longer registered with the tool.",
-                                         reason="unknown_platform")
-        page = check_page(
-            action=self.state.public_url(req),
-            fields={"id_token": req.form.get("id_token", ""), "state": req.form["state"]},
-            origin=platform_origin(registration.auth_login_url),
-            target=pending.storage_target or "_parent", key=pending.storage_key or "")
-        log.info("LTI 1.3 launch without its state cookie: asking the platform's storage "
-                 "(issuer=%s)", registration.issuer)
-        return Response(page.body, mimetype="text/html", headers=page.headers)
-
-    def _login_url(self, req: Request) -> str:
-        parts = urlsplit(self.state.public_url(req))
-        path = req.script_root + self.state.app.config["LTIKIT_LTI13_LOGIN_PATH"]
-        return f"{parts.scheme}://{parts.netloc}{path}"
-
-
+    def verify_launch(self, req: Request, message_types: frozenset[str]
+                      ) -> Launched | Response:
+        """The verified launch, or the page the launch continues with (the platform-storage
+        check); refusals raise :class:`~ltikit.errors.LTIException`."""
+        decision = self.flow.launch(to_request(req, self.state.public_url(req)), message_types)
+        return decision if isinstance(decision, Launched) else to_response(decision)
 
 
 def jwks_view() -> Response:
