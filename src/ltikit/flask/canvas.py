@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Blueprint, current_app, redirect, request
+from flask import current_app, redirect, request
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Response
 
@@ -39,19 +39,16 @@ from ..canvas import (
     canvas_for_user,
     instance_for,
 )
-from ..canvas.client import DEFAULT_API_TIMEOUT
-from ..canvas.oauth import DEFAULT_TIMEOUT as OAUTH_TIMEOUT
 from ..canvas.oauth import pkce_pair
 from ..crypto import SecretBox
 from ..errors import LTIException, LTINotInSessionException
+from .pages import error_page
+from .view import LTI
 
 if TYPE_CHECKING:
-    from . import LTI, _AppState
+    from .extension import _AppState
 
 log = logging.getLogger("ltikit")
-
-blueprint = Blueprint("ltikit", __name__)
-
 
 class CanvasSupport:
     """The Canvas parts of one app's ltikit state."""
@@ -61,15 +58,12 @@ class CanvasSupport:
         self.state = state
         self.instances = instances
         box = SecretBox(keys or [])
-        config = state.app.config
-        self.token_timeout = _http.timeouts(config.get("LTIKIT_CANVAS_TOKEN_TIMEOUT"),
-                                            OAUTH_TIMEOUT)
-        self.api_timeout = _http.timeouts(config.get("LTIKIT_CANVAS_API_TIMEOUT"),
-                                          DEFAULT_API_TIMEOUT)
+        settings = state.settings
+        self.token_timeout = settings.canvas_token_timeout
+        self.api_timeout = settings.canvas_api_timeout
         self.tokens = CanvasTokens(state.storage.engine, box,
-                                   refresh_margin=int(config["LTIKIT_CANVAS_REFRESH_MARGIN"]),
-                                   wait_seconds=float(config.get(
-                                       "LTIKIT_CANVAS_REFRESH_WAIT", 3.0)))
+                                   refresh_margin=settings.canvas_refresh_margin,
+                                   wait_seconds=settings.canvas_refresh_wait)
         self.states = OAuthStates(state.storage.engine, box)
         self._sessions = threading.local()
 
@@ -109,12 +103,12 @@ class CanvasSupport:
 
     # -- the authorization redirect -------------------------------------------------------
     def redirect_uri(self) -> str:
-        config = self.state.app.config
-        if config["LTIKIT_CANVAS_REDIRECT_URI"]:
-            return config["LTIKIT_CANVAS_REDIRECT_URI"]
+        settings = self.state.settings
+        if settings.canvas_redirect_uri:
+            return settings.canvas_redirect_uri
         public = urlsplit(self.state.public_url(request))
         return get_current_url(public.scheme, public.netloc, request.root_path,
-                               config["LTIKIT_CANVAS_CALLBACK_PATH"])
+                               settings.canvas_callback_path)
 
     def start_authorization(self, lti: LTI, return_to: str | None) -> Response:
         instance, _ = self.instance_of(lti)
@@ -148,18 +142,13 @@ def _with_launch(path: str, param: str, token: str) -> str:
 
 
 def _page(title: str, message: str, status: int, *, retry: str | None = None) -> Response:
-    from . import error_page
-
     exc = LTIException(message, reason="canvas_authorization")
     exc.status = status
     return error_page(exc, title=title, retry=retry)
 
 
-@blueprint.route("/callback")  # the real path comes from LTIKIT_CANVAS_CALLBACK_PATH
 def canvas_callback() -> Response:
-    from . import LTIKit
-
-    state = LTIKit.state(current_app)
+    state = current_app.extensions["ltikit"]
     canvas = state.canvas
     if canvas is None:
         return _page("Canvas is not set up", "This tool has no Canvas instances configured.",
@@ -187,11 +176,9 @@ def canvas_callback() -> Response:
     except LTINotInSessionException:
         return _page("Your session has ended",
                      "Open the tool again from the course to connect it to Canvas.", 401)
-    from . import LTI
-
     lti = LTI(state, active)
     instance, canvas_user_id = canvas.instance_of(lti)
-    param = state.app.config["LTIKIT_LAUNCH_PARAM"]
+    param = state.settings.launch_param
     back = _with_launch(pending.return_to, param, lti.launch_id)
     current = state._launch_token(request)
     if current and current != pending.launch_token:
@@ -240,4 +227,4 @@ def canvas_callback() -> Response:
     return response
 
 
-__all__ = ["CanvasAuthorizationRequired", "CanvasSupport", "blueprint"]
+__all__ = ["CanvasAuthorizationRequired", "CanvasSupport", "canvas_callback"]

@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING
 from flask import current_app, request
 from werkzeug.wrappers import Request, Response
 
-from .. import _http
+from ..crypto import SecretBox
 from ..errors import LTIConfigurationError, LTIException
 from ..lti13 import JWKSCache, Registrations
 from ..lti13.flow import STATE_COOKIE, Launched, LTI13Flow
-from ..lti13.jwks import DEFAULT_TIMEOUT as JWKS_TIMEOUT
 from ..lti13.oidc import OIDCStates
-from ..lti13.services import DEFAULT_TIMEOUT as SERVICE_TIMEOUT
+from ..lti13.services import ServiceClient, ServiceTokens
+from ..lti13.tool_keys import ToolKeys
+from .pages import error_page
 from .translate import to_request, to_response
 
 if TYPE_CHECKING:
-    from . import _AppState
+    from .extension import _AppState
 
 __all__ = ["STATE_COOKIE", "LTI13Support", "jwks_view", "login_view"]
 
@@ -38,28 +39,23 @@ class LTI13Support:
         engine = state.storage.engine
         self.state = state
         self.registrations = Registrations(engine)
-        config = state.app.config
-        self.jwks = JWKSCache(engine, refetch_interval=int(
-            config["LTIKIT_LTI13_JWKS_REFETCH_INTERVAL"]), timeout=_http.timeouts(
-            config.get("LTIKIT_LTI13_JWKS_TIMEOUT"), JWKS_TIMEOUT))
-        self.service_timeout = _http.timeouts(config.get("LTIKIT_LTI13_SERVICE_TIMEOUT"),
-                                              SERVICE_TIMEOUT)
+        settings = state.settings
+        self.jwks = JWKSCache(engine, refetch_interval=settings.lti13_jwks_refetch_interval,
+                              timeout=settings.lti13_jwks_timeout)
+        self.service_timeout = settings.lti13_service_timeout
         if not state.app.secret_key:
             raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "
                                         "SECRET_KEY).", reason="no_secret_key")
         self.states = OIDCStates(state.app.secret_key)
         self.flow = LTI13Flow(self.registrations, self.jwks, self.states, state.cookies,
-                              target_link_uris=config["LTIKIT_LTI13_TARGET_LINK_URIS"],
-                              leeway=int(config["LTIKIT_LTI13_LEEWAY"]))
+                              target_link_uris=settings.lti13_target_link_uris,
+                              leeway=settings.lti13_leeway)
         self._tool_keys = None
         self._service_tokens = None
 
     def tool_keys(self):
         """The tool's signing keys (needs LTIKIT_ENCRYPTION_KEYS: private keys are encrypted)."""
         if self._tool_keys is None:
-            from ..crypto import SecretBox
-            from ..lti13.tool_keys import ToolKeys
-
             keys = self.state.app.config.get("LTIKIT_ENCRYPTION_KEYS")
             self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
         return self._tool_keys
@@ -75,8 +71,6 @@ class LTI13Support:
 
     def service_client(self, launch):
         """An authenticated client for the services of ``launch``'s platform."""
-        from ..lti13.services import ServiceClient, ServiceTokens
-
         registration = self.registration_of(launch)
         if self._service_tokens is None:
             keys = self.tool_keys()
@@ -101,18 +95,14 @@ def jwks_view() -> Response:
     """The tool's public keys (register this URL on the platform as the tool's JWKS URL)."""
     from flask import jsonify
 
-    from . import LTIKit
-
-    state = LTIKit.state(current_app)
+    state = current_app.extensions["ltikit"]
     response = jsonify(state.lti13.tool_keys().jwks())
     response.headers["Cache-Control"] = "max-age=3600"
     return response
 
 
 def login_view() -> Response:
-    from . import LTIKit, error_page
-
-    state = LTIKit.state(current_app)
+    state = current_app.extensions["ltikit"]
     try:
         state.bound(request)
         return state.lti13.login(request)

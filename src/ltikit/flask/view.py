@@ -1,0 +1,277 @@
+"""The ``lti`` object a decorated Flask view receives: PyLTI's members, the launch model,
+grades on both LTI versions, the LTI Advantage services and the Canvas API as the user."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from flask import after_this_request, url_for
+from flask import request as flask_request
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from ..errors import LTIConfigurationError, LTIException, LTIPostMessageException
+from ..launch import Launch
+from ..launches import ActiveLaunch
+from ..lti11.outcomes import OutcomeResponse, OutcomeService
+from ..lti13.ags import AssignmentGradeService, Score
+from ..lti13.deep_linking import auto_post_page, response_jwt
+from ..lti13.nrps import NamesRoleService
+from ..lti13.services import ServiceError
+from ..roles import Roles
+
+if TYPE_CHECKING:
+    from .extension import _AppState
+
+__all__ = ["LTI"]
+
+log = logging.getLogger("ltikit")
+
+
+class LTI:
+    """The ``lti`` object a decorated view receives (PyLTI's public members and more)."""
+
+    def __init__(self, state: _AppState, active: ActiveLaunch) -> None:
+        self._state = state
+        self._active = active
+
+    # -- the launch model -----------------------------------------------------------------
+    @property
+    def launch(self) -> Launch:
+        return self._active.launch
+
+    @property
+    def launch_id(self) -> str:
+        """The signed, opaque id of this launch (safe to put in URLs and forms)."""
+        return self._active.token
+
+    @property
+    def version(self) -> str:
+        return self.launch.version
+
+    @property
+    def user(self):
+        return self.launch.user
+
+    @property
+    def roles(self) -> Roles:
+        return self.launch.roles
+
+    @property
+    def context(self):
+        return self.launch.context
+
+    @property
+    def resource_link(self):
+        return self.launch.resource_link
+
+    @property
+    def custom(self) -> Mapping[str, str]:
+        return self.launch.custom
+
+    @property
+    def canvas(self):
+        return self.launch.canvas
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        """Every signed launch parameter (what PyLTI kept in the session)."""
+        return self._active.params
+
+    # -- PyLTI's members ------------------------------------------------------------------
+    # PyLTI's members read LTI 1.1 parameters directly: views that only need these (most
+    # PyLTI views) never pay for building the whole launch model.
+    @property
+    def user_id(self) -> str | None:
+        params = self._active.lti11_params
+        if params is not None:
+            return params.get("user_id") or None
+        return self.launch.user.id
+
+    @property
+    def key(self) -> str | None:
+        """The consumer key the launch was signed with."""
+        return self._active.consumer_key
+
+    @property
+    def name(self) -> str:
+        """PyLTI's display id: SIS id, else email, else user id."""
+        params = self._active.lti11_params
+        if params is not None:
+            return (params.get("lis_person_sourcedid") or
+                    params.get("lis_person_contact_email_primary") or
+                    params.get("user_id") or "")
+        user = self.launch.user
+        return user.sourcedid or user.email or user.id or ""
+
+    @property
+    def role(self) -> str:
+        """The raw ``roles`` parameter, as PyLTI returned it (1.3: the role URIs, joined)."""
+        if self._active.lti11_params is not None:
+            return self.params.get("roles", "")
+        return ",".join(role.raw for role in self.launch.roles)
+
+    def is_role(self, role: str) -> bool:
+        """True if the user is in role group ``role`` (``staff``, ``student``, ...)."""
+        return self._state.role_groups.check(self.roles, role)
+
+    @property
+    def response_url(self) -> str | None:
+        """The outcome service URL, rewritten by ``PYLTI_URL_FIX`` as PyLTI did."""
+        url = self.launch.outcome.service_url if self.launch.outcome else \
+            self.launch.params.get("lis_outcome_service_url")
+        if url is None:
+            return None
+        for prefix, mapping in self._state.app.config.get("PYLTI_URL_FIX", {}).items():
+            if url.startswith(prefix):
+                for old, new in mapping.items():
+                    url = url.replace(old, new)
+        return url
+
+    # -- LTI Advantage services (1.3) -----------------------------------------------------
+    @functools.cached_property
+    def ags(self):
+        """The Assignment and Grade Services of this launch
+        (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
+        return AssignmentGradeService(*self._service("ags", "grade"))
+
+    @functools.cached_property
+    def nrps(self):
+        """The Names and Role Provisioning Services of this launch
+        (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered.  One
+        object per request, so what a read learnt (``differences_url``, ``context``) stays."""
+        return NamesRoleService(*self._service("nrps", "roster"))
+
+    def _service(self, name: str, what: str) -> tuple[Any, Any]:
+        endpoint = getattr(self.launch, name)
+        if endpoint is None:
+            raise LTIPostMessageException(f"The platform offered no {what} service with this "
+                                          "launch.", reason=f"no_{name}")
+        return self._state.lti13.service_client(self.launch), endpoint
+
+    def deep_link_response(self, items, *, message: str | None = None,
+                           log: str | None = None, error_message: str | None = None,
+                           error_log: str | None = None) -> Response:
+        """Answer this deep linking request with ``items``
+        (:mod:`ltikit.lti13.deep_linking` content items): a page that posts the signed
+        ``LtiDeepLinkingResponse`` back to the platform.  An empty list means "nothing
+        chosen"."""
+        settings = self.launch.deep_linking
+        if settings is None:
+            raise LTIException("This launch is not a deep linking request.",
+                               reason="not_deep_linking")
+        support = self._state.lti13
+        registration = support.registration_of(self.launch)
+        token = response_jwt(settings, registration, self.launch.deployment_id or "", items,
+                             support.tool_keys(), message=message, log=log,
+                             error_message=error_message, error_log=error_log)
+        page = auto_post_page(settings.return_url, {"JWT": token})
+        return Response(page.body, mimetype="text/html", headers=page.headers)
+
+    def post_grade(self, score: float, *, result_text: str | None = None,
+                   result_url: str | None = None) -> bool:
+        """Send ``score`` (0.0 to 1.0): LTI 1.1 replaceResult, or on an LTI 1.3 launch an
+        AGS score on the launch's line item (``comment`` from ``result_text``).
+
+        As in PyLTI: ``False`` if the score is out of range, ``True`` once the platform
+        confirms, :class:`LTIPostMessageException` if it does not.
+        """
+        try:
+            value = float(score)
+        except (TypeError, ValueError):
+            return False
+        if not 0.0 <= value <= 1.0:
+            return False
+        if self.version == "1.3":
+            self._post_ags_score(value, comment=result_text)
+            return True
+        service, url, sourcedid = self._outcome_service()
+        service.replace_result(url, sourcedid, value, result_text=result_text,
+                               result_url=result_url)
+        log.info("grade sent: key=%s user=%s", self.key, self.user_id)
+        return True
+
+    def _post_ags_score(self, value: float, *, comment: str | None) -> None:
+        ags = self.ags
+        if not ags.endpoint.lineitem:
+            raise LTIPostMessageException(
+                "This launch cannot take a grade: it is not tied to a gradebook column "
+                "(no line item in the launch).", reason="no_lineitem")
+        try:
+            ags.post_score(Score(user_id=str(self.user_id), score_given=value,
+                                 score_maximum=1.0, comment=comment))
+        except ServiceError as exc:
+            raise LTIPostMessageException(exc.message, reason=exc.reason) from None
+        log.info("grade sent (AGS): client=%s user=%s", self.key, self.user_id)
+
+    def read_grade(self) -> float | None:
+        service, url, sourcedid = self._outcome_service()
+        return service.read_result(url, sourcedid).score
+
+    def delete_grade(self) -> OutcomeResponse:
+        service, url, sourcedid = self._outcome_service()
+        return service.delete_result(url, sourcedid)
+
+    def _outcome_service(self) -> tuple[OutcomeService, str, str]:
+        outcome = self.launch.outcome
+        url = self.response_url
+        if outcome is None or not url:
+            raise LTIPostMessageException(
+                "This launch cannot take a grade: the platform sent no outcome service URL "
+                "or result sourcedid (not a graded placement, or the user is not a learner).",
+                reason="no_outcome_service")
+        secret = self._state.consumers.secret_for(self.key or "")
+        if secret is None:
+            raise LTIPostMessageException("The consumer of this launch is no longer known.",
+                                          reason="unknown_consumer_key")
+        timeout = self._state.settings.outcomes_timeout
+        return OutcomeService(self.key or "", secret, timeout=timeout), url, \
+            outcome.result_sourcedid
+
+    def close_session(self) -> None:
+        """End this launch: later requests carrying its id are refused."""
+        self._state.launches.end(self._active)
+        cookie = self._state.settings.cookie_name
+        if flask_request and flask_request.cookies.get(cookie) == self._active.token:
+            after_this_request(lambda response: self._state.clear_cookie(response) or response)
+
+    # -- Canvas API as this user -----------------------------------------------------------
+    @property
+    def canvas_api(self):
+        """A ``canvasapi.Canvas`` acting as the launching user on the launching Canvas.
+
+        Raises :class:`~ltikit.canvas.CanvasAuthorizationRequired` when the user has not
+        authorized the tool yet (or revoked it); inside ``@lti`` views that becomes a
+        redirect through Canvas's authorization and back to the current page.
+        """
+        return self._canvas_support().client(self)
+
+    def canvas_logout(self) -> bool:
+        """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
+        return self._canvas_support().logout(self)
+
+    def _canvas_support(self):
+        support = self._state.canvas
+        if support is None:
+            raise LTIConfigurationError(
+                "Canvas API access is not configured: set LTIKIT_CANVAS_INSTANCES and "
+                "LTIKIT_ENCRYPTION_KEYS.", reason="canvas_not_configured")
+        return support
+
+    # -- carrying the launch to the next request ------------------------------------------
+    def url_for(self, endpoint: str, **values: Any) -> str:
+        """``flask.url_for`` plus this launch's id, so the link works in this tab even when
+        cookies are blocked or another launch happened in another tab."""
+        values[self._state.settings.launch_param] = self.launch_id
+        return url_for(endpoint, **values)
+
+    def hidden_field(self) -> Markup:
+        """An ``<input type=hidden>`` carrying this launch's id, for forms."""
+        name = self._state.settings.launch_param
+        return Markup('<input type="hidden" name="{}" value="{}">').format(name, self.launch_id)
+
+    def __repr__(self) -> str:
+        return f"<LTI {self.version} user={self.user_id!r} key={self.key!r}>"
