@@ -43,6 +43,17 @@ def service_tool(tmp_path) -> Flask:
     def grade(lti):
         return f"sent={lti.post_grade(float(request.form['score']), result_text='Well done')}"
 
+    @app.route("/read")
+    @lti(request="session")
+    def read(lti):
+        return f"grade={lti.read_grade()}"
+
+    @app.route("/forget", methods=["POST"])
+    @lti(request="session")
+    def forget(lti):
+        lti.delete_grade()
+        return "deleted"
+
     @app.route("/roster")
     @lti(request="session", role="staff")
     def roster(lti):
@@ -107,6 +118,24 @@ def test_a_student_grade_goes_through_ags_to_the_gradebook(setup):
     student.session.post(f"{tool_url}/grade", data={"score": "0.9", "ltikit_launch": launch_id})
     assert platform.store.grade(assignment, student.user["id"])["score"] == pytest.approx(0.9)
     assert platform.count("grant:client_credentials") == 1
+
+
+def test_read_grade_reads_the_ags_result_and_delete_grade_says_ags_has_none(setup):
+    """The same grading calls on both versions: on 1.3, read_grade is the user's AGS
+    result; delete_grade is refused plainly (AGS has no delete), not with 1.1 advice."""
+    platform, tool_id, tool_url, _ = setup
+    course = platform.course_id("BIO101")
+    assignment = platform.add_assignment(course, tool_id, "Quiz 3", points_possible=10)
+    student = PlatformUser(platform, "student")
+    launch_id, _ = launch13(student, tool_id, course, placement="assignment",
+                            assignment_id=str(assignment))
+    read = {"ltikit_launch": launch_id}
+    assert student.session.get(f"{tool_url}/read", params=read).text == "grade=None"
+    student.session.post(f"{tool_url}/grade", data={"score": "0.6", **read})
+    assert student.session.get(f"{tool_url}/read", params=read).text == "grade=0.6"
+    refused = student.session.post(f"{tool_url}/forget", data=read)
+    assert refused.status_code == 502 and "no_ags_delete" in refused.text
+    assert "NotReady" in refused.text
 
 
 def test_a_launch_outside_an_assignment_cannot_take_a_grade(setup):

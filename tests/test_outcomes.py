@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 import xml.etree.ElementTree as ET
 from typing import NamedTuple
@@ -73,11 +74,16 @@ class OutcomesEndpoint:
         body_hash_ok = params.get("oauth_body_hash") == \
             base64.b64encode(hashlib.sha1(body).digest()).decode()
         base_string = signature.signature_base_string(
-            "POST", signature.base_string_uri(request.base_url),
+            request.method, signature.base_string_uri(request.base_url),
             signature.normalize_parameters(signature.collect_parameters(headers=headers)))
         expected = signature.sign_hmac_sha1_with_client(base_string, Secrets(SECRET, ""))
         signature_ok = expected == params.get("oauth_signature") and \
             params.get("oauth_consumer_key") == KEY
+        if request.method == "PUT":  # Open edX's LTI 2.0 result service
+            self.received.append({"signature_ok": signature_ok, "body_hash_ok": body_hash_ok,
+                                  "content_type": request.content_type, "path": request.path,
+                                  "json": json.loads(body)})
+            return Response(status=200 if signature_ok and body_hash_ok else 401)
         root = ET.fromstring(body)
         self.received.append({"signature_ok": signature_ok, "body_hash_ok": body_hash_ok,
                               "content_type": request.content_type, "xml": root})
@@ -121,6 +127,14 @@ def graded_tool(tmp_path, endpoint):
     def read(lti):
         return {"score": lti.read_grade()}
 
+    @app.route("/grade2", methods=["POST"])
+    @lti(request="session")
+    def grade2(lti):
+        from flask import request
+
+        return {"ok": lti.post_grade2(float(request.form["score"]),
+                                      comment=request.form.get("comment", ""))}
+
     return app
 
 
@@ -153,6 +167,27 @@ def test_out_of_range_scores_return_false_and_send_nothing(graded_tool, signed, 
     assert client.post("/grade", base_url=BASE, data={"score": "nan"}).get_json() == \
         {"ok": False}
     assert endpoint.received == []
+
+
+def test_post_grade2_puts_an_lti_2_result_as_open_edx_takes_it(graded_tool, signed,
+                                                                 endpoint):
+    """PyLTI's post_grade2 (Open edX's LTI 2.0 result REST handler), so PyLTI apps that
+    call it keep working after the import change."""
+    client = graded_tool.test_client()
+    handler = endpoint.url.replace("/outcomes", "/courses/x/block/handler/grade_handler")
+    launch = signed(roles="Learner", user_id="student-42", lis_outcome_service_url=handler,
+                    lis_result_sourcedid="course-1:link-1:student-42")
+    assert client.open(**launch.for_flask()).status_code == 200
+    answer = client.post("/grade2", base_url=BASE, data={"score": "0.8", "comment": "Nice"})
+    assert answer.get_json() == {"ok": True}
+    (put,) = endpoint.received
+    assert put["signature_ok"] and put["body_hash_ok"]
+    assert put["path"] == "/courses/x/block/handler/lti_2_0_result_rest_handler/user/student-42"
+    assert put["content_type"] == "application/vnd.ims.lis.v2.result+json"
+    assert put["json"] == {"@context": "http://purl.imsglobal.org/ctx/lis/v2/Result",
+                           "@type": "Result", "resultScore": 0.8, "comment": "Nice"}
+    assert client.post("/grade2", base_url=BASE, data={"score": "2"}).get_json() == \
+        {"ok": False}
 
 
 def test_read_grade(graded_tool, signed, endpoint):

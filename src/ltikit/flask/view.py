@@ -207,11 +207,65 @@ class LTI:
             raise LTIPostMessageException(exc.message, reason=exc.reason) from None
         log.info("grade sent (AGS): client=%s user=%s", self.key, self.user_id)
 
+    def post_grade2(self, grade: float, user: str | None = None, comment: str = "") -> bool:
+        """PyLTI's ``post_grade2``: the LTI 2.0 Result REST service of Open edX (a PUT of
+        ``application/vnd.ims.lis.v2.result+json`` to the outcome URL with
+        ``/grade_handler`` replaced by ``/lti_2_0_result_rest_handler/user/<user>``).
+        ``user`` defaults to the launch's user id.  As in PyLTI: ``False`` if the grade is
+        out of range, ``True`` once the platform answers 200,
+        :class:`LTIPostMessageException` otherwise."""
+        try:
+            value = float(grade)
+        except (TypeError, ValueError):
+            return False
+        if not 0.0 <= value <= 1.0:
+            return False
+        url = self.response_url
+        if not url:
+            raise LTIPostMessageException("This launch cannot take a grade: the platform sent "
+                                          "no outcome service URL.",
+                                          reason="no_outcome_service")
+        service = self._signed_service()
+        user_id = user if user is not None else self.user_id
+        service.put_result2(url.replace("/grade_handler",
+                                        f"/lti_2_0_result_rest_handler/user/{user_id}"),
+                            value, comment=comment)
+        log.info("grade sent (LTI 2.0 result): key=%s user=%s", self.key, user_id)
+        return True
+
     def read_grade(self) -> float | None:
+        """The user's current score (0.0 to 1.0), or None when there is none: LTI 1.1
+        readResult, or on an LTI 1.3 launch the user's AGS result on the launch's line
+        item."""
+        if self.version == "1.3":
+            return self._read_ags_result()
         service, url, sourcedid = self._outcome_service()
         return service.read_result(url, sourcedid).score
 
+    def _read_ags_result(self) -> float | None:
+        ags = self.ags
+        if not ags.endpoint.lineitem:
+            raise LTIPostMessageException(
+                "This launch has no grade to read: it is not tied to a gradebook column "
+                "(no line item in the launch).", reason="no_lineitem")
+        try:
+            results = list(ags.results(user_id=str(self.user_id)))
+        except ServiceError as exc:
+            raise LTIPostMessageException(exc.message, reason=exc.reason) from None
+        mine = next((r for r in results if r.user_id == str(self.user_id)), None)
+        if mine is None or mine.result_score is None:
+            return None
+        maximum = mine.result_maximum or 1.0
+        return float(mine.result_score) / float(maximum) if maximum else None
+
     def delete_grade(self) -> OutcomeResponse:
+        """LTI 1.1 deleteResult.  LTI 1.3's Assignment and Grade Services have no delete:
+        post a score without ``score_given`` (``gradingProgress`` ``NotReady``) instead."""
+        if self.version == "1.3":
+            raise LTIPostMessageException(
+                "LTI 1.3 (Assignment and Grade Services) has no way to delete a grade; post "
+                "a score without score_given and with grading_progress='NotReady' to clear "
+                "it.", reason="no_ags_delete")
         service, url, sourcedid = self._outcome_service()
         return service.delete_result(url, sourcedid)
 
@@ -223,13 +277,15 @@ class LTI:
                 "This launch cannot take a grade: the platform sent no outcome service URL "
                 "or result sourcedid (not a graded placement, or the user is not a learner).",
                 reason="no_outcome_service")
+        return self._signed_service(), url, outcome.result_sourcedid
+
+    def _signed_service(self) -> OutcomeService:
         secret = self._state.consumers.secret_for(self.key or "")
         if secret is None:
             raise LTIPostMessageException("The consumer of this launch is no longer known.",
                                           reason="unknown_consumer_key")
-        timeout = self._state.settings.outcomes_timeout
-        return OutcomeService(self.key or "", secret, timeout=timeout), url, \
-            outcome.result_sourcedid
+        return OutcomeService(self.key or "", secret,
+                              timeout=self._state.settings.outcomes_timeout)
 
     def close_session(self) -> None:
         """End this launch: later requests carrying its id are refused."""

@@ -12,6 +12,7 @@ replaceResult; pass ``result_text`` or ``result_url``.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 import xml.etree.ElementTree as ET
@@ -30,6 +31,7 @@ CONTENT_TYPE = "application/xml"
 MAX_RESPONSE_BYTES = 1_000_000
 # Seconds to connect, and for the whole call (a grade is posted inside a user's request).
 DEFAULT_TIMEOUT = (3.0, 15.0)
+RESULT2_CONTENT_TYPE = "application/vnd.ims.lis.v2.result+json"
 
 
 def _q(tag: str) -> str:
@@ -135,13 +137,35 @@ class OutcomeService:
     def delete_result(self, url: str, sourcedid: str) -> OutcomeResponse:
         return self._send(url, build_request("deleteResult", sourcedid))
 
+    def put_result2(self, url: str, score: float, *, comment: str = "") -> None:
+        """PUT an LTI 2.0 Result (``application/vnd.ims.lis.v2.result+json``, signed with
+        ``oauth_body_hash``): the REST variant of replaceResult that Open edX serves at
+        ``.../lti_2_0_result_rest_handler/user/<user id>`` (PyLTI's ``post_grade2``)."""
+        if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+            raise ValueError("an LTI 2.0 result score is a number from 0.0 to 1.0")
+        body = json.dumps({"@context": "http://purl.imsglobal.org/ctx/lis/v2/Result",
+                           "@type": "Result", "resultScore": score, "comment": comment})
+        self._request("PUT", url, body.encode("utf-8"), RESULT2_CONTENT_TYPE)
+
     def _send(self, url: str, body: bytes) -> OutcomeResponse:
-        text = body.decode("utf-8")
+        content = self._request("POST", url, body, CONTENT_TYPE)
+        result = parse_response(content)
+        if not result.is_success:
+            raise LTIPostMessageException(
+                f"The platform refused the outcome: {result.code_major}"
+                + (f" ({result.description})" if result.description else ""),
+                reason="outcome_refused")
+        return result
+
+    def _request(self, method: str, url: str, body: bytes, content_type: str) -> bytes:
+        """Send a signed request (its body hash in the OAuth header); the answer's body
+        when the status is 200."""
         signed_url, headers, signed_body = self._client.sign(
-            url, http_method="POST", body=text, headers={"Content-Type": CONTENT_TYPE})
+            url, http_method=method, body=body.decode("utf-8"),
+            headers={"Content-Type": content_type})
         try:
             response, content = _http.send(
-                self._session, "POST", signed_url, data=signed_body.encode("utf-8"),
+                self._session, method, signed_url, data=signed_body.encode("utf-8"),
                 headers=headers, connect_timeout=self._connect_timeout,
                 total_timeout=self._total_timeout, max_bytes=MAX_RESPONSE_BYTES)
         except _http.BodyTooLarge:
@@ -159,10 +183,4 @@ class OutcomeService:
             raise LTIPostMessageException(
                 f"The platform's outcome service answered HTTP {response.status_code}.",
                 reason="outcome_http_error")
-        result = parse_response(content)
-        if not result.is_success:
-            raise LTIPostMessageException(
-                f"The platform refused the outcome: {result.code_major}"
-                + (f" ({result.description})" if result.description else ""),
-                reason="outcome_refused")
-        return result
+        return content
