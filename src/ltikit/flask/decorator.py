@@ -14,7 +14,6 @@ from werkzeug.wrappers import Request, Response
 
 from ..canvas.tokens import CanvasAuthorizationRequired
 from ..errors import LTIConfigurationError, LTIException, LTINotInSessionException
-from ..roles import ANY
 from .extension import _state
 from .pages import error_page
 from .view import LTI
@@ -27,14 +26,17 @@ _REQUEST_TYPES = ("any", "initial", "session")
 
 
 def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
-        error: Callable[..., Any] | None = None, role: str = ANY, *,
+        error: Callable[..., Any] | None = None, role: str | None = None, *,
         message_types: Collection[str] | None = None):
     """Protect a view with an LTI launch, PyLTI-style; the view receives ``lti=LTI``.
 
     ``request``: ``'initial'`` (the request must be a signed launch), ``'session'`` (an
     earlier launch of this browser or tab), ``'any'`` (either).  ``role``: a role group
-    name, or ``'any'``.  ``error``: called as ``error(exception={'exception': exc,
-    'kwargs': ..., 'args': ...})`` when the request is refused; its return value is the
+    name, or ``'any'`` (default: the extension's ``role``, else ``'any'``).  ``error``
+    (default: the extension's ``error``; without either, the app's
+    ``@app.errorhandler(LTIException)`` if it has one): called as
+    ``error(exception={'exception': exc, 'kwargs': ..., 'args': ...})`` when the request
+    is refused; its return value is the
     response (given the refusal's status when it has none); LTI errors raised by the view
     itself (such as a refused ``post_grade``) are handled the same way.  ``message_types``: the
     message types accepted as a launch, LTI 1.1 ``lti_message_type`` values and LTI 1.3
@@ -57,7 +59,8 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
             req = flask_request._get_current_object()  # type: ignore[attr-defined]
             try:
                 state = _state(flask_app)
-                the_lti = state.authenticate(req, request, role, message_types)
+                the_lti = state.authenticate(req, request, role or state.default_role,
+                                             message_types)
                 if isinstance(the_lti, Response):  # the launch continues in the browser
                     return the_lti
                 g.ltikit_lti = the_lti
@@ -86,7 +89,23 @@ def _refuse(app: Flask, req: Request, exc: LTIException, error, args, kwargs) ->
     if state is None:  # the extension itself could not start: still answer with a page
         log.error("ltikit is misconfigured: %s", exc.message)
         return error_page(exc)
+    error = error or state.default_error
+    if error is None and _has_error_handler(app, req, exc):
+        state.log_refusal(req, exc)
+        raise exc  # to the app's @app.errorhandler(LTIException)
     return state.refuse(req, exc, error, args, kwargs)
+
+
+def _has_error_handler(app: Flask, req: Request, exc: LTIException) -> bool:
+    """Does the app (or the request's blueprint) handle ``exc``'s class or a base of it
+    up to :class:`LTIException`?  (``Flask.error_handler_spec``, keyed by blueprint name
+    and status code, ``None`` for class handlers.)"""
+    classes = [c for c in type(exc).__mro__ if issubclass(c, LTIException)]
+    for blueprint in (*getattr(req, "blueprints", ()), None):
+        handlers = app.error_handler_spec.get(blueprint, {}).get(None, {})
+        if any(c in handlers for c in classes):
+            return True
+    return False
 
 
 def _current() -> LTI:

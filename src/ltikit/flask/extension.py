@@ -22,6 +22,8 @@ from ..launches import LaunchManager
 from ..lti11.consumers import ConsumerRegistry, consumers_from_config
 from ..lti11.launch import verify_launch
 from ..lti11.signature import OAuthRequest
+from ..lti13 import Registrations
+from ..lti13.tool_keys import ToolKeys
 from ..roles import ANY, RoleGroups, Roles
 from ..settings import DEFAULTS, Settings
 from ..storage import SQLStorage
@@ -64,6 +66,8 @@ class _AppState:
         groups = dict(config["LTIKIT_ROLE_GROUPS"])
         groups.update(role_groups or {})
         self.role_groups = RoleGroups(groups)
+        self.default_error: Callable[..., Any] | None = None
+        self.default_role: str = ANY
         self._launches: LaunchManager | None = None
         self._lock = threading.Lock()
         self._urls: dict[tuple, str] = {}
@@ -234,14 +238,17 @@ class _AppState:
         response.headers.add("Set-Cookie", self.cookie_header(
             name or self.settings.cookie_name, "", 0))
 
-    def refuse(self, request: Request, exc: LTIException, error: Callable[..., Any] | None,
-               args: tuple, kwargs: dict) -> Response:
+    def log_refusal(self, request: Request, exc: LTIException) -> None:
         key = request.args.get("oauth_consumer_key") or (
             request.form.get("oauth_consumer_key")
             if request.mimetype == "application/x-www-form-urlencoded" and
             not isinstance(exc, LTIRequestTooLarge) else None)
         log.warning("LTI request refused: status=%s reason=%s path=%s key=%s: %s",
                     exc.status, exc.reason, request.path, key, exc.message)
+
+    def refuse(self, request: Request, exc: LTIException, error: Callable[..., Any] | None,
+               args: tuple, kwargs: dict) -> Response:
+        self.log_refusal(request, exc)
         if error is None:
             return error_page(exc)
         response = make_response(error(exception={"exception": exc, "kwargs": kwargs,
@@ -295,18 +302,30 @@ class LTIKit:
     """The Flask extension: ``LTIKit(app)`` or ``ext = LTIKit(); ext.init_app(app)``.
 
     ``role_groups`` adds or replaces role groups for the apps this extension serves (see
-    :mod:`ltikit.roles`); ``storage`` replaces the default SQL storage.
+    :mod:`ltikit.roles`); ``storage`` replaces the default SQL storage (its engine holds
+    every ltikit table).  ``error`` and ``role`` are the defaults of every ``@lti`` route
+    that does not give its own: ``LTIKit(app, error=error, role="staff")``.  Without an
+    ``error`` callback, a refusal goes to the app's ``@app.errorhandler(LTIException)``
+    (or a handler of a subclass) when it has one, and otherwise gets ltikit's error page.
+
+    The members below (``registrations``, ``tool_keys``, ``storage``, ``consumers``,
+    ``settings``, ``public_url``) are those of the app given here, or of the current app
+    for an extension set up with ``init_app``.
     """
 
     def __init__(self, app: Flask | None = None, *, role_groups: Mapping[str, Any] | None = None,
-                 storage: SQLStorage | None = None) -> None:
+                 storage: SQLStorage | None = None, error: Callable[..., Any] | None = None,
+                 role: str | None = None) -> None:
         self._role_groups = role_groups
         self._storage = storage
+        self._error, self._role = error, role
+        self._app = app
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
         state = _AppState(app, self._role_groups, self._storage)
+        state.default_error, state.default_role = self._error, self._role or ANY
         app.extensions["ltikit"] = state
         app.add_url_rule(app.config["LTIKIT_LTI13_LOGIN_PATH"], endpoint="ltikit_lti13_login",
                          view_func=login_view, methods=["GET", "POST"])
@@ -322,8 +341,51 @@ class LTIKit:
 
         return lti(*args, **kwargs)
 
+    # -- the facade -----------------------------------------------------------------------
+    def _current(self) -> _AppState:
+        if self._app is not None:
+            return _state(self._app)
+        from flask import current_app
+
+        return _state(current_app._get_current_object())  # type: ignore[attr-defined]
+
+    @property
+    def storage(self) -> SQLStorage:
+        """The storage (``storage.engine``: the SQLAlchemy engine of ltikit's tables)."""
+        return self._current().storage
+
+    @property
+    def settings(self) -> Settings:
+        """The parsed ``LTIKIT_*`` settings."""
+        return self._current().settings
+
+    @property
+    def consumers(self) -> ConsumerRegistry:
+        """LTI 1.1 consumer keys and secrets (``add``, ``remove``, ``secret_for``)."""
+        return self._current().consumers
+
+    @property
+    def registrations(self) -> Registrations:
+        """The LTI 1.3 platforms registered with the tool (``add``, ``get``, ...)."""
+        return self._current().lti13.registrations
+
+    @property
+    def tool_keys(self) -> ToolKeys:
+        """The tool's LTI 1.3 signing keys (``generate``, ``rotate``, ``jwks``)."""
+        return self._current().lti13.tool_keys()
+
+    def public_url(self, request: Request | None = None) -> str:
+        """The URL the client used for ``request`` (default: the current request), trusted
+        proxies considered: what a platform signed."""
+        if request is None:
+            from flask import request as current
+
+            request = current._get_current_object()  # type: ignore[attr-defined]
+        return self._current().public_url(request)
+
     @staticmethod
     def state(app: Flask) -> _AppState:
+        """ltikit's internal state for ``app`` (prefer the members above)."""
         return _state(app)
 
 

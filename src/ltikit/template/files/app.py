@@ -57,21 +57,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         from manage import upgrade
 
         upgrade(app.config["LTIKIT_DATABASE_URL"], quiet=True)
-    LTIKit(app)
-    role = app.config["LAUNCH_ROLE"]
+    # Every @lti route below takes the launch role and the error page from here.
+    kit = LTIKit(app, error=error, role=app.config["LAUNCH_ROLE"])
 
     @app.route("/launch", methods=["POST"])
-    @lti(request="initial", role=role, error=error)
+    @lti(request="initial")
     def launch(lti):
         if lti.canvas and lti.canvas.user_id:
-            record_launch(LTIKit.state(app).storage.engine, lti.canvas.api_domain or "",
+            record_launch(kit.storage.engine, lti.canvas.api_domain or "",
                           lti.canvas.user_id, lti.user.name)
         # The launch id travels in the URL too, so the tool works where the browser
         # blocks its cookie inside Canvas's iframe.
         return redirect(lti.url_for("index"))
 
     @app.route("/")
-    @lti(request="session", role=role, error=error)
+    @lti(request="session")
     def index(lti):
         canvas = lti.canvas_api  # no token yet: authorization, then back here
         profile = canvas.get_current_user().get_profile()
@@ -79,7 +79,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return render_template("index.html", lti=lti, profile=profile, course=course)
 
     @app.route("/logout", methods=["POST"])
-    @lti(request="session", role=role, error=error)
+    @lti(request="session")
     def logout(lti):
         lti.canvas_logout()
         return render_template("signed_out.html", lti=lti, next_url=lti.url_for("index"))
@@ -87,7 +87,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # -- LTI 1.3 only: the roster (NRPS), a test grade (AGS), content for Modules (deep
     # linking).  None of it needs the Canvas API token: these are LTI Advantage services.
     @app.route("/teacher")
-    @lti(request="session", role=role, error=error)
+    @lti(request="session")
     def teacher(lti):
         if lti.version != "1.3" or lti.launch.nrps is None:
             return render_template("error.html", status=404, message=(
@@ -102,7 +102,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                lti.launch.ags.lineitems is not None)
 
     @app.route("/teacher/test-grade", methods=["POST"])
-    @lti(request="session", role=role, error=error)
+    @lti(request="session")
     def test_grade(lti):
         try:
             score = float(request.form.get("score", ""))
@@ -121,13 +121,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return redirect(lti.url_for("teacher", sent=user_id))
 
     @app.route("/deep-link", methods=["POST"])
-    @lti(request="initial", role=role, error=error,
+    @lti(request="initial",
          message_types=("LtiDeepLinkingRequest",))
     def deep_link(lti):
         return render_template("deep_link.html", lti=lti)
 
     @app.route("/deep-link/return", methods=["POST"])
-    @lti(request="session", role=role, error=error)
+    @lti(request="session")
     def deep_link_return(lti):
         return lti.deep_link_response(
             [LtiResourceLink(url=f"{tool_base_url()}/launch", title=app.config["TOOL_TITLE"],
@@ -137,7 +137,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def tool_base_url() -> str:
         # This request's public URL (X-Forwarded-* when TRUSTED_PROXIES is set) without the
         # path, so configurations advertise https:// URLs behind a TLS proxy.
-        return LTIKit.state(app).public_url(request).removesuffix(request.path)
+        return kit.public_url(request).removesuffix(request.path)
 
     @app.route("/lti/config.xml")
     def lti_config():
