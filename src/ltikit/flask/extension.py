@@ -78,8 +78,6 @@ class _AppState:
             self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
         self.cookies = CookiePolicy(secure=settings.cookie_secure,
                                     partitioned=settings.cookie_partitioned)
-        self.max_request_bytes = settings.max_request_bytes
-        self.max_form_fields = settings.max_form_fields
 
     @property
     def launches(self) -> LaunchManager:
@@ -106,7 +104,7 @@ class _AppState:
         """Refuse (413) a request too large to parse, before anything reads its form: a
         5 MB launch or 10,000 fields cost a worker hundreds of milliseconds and megabytes
         (Werkzeug bounds neither an urlencoded body nor its number of fields)."""
-        limit, fields = self.max_request_bytes, self.max_form_fields
+        limit, fields = self.settings.max_request_bytes, self.settings.max_form_fields
         length = request.content_length
         if length is not None and length > limit:
             raise LTIRequestTooLarge(f"The request is larger than {limit} bytes.")
@@ -327,12 +325,12 @@ class LTIKit:
         state = _AppState(app, self._role_groups, self._storage)
         state.default_error, state.default_role = self._error, self._role or ANY
         app.extensions["ltikit"] = state
-        app.add_url_rule(app.config["LTIKIT_LTI13_LOGIN_PATH"], endpoint="ltikit_lti13_login",
+        app.add_url_rule(state.settings.lti13_login_path, endpoint="ltikit_lti13_login",
                          view_func=login_view, methods=["GET", "POST"])
-        app.add_url_rule(app.config["LTIKIT_LTI13_JWKS_PATH"], endpoint="ltikit_lti13_jwks",
+        app.add_url_rule(state.settings.lti13_jwks_path, endpoint="ltikit_lti13_jwks",
                          view_func=jwks_view)
         if state.canvas is not None:
-            app.add_url_rule(app.config["LTIKIT_CANVAS_CALLBACK_PATH"],
+            app.add_url_rule(state.settings.canvas_callback_path,
                              endpoint="ltikit_canvas_callback", view_func=canvas_callback)
 
     def lti(self, *args: Any, **kwargs: Any):

@@ -20,10 +20,9 @@ level login (``document``) and a request without the header get the plain redire
 from __future__ import annotations
 
 import html
-import json
 from urllib.parse import urlencode, urlsplit
 
-from .html_pages import ScriptedPage, scripted_page
+from .html_pages import ScriptedPage, json_for_html, scripted_page
 
 COOKIE = "ltikit_cookie_check"
 """The test cookie's name (its value is ``1``; it lives a minute)."""
@@ -59,8 +58,7 @@ def cookie_check_page(*, auth_url: str, relaunch_url: str | None) -> ScriptedPag
         offer = ("<p>Open the activity from the course in a new window (for example with "
                  "your browser's <em>Open link in new window</em>), or ask for the tool to "
                  "be set to open in a new window.</p>")
-    config = json.dumps({"cookie": COOKIE, "next": auth_url}).replace("<", "\\u003c") \
-        .replace(">", "\\u003e").replace("&", "\\u0026")
+    config = json_for_html({"cookie": COOKIE, "next": auth_url})
     content = (
         "<p id=ltikit-waiting>Opening the tool&hellip;</p>"
         "<div id=ltikit-blocked hidden><h1 style='font-size:1.4rem'>This tool needs a new "

@@ -27,7 +27,6 @@ import hmac
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from ..cookies import CookiePolicy
 from ..errors import LTIAuthenticationError, LTIException, LTIStateCookieMissing
@@ -110,7 +109,7 @@ class LTI13Flow:
             reply = Reply.page(page.body, headers=page.headers, cookies=cookies)
         elif framed(request.headers):
             page = cookie_check_page(auth_url=url, relaunch_url=relaunch_url(
-                _without_query(request.url), relaunch_params(registration, login)))
+                request.url, relaunch_params(registration, login)))
             cookies.append(self.cookies.header(CHECK_COOKIE, "1", CHECK_COOKIE_MAX_AGE,
                                                http_only=False))
             reply = Reply.page(page.body, headers=page.headers, cookies=cookies)
@@ -180,8 +179,3 @@ class LTI13Flow:
         log.info("LTI 1.3 launch without its state cookie: asking the platform's storage "
                  "(issuer=%s)", registration.issuer)
         return Reply.page(page.body, headers=page.headers)
-
-
-def _without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -5,6 +5,7 @@ nonce, nothing else loaded, never cached, no referrer."""
 from __future__ import annotations
 
 import html
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -17,6 +18,13 @@ class ScriptedPage:
 
 _STYLE = ("font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;"
           "color:#222")
+
+
+def json_for_html(data: dict) -> str:
+    """``data`` as JSON for a ``<script type=application/json>`` element: no
+    ``</script>``, no markup, no entities."""
+    return (json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026"))
 
 
 def scripted_page(title: str, content: str, script: str, *, styled: bool = False,

@@ -37,12 +37,11 @@ These pages are plain HTML with one inline script (:mod:`.html_pages`).
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ..urls import origin as origin_of
-from .html_pages import ScriptedPage, scripted_page
+from .html_pages import ScriptedPage, json_for_html, scripted_page
 
 # How long a page waits for the platform's answer before giving up on storage.
 ANSWER_TIMEOUT_MS = 2000
@@ -89,12 +88,6 @@ _SCRIPT = """
 """
 
 
-def _json_for_html(data: dict) -> str:
-    # Inside <script type="application/json">: no "</script>", no markup, no entities.
-    return (json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("&", "\\u0026"))
-
-
 def platform_origin(auth_login_url: str) -> str:
     """The origin postMessages go to: the platform's OIDC auth URL's (as the spec says)."""
     parts = urlsplit(auth_login_url)
@@ -103,7 +96,7 @@ def platform_origin(auth_login_url: str) -> str:
 
 def _page(title: str, content: str, config: dict, *,
           referrer_policy: str = "no-referrer") -> ScriptedPage:
-    data = f"<script type=application/json id=ltikit-storage>{_json_for_html(config)}</script>"
+    data = f"<script type=application/json id=ltikit-storage>{json_for_html(config)}</script>"
     return scripted_page(title, content + data, _SCRIPT, styled=True,
                          referrer_policy=referrer_policy)
 
