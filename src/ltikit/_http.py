@@ -239,5 +239,4 @@ def send(session: requests.Session, method: str, url: str, *, connect_timeout: f
     body = b"".join(chunks)
     # The body is read: let response.json(), .text and .content answer from it.
     response._content = body
-    response._content_consumed = True
     return response, body

@@ -217,10 +217,6 @@ class Launch:
     deep_linking: DeepLinkingSettings | None = None
     """LTI 1.3: set on a deep linking request (``LtiDeepLinkingRequest``)."""
 
-    @property
-    def is_canvas(self) -> bool:
-        return self.canvas is not None
-
     @classmethod
     def from_lti11(cls, params: Mapping[str, str], consumer_key: str | None) -> Launch:
         """Build the model from verified LTI 1.1 parameters (single values)."""
@@ -330,11 +326,6 @@ class Launch:
             nrps=NRPSEndpoint.from_claim(claims.get(NRPS_CLAIM)),
             deep_linking=DeepLinkingSettings.from_claim(claims.get(DEEP_LINKING_CLAIM)),
         )
-
-    def to_stored(self) -> dict[str, Any]:
-        """The JSON-able form kept on the server between requests of this launch."""
-        return {"version": self.version, "consumer_key": self.consumer_key,
-                "params": dict(self.params)}
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> Launch:

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadSignature
 
@@ -25,6 +25,9 @@ from .launch import Launch
 from .lti11.launch import VerifiedLaunch
 from .signing import CachedKeySigner
 from .storage import LaunchStorage
+
+if TYPE_CHECKING:
+    from .lti13.id_token import VerifiedIdToken
 
 DEFAULT_LAUNCH_LIFETIME = 8 * 3600
 
@@ -70,7 +73,8 @@ class ActiveLaunch:
         """The LTI 1.1 parameters when this is a 1.1 launch (cheap: no model is built)."""
         stored = self._stored
         if stored is not None and stored.get("version") == "1.1":
-            return stored["params"]
+            params: Mapping[str, str] = stored["params"]
+            return params
         return None
 
 
@@ -113,7 +117,7 @@ class LaunchManager:
         token = self._signer.sign(f"{row_id}-{secret}").decode("ascii")
         return ActiveLaunch(token, row_id, stored, verified.built_launch)
 
-    def start_lti13(self, verified) -> ActiveLaunch:
+    def start_lti13(self, verified: VerifiedIdToken) -> ActiveLaunch:
         """Claim a verified LTI 1.3 launch's nonce and store it (one row, as for 1.1)."""
         registration, claims = verified.registration, verified.claims
         secret = secrets.token_urlsafe(16)

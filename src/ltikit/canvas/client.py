@@ -13,7 +13,7 @@ re-authorizing would not help.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -21,6 +21,9 @@ from .. import _http
 from .instances import CanvasInstance
 from .oauth import CanvasOAuthClient, CanvasUnavailable, retry_after
 from .tokens import CanvasAuthorizationRequired, CanvasTokens
+
+if TYPE_CHECKING:
+    from canvasapi import Canvas
 
 # Seconds to connect to Canvas's API, and for a whole call (canvasapi sends no timeout).
 DEFAULT_API_TIMEOUT = (3.0, 15.0)
@@ -38,7 +41,7 @@ class CanvasTokenAuth(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self._token}"
-        request.register_hook("response", self._on_response)
+        request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
         return request
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -61,7 +64,7 @@ class CanvasTokenAuth(requests.auth.AuthBase):
                 self._instance, self._user_id, self._oauth, self._version)
         retry = response.request.copy()
         retry.headers["Authorization"] = f"Bearer {self._token}"
-        retry._ltikit_retry = True  # type: ignore[attr-defined]
+        retry._ltikit_retry = True  # type: ignore[attr-defined]  # our mark, on our copy
         response.content  # noqa: B018 - read the body so the connection can be reused
         response.close()
         again = response.connection.send(retry, **kwargs)
@@ -78,7 +81,7 @@ class _CanvasAPIAdapter(_http.DeadlineAdapter):
         super().__init__(timeouts)
         self.domain = domain
 
-    def send(self, request: requests.PreparedRequest, *args: Any,  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, *args: Any,
              **kwargs: Any) -> requests.Response:
         try:
             return super().send(request, *args, **kwargs)
@@ -94,7 +97,7 @@ class _CanvasAPIAdapter(_http.DeadlineAdapter):
 
 def canvas_for_user(tokens: CanvasTokens, instance: CanvasInstance, user_id: str, *,
                     oauth: CanvasOAuthClient | None = None,
-                    timeouts: tuple[float, float] = DEFAULT_API_TIMEOUT):
+                    timeouts: tuple[float, float] = DEFAULT_API_TIMEOUT) -> Canvas:
     """A ``canvasapi.Canvas`` acting as ``user_id`` on ``instance``, with a valid token
     (refreshed first if it expires soon); :class:`CanvasAuthorizationRequired` if there is
     none.  Every call ends within ``timeouts`` (connect, total seconds), or raises
@@ -104,7 +107,24 @@ def canvas_for_user(tokens: CanvasTokens, instance: CanvasInstance, user_id: str
     oauth = oauth or CanvasOAuthClient(instance)
     access, version = tokens.access_token(instance, user_id, oauth)
     canvas = Canvas(instance.url, access)
-    session: requests.Session = canvas._Canvas__requester._session  # type: ignore[attr-defined]
+    session = _session_of(canvas)
     _http.mount(session, _CanvasAPIAdapter(instance.domain, timeouts))
     session.auth = CanvasTokenAuth(tokens, instance, user_id, oauth, access, version)
     return canvas
+
+
+def _session_of(canvas: Canvas) -> requests.Session:
+    """The ``requests.Session`` a ``canvasapi.Canvas`` sends with.
+
+    canvasapi (3.x) offers no way to give it a session, a timeout or an auth hook
+    (ucfopen/canvasapi#629 is open), so this is the one place that reads its requester; if
+    a canvasapi release moves it, this fails at once with a clear message rather than
+    sending requests without our deadline or token handling.
+    """
+    requester = vars(canvas).get("_Canvas__requester")
+    session = getattr(requester, "_session", None)
+    if not isinstance(session, requests.Session):
+        raise RuntimeError("This canvasapi release keeps its HTTP session elsewhere; ltikit "
+                           "cannot give it deadlines or token refresh. Pin canvasapi<4 and "
+                           "report it to ltikit.")
+    return session

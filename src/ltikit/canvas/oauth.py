@@ -213,7 +213,9 @@ class CanvasOAuthClient:
             raise CanvasOAuthError(str(body.get("error") or "invalid_response"),
                                    str(body.get("error_description") or ""),
                                    http_status=response.status_code)
-        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        user = body.get("user")
+        if not isinstance(user, dict):
+            user = {}
         expires_in = body.get("expires_in")
         return TokenResponse(
             access_token=str(body["access_token"]),

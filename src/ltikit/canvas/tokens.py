@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import _http
@@ -108,7 +108,7 @@ class CanvasTokens:
         self._sleep = sleep
 
     # -- rows -------------------------------------------------------------------------------
-    def _key(self, instance: CanvasInstance, user_id: str):
+    def _key(self, instance: CanvasInstance, user_id: str) -> ColumnElement[bool]:
         t = tables.canvas_tokens
         return and_(t.c.instance == instance.domain, t.c.canvas_user_id == str(user_id))
 

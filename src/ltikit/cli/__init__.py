@@ -33,9 +33,14 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..lti13 import Registrations
+    from ..storage import SQLStorage
 
 
-def _storage(args: argparse.Namespace):
+def _storage(args: argparse.Namespace) -> SQLStorage:
     from ..crypto import SecretBox
     from ..storage import SQLStorage
 
@@ -221,7 +226,7 @@ def _platform_add_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registrations(args: argparse.Namespace):
+def _registrations(args: argparse.Namespace) -> Registrations:
     from ..lti13 import Registrations
     from ..storage.sql import upgrade
 
@@ -413,10 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--title", help="the tool's title (default: from the name)")
     new.set_defaults(func=_new)
 
-    keys = commands.add_parser("keys", help="encryption keys for tokens at rest") \
+    key_commands = commands.add_parser("keys", help="encryption keys for tokens at rest") \
         .add_subparsers(dest="keys_command", required=True)
-    keys.add_parser("generate", help="print a new key").set_defaults(func=_keys_generate)
-    keys.add_parser("rotate", parents=[database],
+    key_commands.add_parser("generate", help="print a new key").set_defaults(func=_keys_generate)
+    key_commands.add_parser("rotate", parents=[database],
                     help="re-encrypt stored tokens with the first key of "
                     "LTIKIT_ENCRYPTION_KEYS").set_defaults(func=_keys_rotate)
 
@@ -476,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "platform_command", None) == "add-tool" and args.placement is None:
         args.placement = ["course_navigation"]
-    return args.func(args)
+    status: int = args.func(args)
+    return status
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..canvas.tokens import CanvasAuthorizationRequired
 from ..errors import LTIConfigurationError, LTIException, LTINotInSessionException
-from .extension import _state
+from .extension import _AppState, _state
 from .pages import error_page
 from .view import LTI
 
@@ -27,7 +27,7 @@ _REQUEST_TYPES = ("any", "initial", "session")
 
 def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
         error: Callable[..., Any] | None = None, role: str | None = None, *,
-        message_types: Collection[str] | None = None):
+        message_types: Collection[str] | None = None) -> Callable[..., Any]:
     """Protect a view with an LTI launch, PyLTI-style; the view receives ``lti=LTI``.
 
     ``request``: ``'initial'`` (the request must be a signed launch), ``'session'`` (an
@@ -46,7 +46,8 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
     ``"LtiDeepLinkingRequest"`` too for that.
     """
     if callable(app) and not isinstance(app, Flask):  # bare @lti
-        return lti()(app)
+        view: Callable[..., Any] = lti()(app)
+        return view
     if request not in _REQUEST_TYPES:
         raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
     bound_app = app
@@ -84,8 +85,9 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
     return decorator
 
 
-def _refuse(app: Flask, req: Request, exc: LTIException, error, args, kwargs) -> Response:
-    state = app.extensions.get("ltikit")
+def _refuse(app: Flask, req: Request, exc: LTIException, error: Callable[..., Any] | None,
+            args: tuple[Any, ...], kwargs: dict[str, Any]) -> Response:
+    state: _AppState | None = app.extensions.get("ltikit")
     if state is None:  # the extension itself could not start: still answer with a page
         log.error("ltikit is misconfigured: %s", exc.message)
         return error_page(exc)
@@ -93,7 +95,8 @@ def _refuse(app: Flask, req: Request, exc: LTIException, error, args, kwargs) ->
     if error is None and _has_error_handler(app, req, exc):
         state.log_refusal(req, exc)
         raise exc  # to the app's @app.errorhandler(LTIException)
-    return state.refuse(req, exc, error, args, kwargs)
+    refusal: Response = state.refuse(req, exc, error, args, kwargs)
+    return refusal
 
 
 def _has_error_handler(app: Flask, req: Request, exc: LTIException) -> bool:
@@ -109,7 +112,7 @@ def _has_error_handler(app: Flask, req: Request, exc: LTIException) -> bool:
 
 
 def _current() -> LTI:
-    the_lti = g.get("ltikit_lti")
+    the_lti: LTI | None = g.get("ltikit_lti")
     if the_lti is None:
         raise LTINotInSessionException(reason="no_launch_in_request")
     return the_lti

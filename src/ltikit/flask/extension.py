@@ -70,9 +70,9 @@ class _AppState:
         self.default_role: str = ANY
         self._launches: LaunchManager | None = None
         self._lock = threading.Lock()
-        self._urls: dict[tuple, str] = {}
-        self._lti13 = None
-        self.canvas = None
+        self._urls: dict[tuple[str | None, ...], str] = {}
+        self._lti13: LTI13Support | None = None
+        self.canvas: CanvasSupport | None = None
         instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
         if instances:
             self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
@@ -93,7 +93,7 @@ class _AppState:
 
     # -- request handling -----------------------------------------------------------------
     @property
-    def lti13(self):
+    def lti13(self) -> LTI13Support:
         if self._lti13 is None:
             with self._lock:
                 if self._lti13 is None:
@@ -245,7 +245,7 @@ class _AppState:
                     exc.status, exc.reason, request.path, key, exc.message)
 
     def refuse(self, request: Request, exc: LTIException, error: Callable[..., Any] | None,
-               args: tuple, kwargs: dict) -> Response:
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Response:
         self.log_refusal(request, exc)
         if error is None:
             return error_page(exc)
@@ -333,7 +333,7 @@ class LTIKit:
             app.add_url_rule(state.settings.canvas_callback_path,
                              endpoint="ltikit_canvas_callback", view_func=canvas_callback)
 
-    def lti(self, *args: Any, **kwargs: Any):
+    def lti(self, *args: Any, **kwargs: Any) -> Any:
         """The decorator, as a method (same arguments as :func:`ltikit.flask.lti`)."""
         from .decorator import lti
 
@@ -365,12 +365,14 @@ class LTIKit:
     @property
     def registrations(self) -> Registrations:
         """The LTI 1.3 platforms registered with the tool (``add``, ``get``, ...)."""
-        return self._current().lti13.registrations
+        registrations: Registrations = self._current().lti13.registrations
+        return registrations
 
     @property
     def tool_keys(self) -> ToolKeys:
         """The tool's LTI 1.3 signing keys (``generate``, ``rotate``, ``jwks``)."""
-        return self._current().lti13.tool_keys()
+        keys: ToolKeys = self._current().lti13.tool_keys()
+        return keys
 
     def public_url(self, request: Request | None = None) -> str:
         """The URL the client used for ``request`` (default: the current request), trusted
@@ -391,13 +393,12 @@ _init_lock = threading.Lock()
 
 
 def _state(app: Flask) -> _AppState:
-    state = app.extensions.get("ltikit")
+    state: _AppState | None = app.extensions.get("ltikit")
     if state is None:
         with _init_lock:  # PyLTI-style apps never call init_app: set up from app.config
             state = app.extensions.get("ltikit")
             if state is None:
                 # Created during a request: routes (LTI 1.3 login, Canvas callback) can no
                 # longer be added; apps that need them create LTIKit(app) at setup.
-                app.extensions["ltikit"] = _AppState(app, None, None)
-                state = app.extensions["ltikit"]
+                state = app.extensions["ltikit"] = _AppState(app, None, None)
     return state

@@ -27,6 +27,8 @@ from .pages import error_page
 from .translate import to_request, to_response
 
 if TYPE_CHECKING:
+    from ..launch import Launch
+    from ..lti13.registrations import Registration
     from .extension import _AppState
 
 __all__ = ["STATE_COOKIE", "LTI13Support", "jwks_view", "login_view"]
@@ -50,17 +52,17 @@ class LTI13Support:
         self.flow = LTI13Flow(self.registrations, self.jwks, self.states, state.cookies,
                               target_link_uris=settings.lti13_target_link_uris,
                               leeway=settings.lti13_leeway)
-        self._tool_keys = None
-        self._service_tokens = None
+        self._tool_keys: ToolKeys | None = None
+        self._service_tokens: ServiceTokens | None = None
 
-    def tool_keys(self):
+    def tool_keys(self) -> ToolKeys:
         """The tool's signing keys (needs LTIKIT_ENCRYPTION_KEYS: private keys are encrypted)."""
         if self._tool_keys is None:
             keys = self.state.app.config.get("LTIKIT_ENCRYPTION_KEYS")
             self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
         return self._tool_keys
 
-    def registration_of(self, launch):
+    def registration_of(self, launch: Launch) -> Registration:
         """The registration a stored LTI 1.3 launch came through."""
         registration = self.registrations.get(str(launch.claims.get("iss")),
                                               launch.consumer_key or "")
@@ -69,7 +71,7 @@ class LTI13Support:
                                reason="unknown_platform")
         return registration
 
-    def service_client(self, launch):
+    def service_client(self, launch: Launch) -> ServiceClient:
         """An authenticated client for the services of ``launch``'s platform."""
         registration = self.registration_of(launch)
         if self._service_tokens is None:
@@ -95,14 +97,14 @@ def jwks_view() -> Response:
     """The tool's public keys (register this URL on the platform as the tool's JWKS URL)."""
     from flask import jsonify
 
-    state = current_app.extensions["ltikit"]
+    state: _AppState = current_app.extensions["ltikit"]
     response = jsonify(state.lti13.tool_keys().jwks())
     response.headers["Cache-Control"] = "max-age=3600"
     return response
 
 
 def login_view() -> Response:
-    state = current_app.extensions["ltikit"]
+    state: _AppState = current_app.extensions["ltikit"]
     try:
         state.bound(request)
         return state.lti13.login(request)

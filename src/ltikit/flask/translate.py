@@ -6,7 +6,7 @@ from __future__ import annotations
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
 
-from ..http import Reply, Request
+from ..http import Headers, Reply, Request
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -17,7 +17,7 @@ def to_request(request: WerkzeugRequest, public_url: str) -> Request:
     form = tuple(request.form.items(multi=True)) if request.mimetype == FORM else ()
     return Request(method=request.method, url=public_url, path=request.path,
                    query=tuple(request.args.items(multi=True)), form=form,
-                   headers=request.headers, cookies=request.cookies)
+                   headers=Headers(request.headers.items()), cookies=request.cookies)
 
 
 def to_response(reply: Reply) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import after_this_request, url_for
@@ -14,16 +14,19 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..errors import LTIConfigurationError, LTIException, LTIPostMessageException
-from ..launch import Launch
+from ..launch import CanvasInfo, Context, Launch, ResourceLink, User
 from ..launches import ActiveLaunch
 from ..lti11.outcomes import OutcomeResponse, OutcomeService
 from ..lti13.ags import AssignmentGradeService, Score
-from ..lti13.deep_linking import auto_post_page, response_jwt
+from ..lti13.deep_linking import ContentItem, auto_post_page, response_jwt
 from ..lti13.nrps import NamesRoleService
 from ..lti13.services import ServiceError
 from ..roles import Roles
 
 if TYPE_CHECKING:
+    from canvasapi import Canvas
+
+    from .canvas import CanvasSupport
     from .extension import _AppState
 
 __all__ = ["LTI"]
@@ -53,7 +56,7 @@ class LTI:
         return self.launch.version
 
     @property
-    def user(self):
+    def user(self) -> User:
         return self.launch.user
 
     @property
@@ -61,11 +64,11 @@ class LTI:
         return self.launch.roles
 
     @property
-    def context(self):
+    def context(self) -> Context | None:
         return self.launch.context
 
     @property
-    def resource_link(self):
+    def resource_link(self) -> ResourceLink | None:
         return self.launch.resource_link
 
     @property
@@ -73,7 +76,7 @@ class LTI:
         return self.launch.custom
 
     @property
-    def canvas(self):
+    def canvas(self) -> CanvasInfo | None:
         return self.launch.canvas
 
     @property
@@ -133,13 +136,13 @@ class LTI:
 
     # -- LTI Advantage services (1.3) -----------------------------------------------------
     @functools.cached_property
-    def ags(self):
+    def ags(self) -> AssignmentGradeService:
         """The Assignment and Grade Services of this launch
         (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
         return AssignmentGradeService(*self._service("ags", "grade"))
 
     @functools.cached_property
-    def nrps(self):
+    def nrps(self) -> NamesRoleService:
         """The Names and Role Provisioning Services of this launch
         (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered.  One
         object per request, so what a read learnt (``differences_url``, ``context``) stays."""
@@ -152,7 +155,7 @@ class LTI:
                                           "launch.", reason=f"no_{name}")
         return self._state.lti13.service_client(self.launch), endpoint
 
-    def deep_link_response(self, items, *, message: str | None = None,
+    def deep_link_response(self, items: Iterable[ContentItem], *, message: str | None = None,
                            log: str | None = None, error_message: str | None = None,
                            error_log: str | None = None) -> Response:
         """Answer this deep linking request with ``items``
@@ -292,11 +295,15 @@ class LTI:
         self._state.launches.end(self._active)
         cookie = self._state.settings.cookie_name
         if flask_request and flask_request.cookies.get(cookie) == self._active.token:
-            after_this_request(lambda response: self._state.clear_cookie(response) or response)
+            def clear(response: Response) -> Response:
+                self._state.clear_cookie(response)
+                return response
+
+            after_this_request(clear)
 
     # -- Canvas API as this user -----------------------------------------------------------
     @property
-    def canvas_api(self):
+    def canvas_api(self) -> Canvas:
         """A ``canvasapi.Canvas`` acting as the launching user on the launching Canvas.
 
         Raises :class:`~ltikit.canvas.CanvasAuthorizationRequired` when the user has not
@@ -309,7 +316,7 @@ class LTI:
         """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
         return self._canvas_support().logout(self)
 
-    def _canvas_support(self):
+    def _canvas_support(self) -> CanvasSupport:
         support = self._state.canvas
         if support is None:
             raise LTIConfigurationError(

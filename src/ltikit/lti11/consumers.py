@@ -11,7 +11,7 @@ effect within ``cache_seconds``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..errors import LTIConfigurationError
@@ -38,7 +38,7 @@ class ConsumerRegistry:
 
     def __init__(self, static: Mapping[str, str] | None = None,
                  source: ConsumerSecretSource | None = None, *, cache_seconds: float = 10.0,
-                 clock=time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._static = dict(static or {})
         self._source = source
         self._cache_seconds = cache_seconds

@@ -17,6 +17,7 @@ import math
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Literal
 
 import defusedxml.ElementTree as SafeET
 import requests
@@ -77,7 +78,7 @@ def build_request(operation: str, sourcedid: str, *, score: float | None = None,
                 ET.SubElement(data, _q("text")).text = result_text
             if result_url is not None:
                 ET.SubElement(data, _q("url")).text = result_url
-    return ET.tostring(envelope, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(envelope, encoding="utf-8", xml_declaration=True))
 
 
 def parse_response(body: bytes) -> OutcomeResponse:
@@ -157,7 +158,8 @@ class OutcomeService:
                 reason="outcome_refused")
         return result
 
-    def _request(self, method: str, url: str, body: bytes, content_type: str) -> bytes:
+    def _request(self, method: Literal["PUT", "POST"], url: str, body: bytes,
+                 content_type: str) -> bytes:
         """Send a signed request (its body hash in the OAuth header); the answer's body
         when the status is 200."""
         signed_url, headers, signed_body = self._client.sign(

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
@@ -31,7 +31,7 @@ from ..errors import LTIAuthenticationError, LTIMalformedRequest
 HMAC_SHA1 = "HMAC-SHA1"
 HMAC_SHA256 = "HMAC-SHA256"
 
-_SIGNERS = {
+_SIGNERS: dict[str, Callable[[str, Any], str]] = {
     HMAC_SHA1: oauth_signature.sign_hmac_sha1_with_client,
     HMAC_SHA256: oauth_signature.sign_hmac_sha256_with_client,
 }
@@ -102,9 +102,6 @@ class OAuthRequest:
         """Every parameter from the three sources RFC 5849 section 3.4.1.3.1 names."""
         return [*self.query, *self.form, *self.header_params()]
 
-    def has_oauth_params(self) -> bool:
-        return any(k.startswith("oauth_") for k, _ in self.all_params())
-
 
 def base_string_uri(url: str) -> str:
     """oauthlib's base string URI, as a 400 when the URL cannot be signed."""
@@ -149,7 +146,8 @@ class _Secrets(NamedTuple):
 
 def sign(method_name: str, base_string: str, consumer_secret: str) -> str:
     """Sign with oauthlib's HMAC implementation."""
-    return _SIGNERS[method_name](base_string, _Secrets(consumer_secret))
+    signature: str = _SIGNERS[method_name](base_string, _Secrets(consumer_secret))
+    return signature
 
 
 def verify_signature(request: OAuthRequest, params: Sequence[tuple[str, str]],

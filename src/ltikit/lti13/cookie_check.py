@@ -20,6 +20,7 @@ level login (``document``) and a request without the header get the plain redire
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from .html_pages import ScriptedPage, json_for_html, scripted_page
@@ -43,7 +44,7 @@ _SCRIPT = """
 """
 
 
-def framed(headers) -> bool:
+def framed(headers: Mapping[str, str]) -> bool:
     """Did the browser say this request loads a frame's document?"""
     return str(headers.get("Sec-Fetch-Dest", "")).lower() in ("iframe", "frame")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,7 @@ def response_jwt(settings: DeepLinkingSettings, registration: Registration,
                  deployment_id: str, items: Iterable[ContentItem], tool_keys: ToolKeys, *,
                  message: str | None = None, log: str | None = None,
                  error_message: str | None = None, error_log: str | None = None,
-                 clock=time.time) -> str:
+                 clock: Callable[[], float] = time.time) -> str:
     """The signed ``LtiDeepLinkingResponse`` for ``items`` (checked against ``settings``)."""
     items = list(items)
     if not settings.return_url.startswith(("https://", "http://")):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import html
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ _STYLE = ("font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;pad
           "color:#222")
 
 
-def json_for_html(data: dict) -> str:
+def json_for_html(data: Mapping[str, Any]) -> str:
     """``data`` as JSON for a ``<script type=application/json>`` element: no
     ``</script>``, no markup, no entities."""
     return (json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")

@@ -23,7 +23,7 @@ import jwt
 
 from ..errors import LTIAuthenticationError, LTIMalformedRequest
 from . import jws
-from .jwks import JWKSCache
+from .jwks import JWKSCache, PlatformKey
 from .registrations import Registration, Registrations
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -51,15 +51,15 @@ class VerifiedIdToken:
 
     @property
     def nonce(self) -> str:
-        return self.claims["nonce"]
+        return str(self.claims["nonce"])
 
     @property
     def message_type(self) -> str:
-        return self.claims[CLAIM + "message_type"]
+        return str(self.claims[CLAIM + "message_type"])
 
     @property
     def deployment_id(self) -> str:
-        return self.claims[CLAIM + "deployment_id"]
+        return str(self.claims[CLAIM + "deployment_id"])
 
 
 def _refuse(message: str, reason: str) -> LTIAuthenticationError:
@@ -116,8 +116,8 @@ def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache
     else:  # pragma: no cover - registrations always have one of the two
         raise _refuse("The platform has no key configured.", "no_platform_key")
     kty = key.key_type
-    pinned = key._jwk_data.get("alg")  # an algorithm the platform's JWK pins, if any
-    if algorithm not in _FAMILIES.get(kty, set()) or (pinned and pinned != algorithm):
+    pinned = key.pinned_algorithm
+    if algorithm not in _FAMILIES.get(kty or "", set()) or (pinned and pinned != algorithm):
         raise _refuse("The id_token algorithm does not match the platform's key.",
                       "algorithm_key_mismatch")
     try:
@@ -167,17 +167,17 @@ def _check_numeric_dates(claims: Mapping[str, Any], now: float) -> None:
                           "the clocks).", "bad_numeric_date")
 
 
-_inline_keys: dict[tuple[int, str], jwt.PyJWK] = {}
+_inline_keys: dict[tuple[int, str], PlatformKey] = {}
 
 
-def _inline_key(registration: Registration) -> jwt.PyJWK:
+def _inline_key(registration: Registration) -> PlatformKey:
     """A registration's inline JWK, parsed once (keys are not re-parsed per launch)."""
     fingerprint = json.dumps(registration.public_jwk, sort_keys=True)
     key = _inline_keys.get((registration.id, fingerprint))
     if key is None:
         if len(_inline_keys) > 1000:
             _inline_keys.clear()
-        key = _inline_keys[(registration.id, fingerprint)] = jwt.PyJWK(
+        key = _inline_keys[(registration.id, fingerprint)] = PlatformKey(
             dict(registration.public_jwk or {}))
     return key
 

@@ -37,6 +37,19 @@ DEFAULT_TIMEOUT = (3.0, 5.0)
 MAX_JWKS_BYTES = 512_000
 
 
+class PlatformKey(jwt.PyJWK):
+    """A platform's public key, with the algorithm its JWK pins (``alg``), if any.
+
+    PyJWT fills in an algorithm for a JWK without ``alg`` (RS256 for RSA), so whether the
+    platform pinned one is kept here, where the id_token check reads it.
+    """
+
+    def __init__(self, jwk: dict[str, Any]) -> None:
+        super().__init__(jwk)
+        alg = jwk.get("alg")
+        self.pinned_algorithm: str | None = alg if isinstance(alg, str) else None
+
+
 class JWKSUnavailable(LTIException):
     status = 503
     reason = "jwks_unavailable"
@@ -61,10 +74,10 @@ class JWKSCache:
         self._connect_timeout, self._total_timeout = _http.timeouts(timeout, DEFAULT_TIMEOUT)
         self.min_ttl, self.max_ttl, self.refetch_interval = min_ttl, max_ttl, refetch_interval
         self._clock = clock
-        self._memo: dict[str, tuple[int, int, dict[str, jwt.PyJWK]]] = {}
+        self._memo: dict[str, tuple[int, int, dict[str, PlatformKey]]] = {}
         self._lock = threading.Lock()
 
-    def key(self, url: str, kid: str | None) -> jwt.PyJWK:
+    def key(self, url: str, kid: str | None) -> PlatformKey:
         """The platform key ``kid`` from the key set at ``url``."""
         now = int(self._clock())
         memo = self._memo.get(url)
@@ -94,7 +107,7 @@ class JWKSCache:
                                          "not publish.", reason="unknown_kid")
         return found
 
-    def _load(self, url: str) -> tuple[int, int, dict[str, jwt.PyJWK] | None]:
+    def _load(self, url: str) -> tuple[int, int, dict[str, PlatformKey] | None]:
         t = tables.jwks_cache
         with self.engine.connect() as conn:
             row = conn.execute(select(t.c.body, t.c.fetched_at, t.c.expires_at)
@@ -125,7 +138,7 @@ class JWKSCache:
                                    .values(refetch_after=now + self.refetch_interval)).rowcount
         return bool(claimed)
 
-    def _fetch(self, url: str, now: int) -> dict[str, jwt.PyJWK]:
+    def _fetch(self, url: str, now: int) -> dict[str, PlatformKey]:
         # No redirects (the registration's https URL is the one fetched, or nothing), one
         # deadline for the whole fetch, and the details in the log only: the page a user
         # sees must not tell what an internal URL answered.
@@ -155,13 +168,15 @@ class JWKSCache:
         return keys
 
 
-def _parse(body: str) -> dict[str, jwt.PyJWK]:
+def _parse(body: str) -> dict[str, PlatformKey]:
     try:
         data: Any = json.loads(body)
         keys = {}
         for item in data.get("keys", []) if isinstance(data, dict) else []:
+            if not isinstance(item, dict):
+                continue
             try:
-                key = jwt.PyJWK(item)
+                key = PlatformKey(item)
             except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
                 continue  # a key of a type we cannot use: skip it, keep the others
             if item.get("use", "sig") == "sig":
@@ -171,7 +186,7 @@ def _parse(body: str) -> dict[str, jwt.PyJWK]:
         return {}
 
 
-def _pick(keys: dict[str, jwt.PyJWK], kid: str | None) -> jwt.PyJWK | None:
+def _pick(keys: dict[str, PlatformKey], kid: str | None) -> PlatformKey | None:
     if kid is not None:
         return keys.get(str(kid))
     return next(iter(keys.values())) if len(keys) == 1 else None

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..urls import origin as origin_of
@@ -94,7 +95,7 @@ def platform_origin(auth_login_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _page(title: str, content: str, config: dict, *,
+def _page(title: str, content: str, config: Mapping[str, Any], *,
           referrer_policy: str = "no-referrer") -> ScriptedPage:
     data = f"<script type=application/json id=ltikit-storage>{json_for_html(config)}</script>"
     return scripted_page(title, content + data, _SCRIPT, styled=True,

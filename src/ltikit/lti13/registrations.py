@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import ColumnElement, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import LTIConfigurationError
@@ -112,14 +112,15 @@ class Registrations:
             extra.append(str(found))
         try:
             with self.engine.begin() as conn:
-                platform_id = conn.execute(insert(tables.platforms).values(
+                inserted = conn.execute(insert(tables.platforms).values(
                     name=name, issuer=issuer, client_id=client_id,
                     auth_login_url=auth_login_url, token_url=token_url, jwks_url=jwks_url,
                     public_jwk=json.dumps(dict(public_jwk)) if public_jwk else None,
                     token_audience=token_audience, deployment_policy=deployment_policy,
                     platform_storage=bool(platform_storage),
                     service_origins=" ".join(extra) or None,
-                    created_at=int(time.time()))).inserted_primary_key[0]
+                    created_at=int(time.time())))
+                platform_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
         except IntegrityError:
             raise ValueError(f"{issuer} already has client id {client_id}") from None
         for deployment_id in deployments:
@@ -154,7 +155,7 @@ class Registrations:
         """The registration with this row id (the id a signed login state carries)."""
         return self._select(tables.platforms.c.id == platform_id)
 
-    def _select(self, *where) -> Registration | None:
+    def _select(self, *where: ColumnElement[bool]) -> Registration | None:
         t = tables.platforms
         with self.engine.connect() as conn:
             row = conn.execute(select(t).where(*where)).mappings().first()

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import requests
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import _http
@@ -115,10 +115,10 @@ class ServiceTokens:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.c.access_token, t.c.expires_at, t.c.version,
                                       t.c.lease_until).where(self._where(key))).first()
-        return None if row is None else tuple(row)  # type: ignore[return-value]
+        return None if row is None else (row[0], row[1], row[2], row[3])
 
     @staticmethod
-    def _where(key: tuple[int, str]):
+    def _where(key: tuple[int, str]) -> ColumnElement[bool]:
         t = tables.service_tokens
         return and_(t.c.platform_id == key[0], t.c.scopes == key[1])
 

@@ -10,14 +10,20 @@ import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, bindparam, create_engine, delete, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from . import tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.expression import ClauseElement
+
+    from ..crypto import SecretBox
 
 log = logging.getLogger("ltikit.storage")
 
@@ -26,7 +32,7 @@ _ENCRYPTED = "fernet:"
 VERSION_TABLE = "ltikit_alembic_version"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the one writer; NORMAL sync is durable across
     # application crashes (only an OS crash may lose the last commits), which is the
@@ -79,12 +85,12 @@ os.register_at_fork(after_in_child=_dispose_after_fork)
 class _Prepared:
     """A statement compiled once for one dialect, run on a raw DBAPI cursor."""
 
-    def __init__(self, engine: Engine, statement) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+    def __init__(self, engine: Engine, statement: ClauseElement) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=engine.dialect))
         self.sql = compiled.string
         self.positions = compiled.positiontup if compiled.positional else None
 
-    def run(self, cursor, params: Mapping[str, Any]) -> None:
+    def run(self, cursor: Any, params: Mapping[str, Any]) -> None:
         if self.positions is None:
             cursor.execute(self.sql, params)
         else:
@@ -99,7 +105,8 @@ class SQLStorage:
     """
 
     def __init__(self, url_or_engine: str | Engine, *, purge_interval: float = 60.0,
-                 clock: Callable[[], float] = time.time, secret_box=None) -> None:
+                 clock: Callable[[], float] = time.time,
+                 secret_box: SecretBox | None = None) -> None:
         # With a SecretBox (ltikit.crypto), consumer secrets are stored encrypted.
         self.secret_box = secret_box
         self.engine = (make_engine(url_or_engine) if isinstance(url_or_engine, str)
@@ -142,14 +149,15 @@ class SQLStorage:
         params = {"issuer": issuer, "nonce": nonce, "secret": secret,
                   "expires_at": expires_at, "data": data}
 
-        def insert_launch(cursor) -> int | None:
+        def insert_launch(cursor: Any) -> int | None:
             try:
                 self._insert_launch.run(cursor, params)
             except self._integrity_error:
                 return None
             return int(cursor.fetchone()[0] if self._returning else cursor.lastrowid)
 
-        return self._on_launch_connection(insert_launch, write=True)
+        row_id: int | None = self._on_launch_connection(insert_launch, write=True)
+        return row_id
 
     def _on_launch_connection(self, work: Callable[[Any], Any], *, write: bool) -> Any:
         """Run ``work(cursor)`` on a pooled DBAPI connection of the launch path.
@@ -192,7 +200,7 @@ class SQLStorage:
     def load_launch(self, row_id: int, secret: str, now: int) -> str | None:
         """The stored data of an unexpired launch whose secret matches, else ``None``."""
         # Every later request of a launch runs this: the same raw-cursor path as the insert.
-        def select_launch(cursor):
+        def select_launch(cursor: Any) -> Any:
             self._select_launch.run(cursor, {"row_id": row_id})
             return cursor.fetchone()
 
@@ -203,7 +211,7 @@ class SQLStorage:
         if expires_at <= now or not hmac.compare_digest(stored_secret.encode(),
                                                         secret.encode()):
             return None
-        return data
+        return str(data)
 
     def delete_launch(self, row_id: int) -> None:
         with self.engine.begin() as conn:

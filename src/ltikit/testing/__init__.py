@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlencode, urlsplit
 
 from oauthlib.oauth1 import (
@@ -28,6 +28,8 @@ from oauthlib.oauth1 import (
 )
 
 FORM = "application/x-www-form-urlencoded"
+_Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
 
 
 def launch_params(**overrides: Any) -> dict[str, str]:
@@ -109,12 +111,15 @@ def sign_launch(url: str, params: dict[str, str], *, key: str, secret: str,
                     signature_type=signature_type,
                     timestamp=str(int(time.time()) if timestamp is None else timestamp),
                     nonce=nonce or uuid.uuid4().hex)
-    method = method.upper()
+    verb = method.upper()
+    if verb not in _METHODS:
+        raise ValueError(f"not an HTTP method: {method!r}")
+    method = verb
     if method == "GET" or where == "query":
         separator = "&" if "?" in url else "?"
         full_url = f"{url}{separator}{urlencode(params)}" if params else url
-        signed_url, headers, _ = client.sign(full_url, http_method=method)
+        signed_url, headers, _ = client.sign(full_url, http_method=cast(_Method, method))
         return SignedLaunch(method, signed_url, dict(headers))
-    signed_url, headers, body = client.sign(url, http_method=method, body=params,
+    signed_url, headers, body = client.sign(url, http_method=cast(_Method, method), body=params,
                                             headers={"Content-Type": FORM})
     return SignedLaunch(method, signed_url, dict(headers), body)

@@ -15,16 +15,28 @@ from __future__ import annotations
 
 import html
 import re
-from http.cookiejar import DefaultCookiePolicy
+import urllib.request
+from http.cookiejar import Cookie, DefaultCookiePolicy
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
+if TYPE_CHECKING:
+    from ..platform import DevPlatform
+
 _LOCAL = ("localhost", "127.0.0.1", "[::1]")
 
 
+def _search(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    if found is None:
+        raise AssertionError(f"the platform's page has no match for {pattern!r}")
+    return found.group(1)
+
+
 class _LocalhostIsSecure(DefaultCookiePolicy):
-    def return_ok_secure(self, cookie, request) -> bool:
+    def return_ok_secure(self, cookie: Cookie, request: urllib.request.Request) -> bool:
         if urlsplit(request.get_full_url()).hostname in _LOCAL:
             return True
         return super().return_ok_secure(cookie, request)
@@ -51,16 +63,16 @@ def browser_session() -> requests.Session:
 class PlatformUser:
     """One user of the local platform, with their own cookies."""
 
-    def __init__(self, platform, login: str) -> None:
+    def __init__(self, platform: DevPlatform, login: str) -> None:
         self.platform = platform
         self.session = browser_session()
         home = self.session.get(platform.url + "/", timeout=30)
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
+        self.csrf = _search(r'name="csrf_token" value="([^"]+)"', home.text)
         self.user = platform.user(login)
         self.session.post(platform.url + "/switch_user", timeout=30,
                           data={"csrf_token": self.csrf, "user_id": self.user["id"]})
 
-    def get(self, path: str, **kwargs) -> requests.Response:
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.get(self.platform.url + path, timeout=30, **kwargs)
 
     def launch_form(self, path: str) -> tuple[str, list[tuple[str, str]]]:
@@ -72,7 +84,7 @@ class PlatformUser:
     @staticmethod
     def form_of(page: requests.Response) -> tuple[str, list[tuple[str, str]]]:
         """The URL and fields of a self-submitting form of the platform."""
-        action = re.search(r'action="([^"]+)"', page.text).group(1)
+        action = _search(r'action="([^"]+)"', page.text)
         fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
         return html.unescape(action), [(html.unescape(k), html.unescape(v)) for k, v in fields]
 
