@@ -2,7 +2,7 @@
 """The two commands of this repository; needs only Python 3.11+.
 
     python3 dev.py run     # the local platform on http://localhost:8000 with the example tool
-    python3 dev.py test    # lint and the whole test suite
+    python3 dev.py test    # lint, strict types and the whole test suite
 
 Both create ``.venv`` (once, or again when pyproject.toml changes) and install ltikit
 into it in editable mode with its development dependencies.
@@ -77,6 +77,10 @@ def run_tests(args: list[str]) -> int:
                            "bench", "dev.py"], cwd=ROOT)
     if lint.returncode:
         return lint.returncode
+    # Strict typing of the library and its dev platform ([tool.mypy] in pyproject.toml).
+    types = subprocess.run([str(PYTHON), "-m", "mypy"], cwd=ROOT)
+    if types.returncode:
+        return types.returncode
     return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode
 
 

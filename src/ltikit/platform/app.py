@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -94,7 +95,7 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.extensions["ltikit_platform_faults"] = faults
 
     @app.before_request
-    def known_host_only():
+    def known_host_only() -> Response | None:
         host = _host_name(request.host)
         if host not in allowed_hosts:
             log.warning("platform: refused a request for host %.100r", request.host)
@@ -105,7 +106,7 @@ def create_app(data: str | Path, **config: Any) -> Flask:
         return None
 
     @app.before_request
-    def injected_fault():
+    def injected_fault() -> Response | None:
         # REST API faults apply inside the API's throttle (canvas_api.api).
         return faults.apply(request.path, skip=("api",))
 
@@ -114,11 +115,11 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.register_blueprint(lti_services.bp)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
-            return {"errors": [{"message": exc.description}]}, exc.code
+            return {"errors": [{"message": exc.description}]}, exc.code or 500
         return render_template("platform/error.html", code=exc.code, name=exc.name,
-                               description=exc.description), exc.code
+                               description=exc.description), exc.code or 500
 
     return app
 
@@ -339,7 +340,7 @@ class DevPlatform:
 
     def fault_hits(self, endpoint: str) -> int:
         """How many requests to ``endpoint`` an injected fault answered (or delayed)."""
-        return self.app.extensions["ltikit_platform_faults"].hits.get(endpoint, 0)
+        return int(self.app.extensions["ltikit_platform_faults"].hits.get(endpoint, 0))
 
     def add_assignment(self, course_id: int, tool_id: int, name: str,
                        points_possible: float = 10.0) -> int:
@@ -357,7 +358,7 @@ class DevPlatform:
         ``"grant:refresh_token"``, ``"revoke"``."""
         stats = self.app.extensions["ltikit_platform_stats"]
         with stats["lock"]:
-            return stats["counts"].get(event, 0)
+            return int(stats["counts"].get(event, 0))
 
     def token_seen(self, access_token: str) -> bool:
         """Whether this platform issued ``access_token`` (it keeps only hashes)."""
@@ -380,7 +381,7 @@ class DevPlatform:
     def course_id(self, course_code: str) -> int:
         for course in self.store.courses_for(None):
             if course["course_code"] == course_code:
-                return course["id"]
+                return int(course["id"])
         raise KeyError(course_code)
 
 

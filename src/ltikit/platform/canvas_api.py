@@ -14,6 +14,7 @@ comes back as a 302 to it unless ``OAUTH_TOKEN_ERRORS_AS_JSON`` is set (Canvas's
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -37,6 +39,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from ..urls import origin
 from .store import current_store as store
@@ -122,7 +125,7 @@ def _key_from(client_id: str | None) -> dict[str, Any] | None:
 # -- GET /login/oauth2/auth ---------------------------------------------------------------------
 
 @bp.get("/login/oauth2/auth")
-def authorize():
+def authorize() -> ResponseReturnValue:
     args = request.args
     redirect_uri = args.get("redirect_uri", "")
     key = _key_from(args.get("client_id"))
@@ -143,7 +146,7 @@ def authorize():
                  "exceeds the scope granted by the resource owner. The following scopes were "
                  "requested, but not granted: " + _sentence(missing))]))
 
-    def final(params: list[tuple[str, str]]) -> Response:
+    def final(params: list[tuple[str, str]]) -> ResponseReturnValue:
         if state is not None:
             params.append(("state", state))
         return redirect(_with_query(redirect_uri, params))
@@ -196,12 +199,12 @@ def _issue_code(data: dict[str, Any], user_id: int) -> str:
     if data.get("state") is not None:
         params.append(("state", data["state"]))
     if data["redirect_uri"] == OOB:
-        return url_for("canvas.authorize", **dict(params))
+        return url_for("canvas.authorize", **dict[str, Any](params))
     return _with_query(data["redirect_uri"], params)
 
 
 @bp.get("/login/oauth2/confirm")
-def confirm():
+def confirm() -> ResponseReturnValue:
     data = session.get("oauth2")
     if not data:
         abort(400, "Must submit new OAuth2 request")
@@ -216,11 +219,11 @@ def _take_consent_request() -> dict[str, Any]:
         abort(Response("Invalid or missing session for oauth", status=400,
                        mimetype="text/plain"))
     _check_form_token()
-    return data
+    return dict(data)
 
 
 @bp.post("/login/oauth2/accept")
-def accept():
+def accept() -> ResponseReturnValue:
     data = _take_consent_request()
     if request.form.get("remember_access"):
         current_app.extensions["ltikit_platform_consents"].add((data["key_id"], g.user["id"]))
@@ -228,7 +231,7 @@ def accept():
 
 
 @bp.post("/login/oauth2/deny")
-def deny():
+def deny() -> ResponseReturnValue:
     data = _take_consent_request()
     params = [("error", "access_denied")]
     if data.get("state") is not None:
@@ -245,7 +248,7 @@ def _check_form_token() -> None:
 # -- POST/DELETE /login/oauth2/token ---------------------------------------------------------
 
 @bp.post("/login/oauth2/token")
-def token():
+def token() -> ResponseReturnValue:
     form = request.form
     try:
         return _grant(form)
@@ -258,7 +261,7 @@ def token():
                                                    ("error_description", exc.description)]))
 
 
-def _client(form) -> dict[str, Any]:
+def _client(form: Mapping[str, str]) -> dict[str, Any]:
     client_id, secret = form.get("client_id"), form.get("client_secret")
     auth = request.authorization
     if auth is not None and auth.type == "basic":
@@ -271,7 +274,7 @@ def _client(form) -> dict[str, Any]:
     return key
 
 
-def _grant(form) -> Response:
+def _grant(form: Mapping[str, str]) -> Response:
     grant_type = form.get("grant_type") or ("authorization_code" if form.get("code") else "")
     if grant_type == "client_credentials":  # LTI Advantage services (a tool, not a user)
         from .lti_services import client_credentials
@@ -299,9 +302,9 @@ def _grant(form) -> Response:
                 .rstrip(b"=").decode()
             if not hmac.compare_digest(digest, grant["code_challenge"]):
                 raise OAuthError("invalid_grant", "invalid code_verifier")
-        access, refresh, _ = store().issue_token(key_id=key["id"], user_id=grant["user_id"],
-                                                 scopes=grant["scopes"], lifetime=lifetime)
-        return _token_json(access, grant["user_id"], lifetime, refresh=refresh)
+        access, issued, _ = store().issue_token(key_id=key["id"], user_id=grant["user_id"],
+                                                scopes=grant["scopes"], lifetime=lifetime)
+        return _token_json(access, grant["user_id"], lifetime, refresh=issued)
     refresh = form.get("refresh_token")
     if not refresh:
         raise OAuthError("refresh_token_not_supplied")
@@ -309,8 +312,8 @@ def _grant(form) -> Response:
                                    rotate=_config("ROTATE_REFRESH_TOKENS"))
     if result == "not_found":
         raise OAuthError("invalid_refresh_token")
-    if result == "incorrect_client":
-        raise OAuthError("incorrect_client")
+    if isinstance(result, str):  # "incorrect_client"
+        raise OAuthError(result)
     access, new_refresh, row = result
     # Normally no refresh_token in the answer: the one the tool holds stays valid.
     return _token_json(access, row["user_id"], lifetime, refresh=new_refresh)
@@ -325,6 +328,8 @@ def _count(name: str) -> None:
 def _token_json(access: str, user_id: int, lifetime: float | None, *,
                 refresh: str | None = None) -> Response:
     user = store().user(user_id)
+    if user is None:  # pragma: no cover - users are never deleted
+        abort(400)
     body: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",
@@ -342,7 +347,7 @@ def _token_json(access: str, user_id: int, lifetime: float | None, *,
 
 
 @bp.delete("/login/oauth2/token")
-def revoke():
+def revoke() -> ResponseReturnValue:
     token_row = _bearer_token()
     if token_row is None:
         response = jsonify(message="can't delete OAuth access token when not using an OAuth "
@@ -367,7 +372,7 @@ def _bearer_token() -> dict[str, Any] | None:
 
 
 @bp.get("/_platform/stats")
-def stats():
+def stats() -> ResponseReturnValue:
     """Counts of OAuth2 events (grants, revocations), for tests running the platform in
     another process."""
     data = current_app.extensions["ltikit_platform_stats"]
@@ -428,14 +433,17 @@ class _Throttle:
             return high_water - level
 
 
-def api(route_pattern: str):
+_View = Callable[..., Response]
+
+
+def api(route_pattern: str) -> Callable[[_View], _View]:
     """Register a GET API endpoint with Canvas's scope name for it (``url:GET|...``)."""
     scope = f"url:GET|{route_pattern}"
     KNOWN_SCOPES.append(scope)
     flask_rule = re.sub(r":(\w+)", r"<\1>", route_pattern)
 
-    def decorator(view):
-        def wrapper(**kwargs):
+    def decorator(view: _View) -> _View:
+        def wrapper(**kwargs: Any) -> Response:
             token_row = None
             header = request.headers.get("Authorization", "")
             if header[:7].lower() == "bearer " or request.args.get("access_token"):
@@ -473,8 +481,7 @@ def api(route_pattern: str):
             response.headers["X-Rate-Limit-Remaining"] = repr(round(remaining, 3))
             return response
 
-        wrapper.__name__ = view.__name__
-        wrapper.__wrapped__ = view
+        functools.update_wrapper(wrapper, view)
         bp.add_url_rule(f"/api/v1{flask_rule.removeprefix('/api/v1')}", view_func=wrapper,
                         methods=["GET", "HEAD"])
         return wrapper
@@ -511,7 +518,7 @@ def _enrollment_json(enrollment: dict[str, Any]) -> dict[str, Any]:
             "limit_privileges_to_course_section": False}
 
 
-def _course_json(course: dict[str, Any], enrollments: list[dict[str, Any]] | None = None
+def _course_json(course: Mapping[str, Any], enrollments: list[dict[str, Any]] | None = None
                  ) -> dict[str, Any]:
     data = {"id": course["id"], "name": course["name"], "account_id": course["account_id"],
             "uuid": course["uuid"], "start_at": course["start_at"], "end_at": None,
@@ -621,30 +628,30 @@ def _paginated(items: list[Any], total: int, page: int, per_page: int) -> Respon
     return response
 
 
-def _user_for_api(user_id: str) -> tuple[dict[str, Any] | None, Response | None]:
+def _user_for_api(user_id: str) -> dict[str, Any] | Response:
     """``self`` or a user id, as Canvas reads it: yourself, or anyone for an admin."""
     user = g.api_user if user_id == "self" else \
         (store().user(int(user_id)) if user_id.isdigit() else None)
     if user is None:
-        return None, _not_found()
+        return _not_found()
     if user["id"] != g.api_user["id"] and not g.api_user["account_admin"]:
-        return None, _not_authorized()
-    return user, None
+        return _not_authorized()
+    return dict(user)
 
 
 @api("/api/v1/users/:id")
-def user_show(id: str):
-    user, error = _user_for_api(id)
-    if error is not None:
-        return error
+def user_show(id: str) -> Response:
+    user = _user_for_api(id)
+    if isinstance(user, Response):
+        return user
     return jsonify(_user_json(user, detail=True))
 
 
 @api("/api/v1/users/:user_id/profile")
-def user_profile(user_id: str):
-    user, error = _user_for_api(user_id)
-    if error is not None:
-        return error
+def user_profile(user_id: str) -> Response:
+    user = _user_for_api(user_id)
+    if isinstance(user, Response):
+        return user
     return jsonify({
         "id": user["id"], "name": user["name"], "short_name": user["short_name"],
         "sortable_name": user["sortable_name"], "title": user["title"], "bio": user["bio"],
@@ -659,7 +666,7 @@ def user_profile(user_id: str):
 
 
 @api("/api/v1/courses")
-def courses_index():
+def courses_index() -> Response:
     page, per_page = _page_args()
     courses = store().courses_for(g.api_user["id"])
     chunk = courses[(page - 1) * per_page: page * per_page]
@@ -667,21 +674,21 @@ def courses_index():
                        for c in chunk], len(courses), page, per_page)
 
 
-def _course_for_api(course_id: str) -> tuple[dict[str, Any] | None, Response | None]:
+def _course_for_api(course_id: str) -> dict[str, Any] | Response:
     course = store().course(int(course_id)) if course_id.isdigit() else None
     if course is None:
-        return None, _not_found()
+        return _not_found()
     if not store().enrollment_types(course["id"], g.api_user["id"]) and \
             not g.api_user["account_admin"]:
-        return None, _not_authorized()
-    return course, None
+        return _not_authorized()
+    return dict(course)
 
 
 @api("/api/v1/courses/:id")
-def course_show(id: str):
-    course, error = _course_for_api(id)
-    if error is not None:
-        return error
+def course_show(id: str) -> Response:
+    course = _course_for_api(id)
+    if isinstance(course, Response):
+        return course
     return jsonify(_course_json(course, _user_enrollments(course["id"], g.api_user["id"])))
 
 
@@ -691,16 +698,20 @@ _ENROLLMENT_TYPES = {"teacher": "TeacherEnrollment", "student": "StudentEnrollme
 
 
 @api("/api/v1/courses/:course_id/search_users")
-def course_search_users(course_id: str):
+def course_search_users(course_id: str) -> Response:
     """Canvas's alias of the course users list (what canvasapi's ``get_users`` calls)."""
-    return course_users.__wrapped__(course_id)
+    return _course_users(course_id)
 
 
 @api("/api/v1/courses/:course_id/users")
-def course_users(course_id: str):
-    course, error = _course_for_api(course_id)
-    if error is not None:
-        return error
+def course_users(course_id: str) -> Response:
+    return _course_users(course_id)
+
+
+def _course_users(course_id: str) -> Response:
+    course = _course_for_api(course_id)
+    if isinstance(course, Response):
+        return course
     page, per_page = _page_args()
     types = [_ENROLLMENT_TYPES[t] for t in request.args.getlist("enrollment_type[]") +
              request.args.getlist("enrollment_type") if t in _ENROLLMENT_TYPES]

@@ -20,9 +20,9 @@ import json
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import defusedxml.ElementTree as SafeET
@@ -91,12 +91,12 @@ class LaunchContext:
     sourcedid: str | None = None
     return_url: str = ""
     item: Mapping[str, Any] | None = None  # a deep-linked module item being launched
-    sections: list[Mapping[str, Any]] = field(default_factory=list)  # the user's, in course
+    sections: Sequence[Mapping[str, Any]] = field(default_factory=list)  # the user's, in course
 
 
 def placement_settings(tool: Mapping[str, Any], placement: str) -> dict[str, Any] | None:
     """The placement's options, or ``None`` when the tool does not declare it enabled."""
-    options = tool["placements"].get(placement)
+    options: dict[str, Any] | None = tool["placements"].get(placement)
     if options is None or str(options.get("enabled", "true")).lower() == "false":
         return None
     return options
@@ -401,7 +401,8 @@ class OutcomeRefused(Exception):
 
 
 def verify_outcome_request(method: str, url: str, headers: Mapping[str, str], body: bytes,
-                           tool: Mapping[str, Any], claim_nonce, window: int = 300) -> None:
+                           tool: Mapping[str, Any], claim_nonce: Callable[[str, int], bool],
+                           window: int = 300) -> None:
     """Check an outcome request's OAuth header signature and ``oauth_body_hash``."""
     auth = headers.get("Authorization") or ""
     if auth[:6].lower() != "oauth ":
@@ -424,12 +425,14 @@ def verify_outcome_request(method: str, url: str, headers: Mapping[str, str], bo
     expected_hash = base64.b64encode(hashlib.sha1(body).digest()).decode()  # noqa: S324
     if not hmac.compare_digest(oauth.get("oauth_body_hash", ""), expected_hash):
         raise OutcomeRefused(401, "The oauth_body_hash does not match the body.")
-    request = OAuthlibRequest(url, http_method=method, body=None,
+    request = OAuthlibRequest(url, http_method=cast(Any, method), body=None,
                               headers={"Authorization": auth})
-    request.params = oauth_signature.collect_parameters(
+    # oauthlib's Request keeps OAuth fields as dynamic attributes; its own endpoints set
+    # params and signature this way before calling verify_hmac_sha1.
+    request.params = oauth_signature.collect_parameters(  # type: ignore[attr-defined]
         uri_query=url.partition("?")[2], headers={"Authorization": auth},
         exclude_oauth_signature=True)
-    request.signature = oauth.get("oauth_signature", "")
+    request.signature = oauth.get("oauth_signature", "")  # type: ignore[attr-defined]
     if not oauth_signature.verify_hmac_sha1(request, tool["shared_secret"]):
         raise OutcomeRefused(401, "Invalid OAuth signature.")
     if not claim_nonce(oauth.get("oauth_nonce", ""), window * 2):
@@ -504,4 +507,4 @@ def outcome_response(request: OutcomeRequest | None, code_major: str, descriptio
             ET.SubElement(score_el, f"{q}language").text = "en"
             ET.SubElement(score_el, f"{q}textString").text = \
                 "" if score is None else repr(float(score))
-    return ET.tostring(envelope, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(envelope, encoding="utf-8", xml_declaration=True))

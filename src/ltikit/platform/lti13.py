@@ -106,14 +106,15 @@ class PlatformKeys:
 
     def _load(self) -> list[dict[str, Any]]:
         raw = self.store.setting("lti13_keys", lambda: json.dumps([_new_key()]))
-        return json.loads(raw)
+        keys: list[dict[str, Any]] = json.loads(raw)
+        return keys
 
     def rotate(self) -> str:
         """Make a new signing key; returns its kid."""
         keys = [*self._keys, _new_key()][-self.KEPT:]
         self.store.put_setting("lti13_keys", json.dumps(keys))
         self._keys = keys
-        return keys[-1]["kid"]
+        return str(keys[-1]["kid"])
 
     def rotate_if_older_than(self, seconds: float | None) -> None:
         if seconds and time.time() - self._keys[-1]["created"] >= seconds:
@@ -121,7 +122,7 @@ class PlatformKeys:
 
     @property
     def kid(self) -> str:
-        return self._keys[-1]["kid"]
+        return str(self._keys[-1]["kid"])
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [dict(_public_jwk(k["pem"], k["kid"])) for k in self._keys]}
@@ -140,13 +141,17 @@ def _new_key() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=8)
-def _private_key(pem: str):
-    return serialization.load_pem_private_key(pem.encode(), password=None)
+def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):  # pragma: no cover - the platform makes RSA keys
+        raise TypeError("the platform's signing key is not an RSA key")
+    return key
 
 
 @functools.lru_cache(maxsize=8)
 def _public_jwk(pem: str, kid: str) -> dict[str, Any]:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_private_key(pem).public_key()))
+    jwk: dict[str, Any] = json.loads(
+        jwt.algorithms.RSAAlgorithm.to_jwk(_private_key(pem).public_key()))
     jwk.update(kid=kid, alg="RS256", use="sig")
     return jwk
 
@@ -162,7 +167,8 @@ HINT_LIFETIME = 300
 def read_hint(store: PlatformStore, hint: str, max_age: int = HINT_LIFETIME
               ) -> dict[str, Any] | None:
     try:
-        return message_hints(store).loads(hint, max_age=max_age)
+        data: dict[str, Any] = message_hints(store).loads(hint, max_age=max_age)
+        return data
     except BadSignature:
         return None
 

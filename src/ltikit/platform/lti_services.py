@@ -25,12 +25,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import jwt
 import requests
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, abort, current_app, g, request
 
 from .canvas_api import _count, _page_args, page_links
 from .store import current_store as store
@@ -142,7 +143,7 @@ def verify_tool_jwt(token: str, *, audience: str, client_claim: str = "iss"
     return tool13, claims
 
 
-def client_credentials(form, token_url: str) -> Response:
+def client_credentials(form: Mapping[str, str], token_url: str) -> Response:
     """The client-credentials grant of LTI Advantage (answers JSON, never redirects)."""
     if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or \
             not form.get("client_assertion"):
@@ -202,7 +203,9 @@ def _line_item_url(course_id: int, assignment_id: int) -> str:
     return f"{_base()}/api/lti/courses/{course_id}/line_items/{assignment_id}"
 
 
-def line_item_json(course_id: int, assignment: dict[str, Any]) -> dict[str, Any]:
+def line_item_json(course_id: int, assignment: dict[str, Any] | None) -> dict[str, Any]:
+    if assignment is None:  # deleted by a concurrent request
+        abort(404)
     body: dict[str, Any] = {"id": _line_item_url(course_id, assignment["id"]),
                             "scoreMaximum": assignment["points_possible"],
                             "label": assignment["name"],
@@ -216,19 +219,19 @@ def line_item_json(course_id: int, assignment: dict[str, Any]) -> dict[str, Any]
 
 
 def _line_item(course_id: int, item_id: int, *scopes: str
-               ) -> tuple[dict[str, Any] | None, Response | None]:
-    """(the line item's assignment, None) when the token may use ``scopes`` on it, else
-    (None, the error response): 404 when it is not in the course, 412 when it is another
+               ) -> dict[str, Any] | Response:
+    """The line item's assignment when the token may use ``scopes`` on it, else the error
+    response: 404 when it is not in the course, 412 when it is another
     tool's (``verify_line_item_client_id_connection``)."""
     refused = _authorize(course_id, *scopes)
     if refused:
-        return None, refused
+        return refused
     assignment = store().assignment(item_id)
     if assignment is None or assignment["course_id"] != course_id:
-        return None, _error(404, "The specified resource does not exist.")
+        return _error(404, "The specified resource does not exist.")
     if assignment["tool_id"] != g.tool_id:
-        return None, _error(412, "Tool does not have permission to view line_item")
-    return assignment, None
+        return _error(412, "Tool does not have permission to view line_item")
+    return assignment
 
 
 def _page(items: list[Any], *, default: int, maximum: int, nrps: bool = False
@@ -249,7 +252,7 @@ AGS_PAGE, AGS_MAX_PAGE, NRPS_MAX_PAGE = 10, 100, 50
 
 
 @bp.route("/api/lti/courses/<int:course_id>/line_items", methods=["GET", "POST"])
-def line_items(course_id: int):
+def line_items(course_id: int) -> Response:
     if request.method == "POST":
         refused = _authorize(course_id, SCOPE_LINEITEM)
         if refused:
@@ -292,12 +295,13 @@ def _number(value: Any) -> bool:
 
 @bp.route("/api/lti/courses/<int:course_id>/line_items/<int:item_id>",
           methods=["GET", "PUT", "DELETE"])
-def line_item(course_id: int, item_id: int):
+def line_item(course_id: int, item_id: int) -> Response:
     scopes = (SCOPE_LINEITEM,) if request.method != "GET" else \
         (SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
-    assignment, refused = _line_item(course_id, item_id, *scopes)
-    if assignment is None:
-        return refused
+    found = _line_item(course_id, item_id, *scopes)
+    if isinstance(found, Response):
+        return found
+    assignment = found
     if request.method == "DELETE":
         if assignment["coupled"]:
             # Canvas: ``head :unauthorized if line_item.coupled`` (an empty 401).
@@ -320,7 +324,7 @@ def line_item(course_id: int, item_id: int):
                 values[column] = body[name]
         if values:
             store().update_assignment(item_id, **values)
-        assignment = store().assignment(item_id)
+        return _json(line_item_json(course_id, store().assignment(item_id)), 200, LINEITEM)
     return _json(line_item_json(course_id, assignment), 200, LINEITEM)
 
 
@@ -332,11 +336,12 @@ scoreGiven and clears the grade."""
 
 
 @bp.post("/api/lti/courses/<int:course_id>/line_items/<int:item_id>/scores")
-def scores(course_id: int, item_id: int):
+def scores(course_id: int, item_id: int) -> Response:
     """A score, checked in the order of Canvas's ``ScoresController`` before-actions."""
-    assignment, refused = _line_item(course_id, item_id, SCOPE_SCORE)
-    if assignment is None:
-        return refused
+    found = _line_item(course_id, item_id, SCOPE_SCORE)
+    if isinstance(found, Response):
+        return found
+    assignment = found
     body = request.get_json(silent=True, force=True)
     if request.mimetype != SCORE:
         # Stricter than Canvas (which also parses application/json), as the AGS
@@ -383,7 +388,8 @@ def scores(course_id: int, item_id: int):
     else:
         # Canvas scales scoreGiven to the line item's maximum, and does not scale when
         # scoreMaximum is 0 (ScoresController#line_item_score_maximum_scale).
-        scaled = given * (points / maximum) if abs(maximum) > 1e-12 else given
+        given_f, maximum_f = float(given or 0), float(maximum or 0)  # numbers: checked above
+        scaled = given_f * (points / maximum_f) if abs(maximum_f) > 1e-12 else given_f
         fraction = scaled / points if points else None
     store().set_grade(item_id, user["id"], fraction, result_text=body.get("comment"),
                       score_given=given, score_maximum=maximum,
@@ -394,10 +400,11 @@ def scores(course_id: int, item_id: int):
 
 
 @bp.get("/api/lti/courses/<int:course_id>/line_items/<int:item_id>/results")
-def results(course_id: int, item_id: int):
-    assignment, refused = _line_item(course_id, item_id, SCOPE_RESULT_READONLY)
-    if assignment is None:
-        return refused
+def results(course_id: int, item_id: int) -> Response:
+    found = _line_item(course_id, item_id, SCOPE_RESULT_READONLY)
+    if isinstance(found, Response):
+        return found
+    assignment = found
     people = {u["id"]: u for u in store().course_users(course_id)[1]}
     wanted = request.args.get("user_id")
     items = []
@@ -422,13 +429,15 @@ def results(course_id: int, item_id: int):
 # -- Names and Role Provisioning ----------------------------------------------------------
 
 @bp.get("/api/lti/courses/<int:course_id>/names_and_roles")
-def names_and_roles(course_id: int):
+def names_and_roles(course_id: int) -> Response:
     refused = _authorize(course_id, SCOPE_NRPS)
     if refused:
         return refused
     from .lti13 import roles13
 
     course = store().course(course_id)
+    if course is None:
+        abort(404)
     tool = store().tool(g.tool_id) or {}
     privacy = tool.get("privacy_level") or "anonymous"
     names = privacy in ("name_only", "public")  # ContextExternalTool#include_name?

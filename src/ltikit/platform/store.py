@@ -15,7 +15,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
+    CursorResult,
     Engine,
     Float,
     ForeignKey,
@@ -270,10 +272,19 @@ def current_store() -> PlatformStore:
     """The store of the platform app handling this request (its Flask extension)."""
     from flask import current_app
 
-    return current_app.extensions["ltikit_platform"]
+    store: PlatformStore = current_app.extensions["ltikit_platform"]
+    return store
 
 
-def _with_custom(row: Mapping[str, Any]) -> dict[str, Any]:
+def _new_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT made."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every table here has an integer key
+        raise RuntimeError("the INSERT made no row")
+    return int(key[0])
+
+
+def _with_custom(row: Mapping[Any, Any]) -> dict[str, Any]:
     return dict(row, custom_fields=json.loads(row["custom_fields"] or "{}"))
 
 
@@ -334,7 +345,7 @@ class PlatformStore:
         self.guid = rows["guid"]
 
     # -- seed -----------------------------------------------------------------------------
-    def _seed(self, conn) -> None:
+    def _seed(self, conn: Connection) -> None:
         account = ID_BASE + 1
         conn.execute(insert(accounts), {"id": account, "name": "Local University",
                                         "lti_id": _opaque("account", 1)})
@@ -413,7 +424,10 @@ class PlatformStore:
 
     def account(self) -> Mapping[str, Any]:
         with self.engine.connect() as conn:
-            return dict(conn.execute(select(accounts).order_by(accounts.c.id)).mappings().first())
+            row = conn.execute(select(accounts).order_by(accounts.c.id)).mappings().first()
+        if row is None:  # pragma: no cover - the seed makes the account
+            raise LookupError("the platform has no account")
+        return dict(row)
 
     def course(self, course_id: int) -> Mapping[str, Any] | None:
         with self.engine.connect() as conn:
@@ -438,7 +452,8 @@ class PlatformStore:
                 .order_by(enrollments.c.id)).scalars())
 
     def course_users(self, course_id: int, *, types: Iterable[str] = (),
-                     offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+                     offset: int = 0, limit: int | None = None
+                     ) -> tuple[int, list[dict[str, Any]]]:
         """(total, page) of the users enrolled in a course, each with their enrollments."""
         query = select(enrollments.c.user_id).where(enrollments.c.course_id == course_id)
         if types:
@@ -446,7 +461,7 @@ class PlatformStore:
         ids = select(users).where(users.c.id.in_(query)).order_by(users.c.sortable_name,
                                                                   users.c.id)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(ids.subquery())).scalar()
+            total = conn.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
             if limit is not None:
                 ids = ids.offset(offset).limit(limit)
             rows = [dict(r) for r in conn.execute(ids).mappings()]
@@ -464,12 +479,12 @@ class PlatformStore:
                  placements: Mapping[str, Mapping[str, Any]] | None = None,
                  config_url: str | None = None) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(insert(tools).values(
+            return _new_id(conn.execute(insert(tools).values(
                 name=name, description=description, consumer_key=consumer_key,
                 shared_secret=shared_secret, url=url, domain=domain,
                 privacy_level=privacy_level, custom_fields=json.dumps(custom_fields or {}),
                 placements=json.dumps(placements or {}), config_url=config_url,
-                created_at=time.time())).inserted_primary_key[0]
+                created_at=time.time())))
 
     def tool(self, tool_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -533,7 +548,7 @@ class PlatformStore:
                             .values(value=value)).rowcount == 0:
                 conn.execute(insert(settings).values(name=name, value=value))
 
-    def setting(self, name: str, make) -> str:
+    def setting(self, name: str, make: Callable[[], str]) -> str:
         """A platform-wide value, created by ``make()`` the first time."""
         with self.engine.begin() as conn:
             value = conn.execute(select(settings.c.value).where(settings.c.name == name)) \
@@ -541,7 +556,7 @@ class PlatformStore:
             if value is None:
                 value = make()
                 conn.execute(insert(settings).values(name=name, value=value))
-        return value
+        return str(value)
 
     # -- assignments and grades -----------------------------------------------------------
     def add_assignment(self, course_id: int, tool_id: int, name: str,
@@ -549,10 +564,10 @@ class PlatformStore:
         """A new assignment (``line_item``: its AGS fields, ``resource_id``, ``tag``,
         ``resource_link_id``, ``start_date_time``, ``end_date_time``)."""
         with self.engine.begin() as conn:
-            assignment_id = conn.execute(insert(assignments).values(
+            assignment_id = _new_id(conn.execute(insert(assignments).values(
                 course_id=course_id, tool_id=tool_id, name=name,
                 points_possible=points_possible, lti_id="pending", **line_item)
-            ).inserted_primary_key[0]
+            ))
             conn.execute(update(assignments).where(assignments.c.id == assignment_id)
                          .values(lti_id=_opaque("assignment", assignment_id)))
         return assignment_id
@@ -568,10 +583,10 @@ class PlatformStore:
                          url: str | None = None, html: str | None = None,
                          custom_fields: Mapping[str, str] | None = None) -> int:
         with self.engine.begin() as conn:
-            item_id = conn.execute(insert(content_items).values(
+            item_id = _new_id(conn.execute(insert(content_items).values(
                 course_id=course_id, tool_id=tool_id, type=item_type, title=title, text=text,
                 url=url, html=html, custom_fields=json.dumps(dict(custom_fields or {})),
-                lti_id=secrets.token_hex(20), created_at=time.time())).inserted_primary_key[0]
+                lti_id=secrets.token_hex(20), created_at=time.time())))
         return item_id
 
     def content_item(self, item_id: int) -> dict[str, Any] | None:
@@ -714,9 +729,9 @@ class PlatformStore:
     def log_launch(self, tool_id: int, user_id: int, placement: str, url: str,
                    params: Mapping[str, str], keep: int = 50) -> None:
         with self.engine.begin() as conn:
-            new_id = conn.execute(insert(launch_log).values(
+            new_id = _new_id(conn.execute(insert(launch_log).values(
                 at=time.time(), tool_id=tool_id, user_id=user_id, placement=placement,
-                url=url, params=json.dumps(dict(params)))).inserted_primary_key[0]
+                url=url, params=json.dumps(dict(params)))))
             conn.execute(delete(launch_log).where(launch_log.c.id <= new_id - keep))
 
     def launches(self, limit: int = 20) -> list[dict[str, Any]]:
@@ -774,11 +789,11 @@ class PlatformStore:
                     lifetime: float | None) -> tuple[str, str, int]:
         access, refresh = _token_string(), _token_string()
         with self.engine.begin() as conn:
-            token_id = conn.execute(insert(access_tokens).values(
+            token_id = _new_id(conn.execute(insert(access_tokens).values(
                 key_id=key_id, user_id=user_id, token_hash=token_hash(access),
                 refresh_hash=token_hash(refresh), scopes=json.dumps(scopes),
                 expires_at=time.time() + lifetime if lifetime else None)
-            ).inserted_primary_key[0]
+            ))
         return access, refresh, token_id
 
     def refresh_token(self, refresh: str, key_id: int, lifetime: float | None, *,
@@ -829,11 +844,11 @@ def _token_string() -> str:
     return "1~" + secrets.token_urlsafe(48)
 
 
-def _tool(row) -> dict[str, Any]:
+def _tool(row: Mapping[Any, Any]) -> dict[str, Any]:
     return dict(row, custom_fields=json.loads(row["custom_fields"]),
                 placements=json.loads(row["placements"]))
 
 
-def _key(row) -> dict[str, Any]:
+def _key(row: Mapping[Any, Any]) -> dict[str, Any]:
     return dict(row, redirect_uris=[u for u in row["redirect_uris"].split("\n") if u],
                 scopes=json.loads(row["scopes"]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from flask import (
@@ -30,6 +30,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from . import lti11
 from .store import PlatformStore
@@ -77,10 +78,13 @@ def layout_values() -> dict[str, Any]:
             "csrf_token": _csrf_token}
 
 
+_Row = TypeVar("_Row")
+
+
 def _csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
+    return str(session["csrf"])
 
 
 @bp.before_app_request
@@ -102,7 +106,7 @@ def check_csrf() -> None:
 # -- people ---------------------------------------------------------------------------------
 
 @bp.post("/switch_user")
-def switch_user():
+def switch_user() -> ResponseReturnValue:
     user = store().user(request.form.get("user_id", type=int) or 0)
     if user is None:
         abort(400, "No such user.")
@@ -113,7 +117,7 @@ def switch_user():
 
 
 @bp.get("/")
-def home():
+def home() -> ResponseReturnValue:
     user = g.user
     courses = store().courses_for(None if user["account_admin"] else user["id"])
     nav = [t for t in store().tools() if lti11.placement_settings(t, "user_navigation")]
@@ -130,7 +134,14 @@ def _course_or_404(course_id: int) -> dict[str, Any]:
     course = store().course(course_id)
     if course is None:
         abort(404, "No such course.")
-    return course
+    return dict(course)
+
+
+def _found(row: _Row | None, what: str) -> _Row:
+    """``row``, or a 404 page: it was deleted while the page was being made."""
+    if row is None:
+        abort(404, f"No such {what}.")
+    return row
 
 
 def _may_view(course: dict[str, Any]) -> list[str]:
@@ -145,7 +156,7 @@ def _is_staff(types: list[str]) -> bool:
 
 
 @bp.get("/courses/<int:course_id>")
-def course(course_id: int):
+def course(course_id: int) -> ResponseReturnValue:
     course = _course_or_404(course_id)
     types = _may_view(course)
     tools = store().tools()
@@ -171,7 +182,7 @@ def _visible_in_nav(tool: dict[str, Any], types: list[str]) -> bool:
 
 
 @bp.post("/courses/<int:course_id>/assignments")
-def add_assignment(course_id: int):
+def add_assignment(course_id: int) -> ResponseReturnValue:
     course = _course_or_404(course_id)
     if not _is_staff(_may_view(course)):
         abort(403, "Only teachers can add assignments.")
@@ -186,13 +197,13 @@ def add_assignment(course_id: int):
 
 
 @bp.get("/courses/<int:course_id>/assignments/<int:assignment_id>")
-def assignment(course_id: int, assignment_id: int):
+def assignment(course_id: int, assignment_id: int) -> ResponseReturnValue:
     course = _course_or_404(course_id)
     types = _may_view(course)
     assignment = store().assignment(assignment_id)
     if assignment is None or assignment["course_id"] != course_id:
         abort(404, "No such assignment.")
-    tool = store().tool(assignment["tool_id"])
+    tool = _found(store().tool(assignment["tool_id"]), "tool")
     grade = store().grade(assignment_id, g.user["id"])
     return render_template(
         "platform/launch.html", course=course, tool=tool, assignment=assignment,
@@ -205,7 +216,7 @@ def assignment(course_id: int, assignment_id: int):
 
 
 @bp.get("/courses/<int:course_id>/gradebook")
-def gradebook(course_id: int):
+def gradebook(course_id: int) -> ResponseReturnValue:
     course = _course_or_404(course_id)
     if not _is_staff(_may_view(course)):
         abort(403, "Only teachers and TAs can see the gradebook.")
@@ -232,7 +243,7 @@ def _launch_context_or_abort(kind: str, context_id: int
 
 
 @bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>")
-def external_tool(kind: str, context_id: int, tool_id: int):
+def external_tool(kind: str, context_id: int, tool_id: int) -> ResponseReturnValue:
     tool = store().tool(tool_id)
     if tool is None:
         abort(404, "No such tool.")
@@ -302,7 +313,7 @@ def _form(url: str, fields: list[tuple[str, str]], method: str = "post") -> Resp
 
 @bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_tools/<int:tool_id>"
         "/launch")
-def launch_form(kind: str, context_id: int, tool_id: int):
+def launch_form(kind: str, context_id: int, tool_id: int) -> ResponseReturnValue:
     """The iframe's document: the signed launch (1.1), or the OIDC login initiation (1.3),
     submitted to the tool at once."""
     placement = request.args.get("placement", "")
@@ -337,7 +348,7 @@ def launch_form(kind: str, context_id: int, tool_id: int):
 
 
 @bp.route("/api/lti/authorize_redirect", methods=["GET", "POST"])
-def lti13_authorize():
+def lti13_authorize() -> ResponseReturnValue:
     """The OIDC auth endpoint: an id_token for the current user, POSTed to the tool."""
     from .lti13 import PlatformKeys, id_token_claims, message_hints, read_hint
 
@@ -413,7 +424,7 @@ def _storage_target() -> list[tuple[str, str]]:
 
 
 @bp.get("/post_message_forwarding")
-def post_message_forwarding():
+def post_message_forwarding() -> ResponseReturnValue:
     """The platform-storage frame: keeps ``lti.put_data`` values per tool origin for the
     life of the course page, and answers ``lti.get_data`` and ``lti.capabilities``."""
     response = Response(render_template("platform/post_message_forwarding.html",
@@ -423,7 +434,7 @@ def post_message_forwarding():
 
 
 @bp.post("/<any(courses,accounts):kind>/<int:context_id>/deep_linking_response")
-def deep_linking_response(kind: str, context_id: int):
+def deep_linking_response(kind: str, context_id: int) -> ResponseReturnValue:
     """Where a tool's ``LtiDeepLinkingResponse`` arrives (a form POST from its page: the
     signed JWT, not a CSRF token, proves it).  The items become assignments (graded
     ltiResourceLinks) or module items, listed on the course page."""
@@ -470,7 +481,9 @@ def _add_content_item(course: dict[str, Any] | None, tool_id: int, placement: st
                 f"accept: it takes {', '.join(accepted_types(placement))})"}
     url = item.get("url")
     title = str(item.get("title") or "") or None
-    custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+    custom = item.get("custom")
+    if not isinstance(custom, dict):
+        custom = {}
     if course is None:
         abort(400, "Deep linking here needs a course.")
     line_item = item.get("lineItem") if isinstance(item.get("lineItem"), dict) else None
@@ -483,7 +496,7 @@ def _add_content_item(course: dict[str, Any] | None, tool_id: int, placement: st
             resource_id=line_item.get("resourceId"), tag=line_item.get("tag"),
             url=url, custom_fields=json.dumps(
                 {str(k): str(v) for k, v in custom.items()}))
-        assignment = store().assignment(assignment_id)
+        assignment = _found(store().assignment(assignment_id), "assignment")
         return {"kind": "assignment", "title": assignment["name"],
                 "href": url_for("platform.assignment", course_id=course["id"],
                                 assignment_id=assignment_id)}
@@ -498,13 +511,13 @@ def _add_content_item(course: dict[str, Any] | None, tool_id: int, placement: st
 
 
 @bp.get("/courses/<int:course_id>/modules/items/<int:item_id>")
-def module_item(course_id: int, item_id: int):
+def module_item(course_id: int, item_id: int) -> ResponseReturnValue:
     course = _course_or_404(course_id)
     _may_view(course)
     item = store().content_item(item_id)
     if item is None or item["course_id"] != course_id or item["type"] != "ltiResourceLink":
         abort(404, "No such module item.")
-    tool = store().tool(item["tool_id"])
+    tool = _found(store().tool(item["tool_id"]), "tool")
     return render_template(
         "platform/launch.html", course=course, tool=tool, placement="module_item",
         title=item["title"] or tool["name"], options=None,
@@ -513,7 +526,7 @@ def module_item(course_id: int, item_id: int):
 
 
 @bp.get("/api/lti/security/jwks")
-def lti13_jwks():
+def lti13_jwks() -> ResponseReturnValue:
     from .lti13 import PlatformKeys
 
     response = jsonify(PlatformKeys(store()).jwks())
@@ -523,7 +536,7 @@ def lti13_jwks():
 
 @bp.get("/<any(courses,accounts,users):kind>/<int:context_id>/external_content/success/"
         "external_tool_redirect")
-def external_content_return(kind: str, context_id: int):
+def external_content_return(kind: str, context_id: int) -> ResponseReturnValue:
     """``launch_presentation_return_url``: shows ``lti_msg`` / ``lti_errormsg``."""
     return render_template("platform/returned.html", message=request.args.get("lti_msg"),
                            error=request.args.get("lti_errormsg"),
@@ -532,14 +545,14 @@ def external_content_return(kind: str, context_id: int):
 
 
 @bp.get("/inspector")
-def inspector():
+def inspector() -> ResponseReturnValue:
     return render_template("platform/inspector.html", launches=store().launches(),
                            tools={t["id"]: t for t in store().tools()},
                            users={p.id: p for p in store().people()})
 
 
 @bp.get("/images/thumbnails/<int:user_id>.png")
-def avatar(user_id: int):
+def avatar(user_id: int) -> ResponseReturnValue:
     # A 1x1 transparent PNG: tools that show user_image get a real image URL.
     png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                         "1f15c4890000000d49444154789c6360000002000105fe02fe0000000049454e44"
@@ -550,7 +563,7 @@ def avatar(user_id: int):
 # -- tools ----------------------------------------------------------------------------------
 
 @bp.get("/tools")
-def tools():
+def tools() -> ResponseReturnValue:
     every = store().tools()
     lti13 = {t["id"]: store().lti13_tool(tool_id=t["id"]) for t in every}
     return render_template("platform/tools.html", tools=every, lti13=lti13,
@@ -559,7 +572,7 @@ def tools():
 
 
 @bp.post("/tools/lti13")
-def add_lti13_tool():
+def add_lti13_tool() -> ResponseReturnValue:
     """Canvas's "+ LTI Key" with "Enter URL": an LTI 1.3 tool from its JSON configuration."""
     from .lti13 import tool_from_canvas_json
 
@@ -570,7 +583,8 @@ def add_lti13_tool():
     except (lti11.ConfigError, ValueError) as exc:
         flash(f"Could not install the LTI 1.3 tool: {exc}", "error")
         return redirect(url_for("platform.tools"))
-    flash(f"Installed {store().tool(tool_id)['name']} (LTI 1.3, client id {client_id}).", "ok")
+    name = _found(store().tool(tool_id), "tool")["name"]
+    flash(f"Installed {name} (LTI 1.3, client id {client_id}).", "ok")
     return redirect(url_for("platform.tools"))
 
 
@@ -605,7 +619,7 @@ def fetch_config(config_url: str, accept: str = "application/xml, text/xml") -> 
 
 
 @bp.post("/tools")
-def add_tool():
+def add_tool() -> ResponseReturnValue:
     form = request.form
     key, secret = (form.get("consumer_key") or "").strip(), (form.get("shared_secret") or "")
     if not key or not secret:
@@ -634,13 +648,13 @@ def add_tool():
     except lti11.ConfigError as exc:
         flash(str(exc), "error")
         return redirect(url_for("platform.tools"))
-    tool = store().tool(tool_id)
+    tool = _found(store().tool(tool_id), "tool")
     flash(f"Installed {tool['name']}.", "ok")
     return redirect(url_for("platform.tools"))
 
 
 @bp.post("/tools/<int:tool_id>/delete")
-def delete_tool(tool_id: int):
+def delete_tool(tool_id: int) -> ResponseReturnValue:
     store().remove_tool(tool_id)
     flash("Tool removed.", "ok")
     return redirect(url_for("platform.tools"))
@@ -649,7 +663,7 @@ def delete_tool(tool_id: int):
 # -- developer keys -------------------------------------------------------------------------
 
 @bp.get("/developer_keys")
-def developer_keys():
+def developer_keys() -> ResponseReturnValue:
     from .canvas_api import KNOWN_SCOPES
 
     lifetime = current_app.config["TOKEN_LIFETIME"]
@@ -659,7 +673,7 @@ def developer_keys():
 
 
 @bp.post("/developer_keys")
-def add_developer_key():
+def add_developer_key() -> ResponseReturnValue:
     form = request.form
     name = (form.get("name") or "").strip()
     uris = [u.strip() for u in (form.get("redirect_uris") or "").splitlines() if u.strip()]
@@ -677,14 +691,14 @@ def add_developer_key():
 
 @bp.post("/api/lti/v1/tools/<int:tool_id>/grade_passback")
 @bp.post("/api/lti/v1/tools/<int:tool_id>/ext_grade_passback")
-def grade_passback(tool_id: int):
+def grade_passback(tool_id: int) -> ResponseReturnValue:
     tool = store().tool(tool_id)
     body = request.get_data(cache=False)
     try:
         if tool is None:
             raise lti11.OutcomeRefused(404, "No such tool.")
         lti11.verify_outcome_request(
-            request.method, request.base_url, request.headers, body, tool,
+            request.method, request.base_url, dict(request.headers), body, tool,
             lambda nonce, ttl: store().claim_outcome_nonce(tool["consumer_key"], nonce, ttl))
         outcome = lti11.parse_outcome_request(body)
     except lti11.OutcomeRefused as exc:
