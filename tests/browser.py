@@ -50,6 +50,22 @@ def launched(browser, *extra_args: str):
         other.close()
 
 
+def become(page, platform_url: str, user_id: int | str, name: str) -> None:
+    """Switch the platform's user (by id, or by label) and wait until the platform says
+    it switched.
+
+    The switch is a form POST answered by a redirect; a click made before that lands
+    launches the tool as the previous user (the flake this waits out)."""
+    page.goto(platform_url + "/")
+    if isinstance(user_id, int):
+        page.select_option("#user-switch", str(user_id))
+    else:  # the entry's label, "Sam Student (student)"
+        page.select_option("#user-switch", label=user_id)
+    with page.expect_navigation():
+        page.click("text=Switch")
+    page.wait_for_selector(f"text=You are {name}")
+
+
 class _Quiet(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:
         pass

@@ -7,6 +7,7 @@ with ltikit's own verifier code, so every accepted launch is one a real platform
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from flask import Flask
@@ -19,13 +20,13 @@ SECRET = "s3cret-shared-with-canvas"
 LAUNCH_URL = "https://tool.example.edu/launch"
 
 
-def build_tool(tmp_path, **config) -> Flask:
+def build_tool(tmp_path, clock=time.time, **config) -> Flask:
     """A small tool: a launch page, a page for later requests, a staff-only page."""
     app = Flask("tool", instance_path=str(tmp_path / "instance"))
     app.config.update(SECRET_KEY="test-secret-key", LTIKIT_CONSUMERS={KEY: SECRET},
                       LTIKIT_DATABASE_URL=f"sqlite:///{tmp_path}/ltikit.sqlite3")
     app.config.update(config)
-    LTIKit(app)
+    LTIKit(app, clock=clock)
 
     @app.route("/launch", methods=["GET", "POST"])
     @lti(request="initial")

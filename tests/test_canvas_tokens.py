@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
 from ltikit.canvas import CanvasInstance, CanvasOAuthClient, CanvasOAuthError, CanvasTokens
 from ltikit.crypto import DecryptionError, SecretBox
@@ -79,6 +79,14 @@ def workers(tmp_path, platform):
         proc.wait(timeout=10)
 
 
+def the_access_token_expires(platform, env):
+    """As if the access token's two seconds went by, without waiting for them: Canvas no
+    longer accepts it, and the tool's row says it has expired."""
+    platform.expire_all_access_tokens()
+    with create_engine(env["DATABASE_URL"]).begin() as conn:
+        conn.execute(update(tables.canvas_tokens).values(expires_at=int(time.time()) - 1))
+
+
 def authorized_teacher(platform, tool_id, login="teacher"):
     """A user who launched and authorized: (their platform session, the tool page, launch id)."""
     user = PlatformUser(platform, login)
@@ -92,10 +100,10 @@ def authorized_teacher(platform, tool_id, login="teacher"):
 
 def test_twenty_requests_with_an_expired_token_in_two_processes_refresh_once(
         platform, workers):
-    urls, _, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0")
+    urls, env, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0")
     _, page, launch_id = authorized_teacher(platform, tool_id)
     assert "Hello, Terry Teacher" in page.text
-    time.sleep(2.5)  # the access token (2 s) has expired
+    the_access_token_expires(platform, env)
     assert platform.count("grant:refresh_token") == 0
 
     def visit(i):
@@ -125,10 +133,10 @@ def test_the_database_holds_no_plaintext_token(platform, workers, tmp_path):
 
 
 def test_a_revoked_grant_sends_the_user_through_authorization_again(platform, workers):
-    urls, _, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
+    urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
     user, _, launch_id = authorized_teacher(platform, tool_id)
     platform.revoke_all_tokens()  # e.g. the user removed the integration in Canvas
-    time.sleep(2.5)
+    the_access_token_expires(platform, env)
     again = user.session.get(f"{urls[0]}/", params={"ltikit_launch": launch_id}, timeout=30)
     assert again.status_code == 200
     assert again.url.startswith(platform.url + "/login/oauth2/confirm")  # no 500
@@ -247,8 +255,9 @@ def test_a_rotated_refresh_token_is_stored_and_used_next_time(tmp_path):
         accepted = user.session.post(platform.url + "/login/oauth2/accept", timeout=30,
                                      data={"csrf_token": user.csrf}, allow_redirects=False)
         code = parse_qs(urlsplit(accepted.headers["Location"]).query)["code"][0]
+        now = [time.time()]
         tokens = CanvasTokens(create_engine(f"sqlite:///{tmp_path}/t.sqlite3"),
-                              SecretBox(KEYS[0]), refresh_margin=0)
+                              SecretBox(KEYS[0]), refresh_margin=0, clock=lambda: now[0])
         from ltikit.storage import upgrade
 
         upgrade(tokens.engine)
@@ -256,7 +265,7 @@ def test_a_rotated_refresh_token_is_stored_and_used_next_time(tmp_path):
         teacher = str(platform.user("teacher")["id"])
         tokens.save(instance, teacher, grant)
         for _ in range(3):  # each refresh rotates; the stored one must always be the latest
-            time.sleep(1.1)
+            now[0] += 1.1  # the tool's clock: its 1 s token has expired
             access, _ = tokens.access_token(instance, teacher, oauth)
             assert platform.token_seen(access)
         assert platform.count("grant:refresh_token") == 3
@@ -278,17 +287,18 @@ def token_rows(env):
         return conn.execute(select(tables.canvas_tokens)).mappings().all()
 
 
-def wait_for_retry_at(env):
-    retry_at = token_rows(env)[0]["retry_at"]
-    if retry_at:
-        time.sleep(max(0.0, retry_at - time.time()) + 0.2)
+def the_back_off_ends(env):
+    """As if the wait the tool set after Canvas's refusal (``retry_at``) went by."""
+    assert token_rows(env)[0]["retry_at"], "the tool set no back-off"
+    with create_engine(env["DATABASE_URL"]).begin() as conn:
+        conn.execute(update(tables.canvas_tokens).values(retry_at=int(time.time()) - 1))
 
 
 def test_a_429_from_the_token_endpoint_keeps_the_grant_and_is_waited_out(platform, workers):
     """One 429 used to delete the token row: every later request went to authorization."""
     urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
     user, _, launch_id = authorized_teacher(platform, tool_id)
-    time.sleep(2.5)  # the access token (2 s) has expired
+    the_access_token_expires(platform, env)
     platform.inject_fault("token", status=429, retry_after=3)
     answers = [visit(urls[0], launch_id, user.session)[0] for _ in range(5)]
     assert [a.status_code for a in answers] == [503] * 5  # not a trip to authorization
@@ -297,7 +307,7 @@ def test_a_429_from_the_token_endpoint_keeps_the_grant_and_is_waited_out(platfor
     assert platform.fault_hits("token") == 1  # Retry-After honoured: asked once
     assert len(token_rows(env)) == 1  # the grant is kept
     platform.clear_faults()
-    wait_for_retry_at(env)
+    the_back_off_ends(env)
     page, _ = visit(urls[0], launch_id, user.session)
     assert page.status_code == 200 and "Hello, Terry Teacher" in page.text
     assert platform.count("grant:refresh_token") == 1
@@ -309,7 +319,7 @@ def test_a_token_endpoint_down_for_a_while_is_asked_a_handful_of_times(platform,
     """500s for 6 s: one user's requests, one every 0.1 s, used to refresh on each."""
     urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
     user, _, launch_id = authorized_teacher(platform, tool_id)
-    time.sleep(2.5)
+    the_access_token_expires(platform, env)
     platform.inject_fault("token", status=500)
     statuses, until = [], time.monotonic() + 6
     while time.monotonic() < until:
@@ -319,7 +329,7 @@ def test_a_token_endpoint_down_for_a_while_is_asked_a_handful_of_times(platform,
     assert platform.fault_hits("token") <= 4  # back-off: 2, 4 s between attempts
     assert len(token_rows(env)) == 1 and token_rows(env)[0]["refresh_token"]
     platform.clear_faults()
-    wait_for_retry_at(env)
+    the_back_off_ends(env)
     page, _ = visit(urls[0], launch_id, user.session)
     assert page.status_code == 200 and platform.count("grant:refresh_token") == 1
 
@@ -331,7 +341,7 @@ def test_a_stuck_refresh_holds_neither_the_workers_nor_other_users(platform, wor
     urls, env, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0", SERVE_THREADED="0",
                                  CANVAS_TOKEN_TIMEOUT="1 2")
     user, _, launch_id = authorized_teacher(platform, tool_id)
-    time.sleep(2.5)
+    the_access_token_expires(platform, env)
     platform.inject_fault("token", hang=True)
     with ThreadPoolExecutor(max_workers=8) as pool:
         teacher = [pool.submit(visit, urls[i % 2], launch_id) for i in range(6)]
@@ -345,7 +355,7 @@ def test_a_stuck_refresh_holds_neither_the_workers_nor_other_users(platform, wor
     assert max(seconds for _, seconds in answers) < 8
     assert len(token_rows(env)) == 1
     platform.clear_faults()
-    wait_for_retry_at(env)
+    the_back_off_ends(env)
     page, _ = visit(urls[0], launch_id, user.session)
     assert page.status_code == 200 and platform.count("grant:refresh_token") == 1
 
@@ -353,7 +363,7 @@ def test_a_stuck_refresh_holds_neither_the_workers_nor_other_users(platform, wor
 def test_a_worker_killed_mid_refresh_is_taken_over_within_seconds(platform, workers):
     urls, env, tool_id = workers(2, TOKEN_REFRESH_MARGIN="0", CANVAS_TOKEN_TIMEOUT="1 3")
     user, _, launch_id = authorized_teacher(platform, tool_id)
-    time.sleep(2.5)
+    the_access_token_expires(platform, env)
     platform.inject_fault("token", delay=20)  # the refresh is under way when the worker dies
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(visit, urls[0], launch_id, timeout=30)
@@ -404,7 +414,7 @@ def test_authorizations_in_progress_are_bounded_per_launch(platform, workers):
     urls, env, tool_id = workers(1, TOKEN_REFRESH_MARGIN="0")
     user, _, launch_id = authorized_teacher(platform, tool_id)
     platform.revoke_all_tokens()
-    time.sleep(2.5)
+    the_access_token_expires(platform, env)
     for _ in range(10):
         answer, _ = visit(urls[0], launch_id, user.session)
         assert answer.status_code == 302 and "/login/oauth2/auth?" in answer.headers["Location"]

@@ -7,6 +7,7 @@ from flask import Flask
 from conftest import KEY, LAUNCH_URL, SECRET, build_tool
 from ltikit.errors import LTIException, LTINotInSessionException, LTIRoleException
 from ltikit.flask import current_lti, lti
+from ltikit.testing import Clock
 
 BASE = "https://tool.example.edu"
 
@@ -189,13 +190,13 @@ def test_close_session_ends_the_launch(tmp_path, signed):
 
 
 def test_launches_expire(tmp_path, signed):
-    import time
-
-    app = build_tool(tmp_path, LTIKIT_LAUNCH_LIFETIME=1)
+    clock = Clock()
+    app = build_tool(tmp_path, clock=clock, LTIKIT_LAUNCH_LIFETIME=60)
     client = app.test_client()
     client.open(**signed().for_flask())
+    clock.advance(59)
     assert client.get("/page", base_url=BASE).status_code == 200
-    time.sleep(1.2)
+    clock.advance(2)
     assert client.get("/page", base_url=BASE).status_code == 401
 
 

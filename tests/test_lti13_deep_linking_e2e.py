@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask, request
 
-from browser import serve
+from browser import become, serve
 from ltikit.crypto import SecretBox
 from ltikit.flask import LTIKit, lti
 from ltikit.lti13 import Registrations
@@ -82,9 +82,8 @@ def setup(tmp_path):
 
 
 def act_as(page, platform, login):
-    page.goto(platform.url + "/")
-    page.select_option("#user-switch", str(platform.user(login)["id"]))
-    page.click("text=Switch")
+    user = platform.user(login)
+    become(page, platform.url, user["id"], user["name"])
 
 
 def test_a_deep_linked_quiz_is_graded_into_the_gradebook(browser, setup):

@@ -8,12 +8,13 @@ with the tool's state cookie in a cross-site context, as in Canvas.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 
 import pytest
 from flask import Flask
 
-from browser import launched, serve
+from browser import become, launched, serve
 from ltikit.flask import LTIKit, lti
 from ltikit.lti13 import Registrations
 from ltikit.platform import DevPlatform
@@ -22,10 +23,10 @@ CANVAS_FIELDS = {"canvas_user_id": "$Canvas.user.id", "canvas_course_id": "$Canv
                  "canvas_api_domain": "$Canvas.api.domain"}
 
 
-def tool_13(tmp_path, **config) -> Flask:
+def tool_13(tmp_path, clock=time.time, **config) -> Flask:
     app = Flask("tool13", instance_path=str(tmp_path / "tool13"))
     app.config.update(SECRET_KEY="tool-secret", **config)
-    LTIKit(app)  # registers /lti13/login
+    LTIKit(app, clock=clock)  # registers /lti13/login
 
     @app.route("/launch", methods=["POST"])
     @lti(request="initial")
@@ -65,9 +66,8 @@ def setup(tmp_path):
 
 
 def open_tool_as(page, platform, login):
-    page.goto(platform.url + "/")
-    page.select_option("#user-switch", str(platform.user(login)["id"]))
-    page.click("text=Switch")
+    user = platform.user(login)
+    become(page, platform.url, user["id"], user["name"])
     page.click("text=Introduction to Biology")
     page.click("nav >> text=Tool 1.3")
     return page.frame_locator("iframe#tool_content")

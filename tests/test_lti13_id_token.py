@@ -23,6 +23,7 @@ from ltikit.lti13 import JWKSCache, Registrations, canvas_preset, verify_id_toke
 from ltikit.lti13.registrations import RECORD_NEW
 from ltikit.roles import RoleGroups
 from ltikit.storage import SQLStorage, upgrade
+from ltikit.testing import Clock
 
 ISS, CLIENT = "https://platform.example.edu", "10000000000042"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -96,7 +97,12 @@ def claims(**overrides):
 
 
 @pytest.fixture
-def setup(tmp_path):
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def setup(tmp_path, clock):
     storage = SQLStorage(f"sqlite:///{tmp_path}/db.sqlite3")
     upgrade(storage.engine)
     keys = PlatformKeys()
@@ -106,7 +112,7 @@ def setup(tmp_path):
                           auth_login_url="https://platform.example.edu/auth",
                           token_url="https://platform.example.edu/token",
                           jwks_url=base + "/jwks", deployments=("1:deploy",))
-        yield keys, registrations, JWKSCache(storage.engine), storage
+        yield keys, registrations, JWKSCache(storage.engine, clock=clock), storage
 
 
 def verify(setup, token, **kwargs):
@@ -174,18 +180,15 @@ def test_keys_are_fetched_once_and_shared_by_another_worker(setup):
     assert keys.fetches == 1
 
 
-def test_a_rotated_key_is_fetched_once_and_made_up_kids_cannot_flood_the_platform(setup):
+def test_a_rotated_key_is_fetched_once_and_made_up_kids_cannot_flood_the_platform(
+        setup, clock):
     keys, _, jwks, _ = setup
-    jwks.refetch_interval = 1  # seconds between re-fetches of one URL (default 10)
     verify(setup, keys.sign(claims()))
-    time.sleep(1.1)
+    clock.advance(jwks.refetch_interval)  # seconds between re-fetches of one URL
     new_kid = keys.rotate()
     assert verify(setup, keys.sign(claims(), kid=new_kid)).claims["sub"]
     assert keys.fetches == 2
-    time.sleep(1.1)
-    # The interval counts whole seconds; a longer one keeps the flood inside it on a slow
-    # machine (with 1 s, a flood crossing a second boundary may earn a second re-fetch).
-    jwks.refetch_interval = 60
+    clock.advance(jwks.refetch_interval)  # the clock stands still during the flood
     for _ in range(20):
         forged = jwt.encode(claims(), keys.keys[new_kid], algorithm="RS256",
                             headers={"kid": uuid.uuid4().hex})
@@ -246,16 +249,15 @@ def test_none_and_hmac_with_the_public_key_are_refused(setup):
         verify(setup, forged)
 
 
-def test_the_algorithm_is_pinned_by_the_key(setup):
+def test_the_algorithm_is_pinned_by_the_key(setup, clock):
     keys = setup[0]
-    setup[2].refetch_interval = 1
     kid = next(iter(keys.keys))
     ps256 = jwt.encode(claims(), keys.keys[kid], algorithm="PS256", headers={"kid": kid})
     with pytest.raises(LTIAuthenticationError) as refused:  # the JWK says alg RS256
         verify(setup, ps256)
     assert refused.value.reason == "algorithm_key_mismatch"
     ec_kid = keys.rotate("ec")
-    time.sleep(1.1)  # the first fetch set the next allowed re-fetch one second later
+    clock.advance(setup[2].refetch_interval)  # past the next allowed re-fetch
     assert verify(setup, keys.sign(claims(), kid=ec_kid)).claims["sub"]
 
 

@@ -6,7 +6,6 @@ Canvas's source and docs (see ltikit/platform/canvas_api.py), not from ltikit's 
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,6 +14,7 @@ from canvasapi import Canvas
 from canvasapi.exceptions import InvalidAccessToken
 
 from ltikit.platform import DevPlatform
+from ltikit.testing import Clock
 from ltikit.testing.platform import PlatformUser
 
 REDIRECT = "https://tool.example.edu/oauth/callback"
@@ -220,11 +220,12 @@ def test_token_errors_are_json_when_the_site_flag_is_on(tmp_path):
 
 def test_tokens_expire_after_the_configured_lifetime(tmp_path):
     with DevPlatform(tmp_path / "p.sqlite3", TOKEN_LIFETIME=1) as platform:
+        platform.store.clock = clock = Clock()
         client_id, secret = key(platform)
         body = exchange(platform, client_id, secret, get_code(platform, client_id)).json()
         assert body["expires_in"] == 1
         assert api(platform, "/api/v1/users/self", body["access_token"]).status_code == 200
-        time.sleep(1.2)
+        clock.advance(1.2)
         expired = api(platform, "/api/v1/users/self", body["access_token"])
         assert expired.status_code == 401
         assert expired.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'

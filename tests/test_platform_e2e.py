@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask, request
 
-from browser import serve
+from browser import become, serve
 from ltikit.flask import LTIKit, lti
 from ltikit.platform import DevPlatform
 
@@ -58,11 +58,8 @@ def setup(tmp_path):
 
 
 def switch_user(page, platform, login):
-    page.goto(platform.url + "/")
     user = platform.user(login)
-    page.select_option("#user-switch", str(user["id"]))
-    page.click("text=Switch")
-    page.wait_for_selector(f"text=You are {user['name']}")
+    become(page, platform.url, user["id"], user["name"])
 
 
 def test_a_student_launches_the_tool_in_the_iframe_and_the_grade_reaches_the_gradebook(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 
 import pytest
 import requests
@@ -14,6 +13,7 @@ from flask import Flask
 from browser import serve
 from ltikit.lti13 import Registrations
 from ltikit.platform import DevPlatform
+from ltikit.testing import Clock
 from ltikit.testing.platform import PlatformUser
 from test_lti13_e2e import tool_13
 
@@ -77,7 +77,8 @@ def test_the_login_initiation_names_canvas_storage_frame(tmp_path, storage):
 
 def test_after_a_key_rotation_the_tool_fetches_the_new_key_once(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="ltikit.lti13")
-    app = tool_13(tmp_path, LTIKIT_LTI13_JWKS_REFETCH_INTERVAL=1)
+    clock = Clock()
+    app = tool_13(tmp_path, clock=clock)
     # Without the storage frame the tool's login answers with a redirect (no script to run).
     with DevPlatform(tmp_path / "p.sqlite3", PLATFORM_STORAGE=False) as platform, \
             serve(app) as tool_url:
@@ -89,7 +90,7 @@ def test_after_a_key_rotation_the_tool_fetches_the_new_key_once(tmp_path, caplog
         teacher, course = PlatformUser(platform, "teacher"), platform.course_id("BIO101")
         first = requests.get(platform.url + "/api/lti/security/jwks", timeout=10).json()
         assert "Hello Terry Teacher" in teacher.launch13(tool_id, course).text
-        time.sleep(1.1)  # past the re-fetch interval the first fetch started
+        clock.advance(app.extensions["ltikit"].settings.lti13_jwks_refetch_interval)
         new_kid = platform.rotate_lti13_key()
         published = requests.get(platform.url + "/api/lti/security/jwks", timeout=10).json()
         # The new key is published beside the previous one (tokens signed just before

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text, update
 
-from browser import launched
+from browser import become, launched
+from ltikit.storage import tables
 from servers import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "with_platform.py"
@@ -51,9 +53,18 @@ def main_job(tmp_path):
 
 
 def act_as(page, base, label):
-    page.goto(base + "/")
-    page.select_option("#user-switch", label=label)
-    page.click("text=Switch")
+    """``label``: the platform's user list entry, such as "Sam Student (student)"."""
+    become(page, base, label, label.split(" (")[0])
+
+
+def the_access_token_expires(dev_dir):
+    """As if the token's 3 seconds went by, without waiting: Canvas (the platform) no longer
+    accepts it, and the tool's row says it has expired."""
+    now = int(time.time())
+    with create_engine(f"sqlite:///{dev_dir / 'platform.sqlite3'}").begin() as conn:
+        conn.execute(text("UPDATE access_tokens SET expires_at = :t"), {"t": now - 1})
+    with create_engine(f"sqlite:///{dev_dir / 'tool.sqlite3'}").begin() as conn:
+        conn.execute(update(tables.canvas_tokens).values(expires_at=now - 1))
 
 
 def stats(base):
@@ -61,7 +72,7 @@ def stats(base):
 
 
 def test_staff_authorize_once_tokens_refresh_silently_and_revocation_asks_again(
-        browser, main_job):
+        browser, main_job, tmp_path):
     course_url, base = main_job
     page = browser.new_context().new_page()
     frame = page.frame_locator("iframe#tool_content")
@@ -80,7 +91,7 @@ def test_staff_authorize_once_tokens_refresh_silently_and_revocation_asks_again(
     assert "Introduction to Biology" in frame.locator("#course").inner_text()
 
     refreshes = stats(base).get("grant:refresh_token", 0)
-    time.sleep(3.5)  # the access token has expired
+    the_access_token_expires(tmp_path)
     frame.locator("body").evaluate("() => location.reload()")
     assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
     assert stats(base)["grant:refresh_token"] == refreshes + 1

@@ -61,8 +61,9 @@ class CanvasSupport:
         self.api_timeout = settings.canvas_api_timeout
         self.tokens = CanvasTokens(state.storage.engine, box,
                                    refresh_margin=settings.canvas_refresh_margin,
-                                   wait_seconds=settings.canvas_refresh_wait)
-        self.states = OAuthStates(state.storage.engine, box)
+                                   wait_seconds=settings.canvas_refresh_wait,
+                                   clock=state.clock)
+        self.states = OAuthStates(state.storage.engine, box, clock=state.clock)
         self._sessions = threading.local()
         self.flow = CanvasFlow(instances, self.tokens, self.states, lambda: state.launches,
                                self.oauth_client, launch_param=settings.launch_param,

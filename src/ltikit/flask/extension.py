@@ -45,8 +45,9 @@ class _AppState:
     """What the extension keeps per Flask app (one extension may serve several apps)."""
 
     def __init__(self, app: Flask, role_groups: Mapping[str, Any] | None,
-                 storage: SQLStorage | None) -> None:
+                 storage: SQLStorage | None, clock: Callable[[], float] = time.time) -> None:
         config = app.config
+        self.clock = clock
         for name, value in CONFIG_DEFAULTS.items():
             config.setdefault(name, value)
         self.app = app
@@ -88,7 +89,7 @@ class _AppState:
                     self._launches = LaunchManager(
                         self.storage, self.app.secret_key or "",
                         lifetime=self.settings.launch_lifetime,
-                        timestamp_window=self.settings.timestamp_window)
+                        timestamp_window=self.settings.timestamp_window, clock=self.clock)
         return self._launches
 
     # -- request handling -----------------------------------------------------------------
@@ -305,6 +306,9 @@ class LTIKit:
     that does not give its own: ``LTIKit(app, error=error, role="staff")``.  Without an
     ``error`` callback, a refusal goes to the app's ``@app.errorhandler(LTIException)``
     (or a handler of a subclass) when it has one, and otherwise gets ltikit's error page.
+    ``clock`` (seconds, like ``time.time``) times launches, the platforms' key sets and
+    Canvas tokens: a test passes :class:`ltikit.testing.Clock` and moves it on instead of
+    sleeping.
 
     The members below (``registrations``, ``tool_keys``, ``storage``, ``consumers``,
     ``settings``, ``public_url``) are those of the app given here, or of the current app
@@ -313,8 +317,9 @@ class LTIKit:
 
     def __init__(self, app: Flask | None = None, *, role_groups: Mapping[str, Any] | None = None,
                  storage: SQLStorage | None = None, error: Callable[..., Any] | None = None,
-                 role: str | None = None) -> None:
+                 role: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self._role_groups = role_groups
+        self._clock = clock
         self._storage = storage
         self._error, self._role = error, role
         self._app = app
@@ -322,7 +327,7 @@ class LTIKit:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        state = _AppState(app, self._role_groups, self._storage)
+        state = _AppState(app, self._role_groups, self._storage, self._clock)
         state.default_error, state.default_role = self._error, self._role or ANY
         app.extensions["ltikit"] = state
         app.add_url_rule(state.settings.lti13_login_path, endpoint="ltikit_lti13_login",

@@ -43,7 +43,7 @@ class LTI13Support:
         self.registrations = Registrations(engine)
         settings = state.settings
         self.jwks = JWKSCache(engine, refetch_interval=settings.lti13_jwks_refetch_interval,
-                              timeout=settings.lti13_jwks_timeout)
+                              timeout=settings.lti13_jwks_timeout, clock=state.clock)
         self.service_timeout = settings.lti13_service_timeout
         if not state.app.secret_key:
             raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "

@@ -366,7 +366,7 @@ def _bearer_token() -> dict[str, Any] | None:
     if not value:
         return None
     row = store().token(value)
-    if row is None or row["revoked"] or (row["expires_at"] and row["expires_at"] < time.time()):
+    if row is None or row["revoked"] or (row["expires_at"] and row["expires_at"] < store().clock()):
         return None
     return row
 

@@ -322,8 +322,9 @@ class PlatformStore:
     """Queries and changes the platform's pages and APIs need."""
 
     def __init__(self, url: str) -> None:
-        self.clock = time.time
-        """What pending launches are timed by (tests move it on instead of sleeping)."""
+        self.clock: Callable[[], float] = time.time
+        """What expiries are timed by: pending launches, authorization codes, access tokens
+        (tests move it on instead of sleeping)."""
         self.engine: Engine = make_engine(url)
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
@@ -624,14 +625,14 @@ class PlatformStore:
         with self.engine.begin() as conn:
             conn.execute(insert(service_tokens).values(
                 token_hash=token_hash(token), tool_id=tool_id, scopes=" ".join(scopes),
-                expires_at=time.time() + lifetime))
+                expires_at=self.clock() + lifetime))
         return token
 
     def service_token(self, token: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(service_tokens).where(
                 service_tokens.c.token_hash == token_hash(token))).mappings().first()
-        if row is None or row["expires_at"] < time.time():
+        if row is None or row["expires_at"] < self.clock():
             return None
         return dict(row, scopes=row["scopes"].split())
 
@@ -715,7 +716,7 @@ class PlatformStore:
                 pending_launches.c.expires_at >= self.clock())).rowcount == 1
 
     def claim_outcome_nonce(self, consumer_key: str, nonce: str, ttl: float) -> bool:
-        now = time.time()
+        now = self.clock()
         try:
             with self.engine.begin() as conn:
                 conn.execute(delete(outcome_nonces).where(outcome_nonces.c.expires_at < now))
@@ -771,7 +772,7 @@ class PlatformStore:
             conn.execute(insert(oauth_codes).values(
                 code_hash=token_hash(code), key_id=key_id, user_id=user_id,
                 redirect_uri=redirect_uri, scopes=json.dumps(scopes),
-                code_challenge=code_challenge, expires_at=time.time() + ttl))
+                code_challenge=code_challenge, expires_at=self.clock() + ttl))
 
     def take_code(self, code: str) -> dict[str, Any] | None:
         """The code's grant, once: a code is deleted when it is read."""
@@ -781,7 +782,7 @@ class PlatformStore:
             if row is None:
                 return None
             conn.execute(delete(oauth_codes).where(oauth_codes.c.code_hash == row["code_hash"]))
-        if row["expires_at"] < time.time():
+        if row["expires_at"] < self.clock():
             return None
         return dict(row, scopes=json.loads(row["scopes"]))
 
@@ -792,7 +793,7 @@ class PlatformStore:
             token_id = _new_id(conn.execute(insert(access_tokens).values(
                 key_id=key_id, user_id=user_id, token_hash=token_hash(access),
                 refresh_hash=token_hash(refresh), scopes=json.dumps(scopes),
-                expires_at=time.time() + lifetime if lifetime else None)
+                expires_at=self.clock() + lifetime if lifetime else None)
             ))
         return access, refresh, token_id
 
@@ -812,7 +813,7 @@ class PlatformStore:
             access = _token_string()
             new_refresh = _token_string() if rotate else None
             values = {"token_hash": token_hash(access),
-                      "expires_at": time.time() + lifetime if lifetime else None}
+                      "expires_at": self.clock() + lifetime if lifetime else None}
             if new_refresh:
                 values["refresh_hash"] = token_hash(new_refresh)
             conn.execute(update(access_tokens).where(access_tokens.c.id == row["id"])
@@ -831,7 +832,7 @@ class PlatformStore:
 
     def expire_all(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(access_tokens).values(expires_at=time.time() - 1))
+            conn.execute(update(access_tokens).values(expires_at=self.clock() - 1))
 
     def revoke_token(self, token_id: int) -> None:
         with self.engine.begin() as conn:

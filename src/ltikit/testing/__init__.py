@@ -32,6 +32,26 @@ _Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
 
 
+class Clock:
+    """A clock for tests, to pass wherever ltikit takes ``clock=`` (launches, JWKS cache,
+    tokens, states): ``clock()`` is the time, :meth:`advance` moves it on, so a test of an
+    expiry does not sleep::
+
+        clock = Clock()
+        jwks = JWKSCache(engine, clock=clock)
+        clock.advance(3600)
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def launch_params(**overrides: Any) -> dict[str, str]:
     """Parameters of a Canvas-like LTI 1.1 course-navigation launch by a teacher.
 
