@@ -49,7 +49,7 @@ class _Quiet(WSGIRequestHandler):
 def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
     """The same tool again over LTI 1.3: an LTI key made from its JSON URL on the platform
     (Canvas: Developer Keys > + LTI Key > Enter URL), and the platform registered in the
-    tool's database (what ``ltikit platforms add`` does for a real Canvas)."""
+    tool's database (what ``ltikit registrations add`` does for a real Canvas)."""
     from ltikit.flask import LTIKit
     from ltikit.lti13 import Registrations
 

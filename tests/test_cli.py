@@ -73,19 +73,22 @@ def test_lti13_platforms_are_registered_from_the_command_line(tmp_path):
     from ltikit.storage import SQLStorage
 
     db = f"sqlite:///{tmp_path}/ltikit.sqlite3"
-    canvas = ltikit("platforms", "add-canvas", "10000000000077", "canvas.example.edu",
+    canvas = ltikit("registrations", "add-canvas", "10000000000077", "canvas.example.edu",
                     "--deployment", "1:abc", db=db)
     assert canvas.returncode == 0, canvas.stderr
     assert "https://canvas.instructure.com client 10000000000077" in canvas.stdout
-    again = ltikit("platforms", "add-canvas", "10000000000077", "canvas.example.edu", db=db)
+    again = ltikit("registrations", "add-canvas", "10000000000077", "canvas.example.edu", db=db)
     assert again.returncode == 1 and "already has client id" in again.stderr
-    insecure = ltikit("platforms", "add", "--issuer", "http://moodle.example.edu",
+    insecure = ltikit("registrations", "add", "--issuer", "http://moodle.example.edu",
                       "--client-id", "x", "--auth-login-url", "http://moodle.example.edu/auth",
                       "--token-url", "http://moodle.example.edu/token", "--jwks-url",
                       "http://moodle.example.edu/certs", db=db)
     assert insecure.returncode == 1 and "must be https://" in insecure.stderr
-    listed = ltikit("platforms", "list", db=db)
+    listed = ltikit("registrations", "list", db=db)
     assert listed.stdout.split("\t")[1:3] == ["https://canvas.instructure.com", "10000000000077"]
+    # The command's old name still works, and says what it is called now.
+    old_name = ltikit("platforms", "list", db=db)
+    assert old_name.stdout == listed.stdout and "ltikit registrations" in old_name.stderr
     registration = Registrations(SQLStorage(db).engine).get(
         "https://canvas.instructure.com", "10000000000077")
     assert registration.auth_login_url == "https://sso.canvaslms.com/api/lti/authorize_redirect"
@@ -93,7 +96,7 @@ def test_lti13_platforms_are_registered_from_the_command_line(tmp_path):
     # Canvas offers platform storage; its services live on the Canvas domain.
     assert registration.platform_storage
     assert registration.service_url_allowed("https://canvas.example.edu/api/lti/courses/1/line_items")
-    moodle = ltikit("platforms", "add", "--issuer", "https://moodle.example.edu",
+    moodle = ltikit("registrations", "add", "--issuer", "https://moodle.example.edu",
                     "--client-id", "m1", "--auth-login-url", "https://moodle.example.edu/auth",
                     "--token-url", "https://moodle.example.edu/token", "--jwks-url",
                     "https://moodle.example.edu/certs", "--service-origin",

@@ -132,7 +132,7 @@ def test_a_valid_launch_fills_the_same_launch_model(setup):
     groups = RoleGroups()
     assert groups.check(launch.roles, "teaching_assistant") and groups.check(launch.roles, "staff")
     assert not groups.check(launch.roles, "instructor")  # Faculty is an institution role
-    assert launch.ags is None and launch.nrps is None and launch.deep_linking is None
+    assert launch.ags_endpoint is None and launch.nrps_endpoint is None and launch.deep_linking is None
 
 
 def test_the_services_offered_with_a_launch_are_in_the_model(setup):
@@ -146,14 +146,14 @@ def test_the_services_offered_with_a_launch_are_in_the_model(setup):
             "context_memberships_url": "https://p/api/lti/courses/7/names_and_roles",
             "service_versions": ["2.0"]}})))
     launch = Launch.from_lti13(verified.claims, CLIENT)
-    assert launch.ags.scopes == (ags + "scope/lineitem", ags + "scope/score")
-    assert launch.ags.lineitem.endswith("/line_items/3")
-    assert launch.nrps.context_memberships_url.endswith("/names_and_roles")
-    assert launch.nrps.service_versions == ("2.0",)
+    assert launch.ags_endpoint.scopes == (ags + "scope/lineitem", ags + "scope/score")
+    assert launch.ags_endpoint.lineitem.endswith("/line_items/3")
+    assert launch.nrps_endpoint.context_memberships_url.endswith("/names_and_roles")
+    assert launch.nrps_endpoint.service_versions == ("2.0",)
     # A later request of the same launch gets the same model back.
     again = Launch.from_stored({"version": "1.3", "claims": dict(verified.claims),
                                 "client_id": CLIENT})
-    assert again.ags == launch.ags and again.nrps == launch.nrps
+    assert again.ags_endpoint == launch.ags_endpoint and again.nrps_endpoint == launch.nrps_endpoint
 
 
 def test_a_deep_linking_request_carries_its_settings(setup):

@@ -58,7 +58,7 @@ def service_tool(tmp_path) -> Flask:
     @lti(request="session", role="staff")
     def roster(lti):
         members = list(lti.nrps.members(limit=int(request.args.get("limit", 5))))
-        return "\n".join(f"{m.name}|{' '.join(m.roles)}" for m in members)
+        return "\n".join(f"{m.name}|{' '.join(m.role_uris)}" for m in members)
 
     @app.route("/columns", methods=["POST"])
     @lti(request="session", role="staff")
@@ -272,8 +272,8 @@ def _services(platform, tool_id, app):
     state = LTIKit.state(app)
     launch = state.launches.resume(launch_id).launch
     client = state.lti13.service_client(launch)
-    return (AssignmentGradeService(client, launch.ags),
-            NamesRoleService(client, launch.nrps), course)
+    return (AssignmentGradeService(client, launch.ags_endpoint),
+            NamesRoleService(client, launch.nrps_endpoint), course)
 
 
 def test_line_items_are_updated_found_and_deleted(setup):
@@ -328,7 +328,7 @@ def test_the_roster_filters_by_role_across_canvas_shaped_pages(setup):
         role="http://purl.imsglobal.org/vocab/lis/v2/membership#Learner", limit=3))
     students = platform.store.course_users(course, types=["StudentEnrollment"])[0]
     assert students > 3  # so it took several pages (opaque markers, no rel="last")
-    assert len(learners) == students and all(m.role_set.has("Learner") for m in learners)
+    assert len(learners) == students and all(m.roles.has("Learner") for m in learners)
     assert len({m.user_id for m in learners}) == students
     assert nrps.differences_url is None  # Canvas has no differences service
     assert nrps.context["title"] == "Introduction to Biology"

@@ -14,11 +14,8 @@ from collections.abc import Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from .errors import DecryptionError as DecryptionError
 from .errors import LTIConfigurationError
-
-
-class DecryptionError(Exception):
-    """A stored secret cannot be decrypted with any configured key (key removed too soon?)."""
 
 
 class SecretBox:

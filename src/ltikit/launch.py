@@ -8,6 +8,7 @@ get it back (see :mod:`ltikit.storage`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -198,6 +199,8 @@ class Launch:
     context: Context | None
     resource_link: ResourceLink | None
     consumer_key: str | None = None
+    """LTI 1.1: the OAuth consumer key the launch was signed with.  (On an LTI 1.3 launch it
+    holds the client id, as it always has; read :attr:`client_id` there.)"""
     custom: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     ext: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     canvas: CanvasInfo | None = None
@@ -210,12 +213,29 @@ class Launch:
     deployment_id: str | None = None
     claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """LTI 1.3: every claim of the id_token, as the platform sent them."""
-    ags: AGSEndpoint | None = None
-    """LTI 1.3: the grade service (line items, scores) offered with this launch."""
-    nrps: NRPSEndpoint | None = None
-    """LTI 1.3: the roster service offered with this launch."""
+    ags_endpoint: AGSEndpoint | None = None
+    """LTI 1.3: the grade service's claim (line items URL, scopes) sent with this launch;
+    ``lti.ags`` is the client that calls it."""
+    nrps_endpoint: NRPSEndpoint | None = None
+    """LTI 1.3: the roster service's claim sent with this launch; ``lti.nrps`` calls it."""
     deep_linking: DeepLinkingSettings | None = None
     """LTI 1.3: set on a deep linking request (``LtiDeepLinkingRequest``)."""
+    client_id: str | None = None
+    """LTI 1.3: the tool's client id at the platform (``aud``/``azp`` of the id_token)."""
+
+    @property
+    def ags(self) -> AGSEndpoint | None:
+        """Deprecated: :attr:`ags_endpoint` (``lti.ags`` is the service's client)."""
+        warnings.warn("Launch.ags is now Launch.ags_endpoint", DeprecationWarning,
+                      stacklevel=2)
+        return self.ags_endpoint
+
+    @property
+    def nrps(self) -> NRPSEndpoint | None:
+        """Deprecated: :attr:`nrps_endpoint` (``lti.nrps`` is the service's client)."""
+        warnings.warn("Launch.nrps is now Launch.nrps_endpoint", DeprecationWarning,
+                      stacklevel=2)
+        return self.nrps_endpoint
 
     @classmethod
     def from_lti11(cls, params: Mapping[str, str], consumer_key: str | None) -> Launch:
@@ -299,6 +319,7 @@ class Launch:
             version="1.3",
             message_type=str(claims.get(LTI13_CLAIM + "message_type", "")),
             consumer_key=client_id,
+            client_id=client_id,
             user=User(id=claims.get("sub"), name=claims.get("name"),
                       given_name=claims.get("given_name"),
                       family_name=claims.get("family_name"), email=claims.get("email"),
@@ -322,8 +343,8 @@ class Launch:
             document_target=presentation.get("document_target"),
             deployment_id=claims.get(LTI13_CLAIM + "deployment_id"),
             claims=MappingProxyType(dict(claims)),
-            ags=AGSEndpoint.from_claim(claims.get(AGS_CLAIM)),
-            nrps=NRPSEndpoint.from_claim(claims.get(NRPS_CLAIM)),
+            ags_endpoint=AGSEndpoint.from_claim(claims.get(AGS_CLAIM)),
+            nrps_endpoint=NRPSEndpoint.from_claim(claims.get(NRPS_CLAIM)),
             deep_linking=DeepLinkingSettings.from_claim(claims.get(DEEP_LINKING_CLAIM)),
         )
 

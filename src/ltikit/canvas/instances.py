@@ -12,16 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import LTIConfigurationError, LTIException
+from ..errors import CanvasNotConfigured as CanvasNotConfigured
+from ..errors import LTIConfigurationError
 
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-
-
-class CanvasNotConfigured(LTIException):
-    """The launch came from a Canvas instance this tool has no developer key for."""
-
-    status = 403
-    reason = "canvas_not_configured"
 
 
 @dataclass(frozen=True)

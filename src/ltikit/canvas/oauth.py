@@ -36,7 +36,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 
 from .. import _http
-from ..errors import LTIException
+from ..errors import CanvasOAuthError as CanvasOAuthError
+from ..errors import CanvasUnavailable as CanvasUnavailable
 from .instances import CanvasInstance
 
 log = logging.getLogger("ltikit.canvas")
@@ -46,43 +47,6 @@ log = logging.getLogger("ltikit.canvas")
 DEFAULT_TIMEOUT = (3.0, 8.0)
 # The longest Retry-After honoured; a longer one is a misconfiguration, not a plan.
 MAX_RETRY_AFTER = 300
-
-
-class CanvasOAuthError(LTIException):
-    """Canvas refused an OAuth2 request (``error`` and ``description`` as Canvas sent them)."""
-
-    def __init__(self, error: str, description: str | None = None, *, status: int = 400,
-                 http_status: int | None = None) -> None:
-        self.error = error
-        self.description = description or ""
-        self.http_status = http_status
-        super().__init__(f"Canvas refused the authorization ({error}"
-                         + (f": {description}" if description else "") + ").",
-                         reason=f"canvas_{error}")
-        self.status = status
-
-    @property
-    def ends_grant(self) -> bool:
-        """Is this Canvas's answer for a grant that is gone (revoked, expired, another
-        key's)?  Only then is the user's token dropped and authorization asked again."""
-        return self.error == "invalid_grant" or (
-            self.error == "invalid_request" and "refresh_token not found" in self.description)
-
-
-class CanvasUnavailable(LTIException):
-    """Canvas could not be reached, was too slow, or answered with something other than a
-    refusal (429, 5xx): nothing is dropped; try again after ``retry_after`` seconds."""
-
-    status = 503
-    reason = "canvas_unavailable"
-
-    def __init__(self, message: str = "Canvas could not be reached; try again in a moment.",
-                 *, reason: str | None = None, retry_after: float | None = None,
-                 status: int | None = None) -> None:
-        super().__init__(message, reason=reason)
-        self.retry_after = retry_after
-        if status is not None:
-            self.status = status
 
 
 def retry_after(value: str | None) -> float | None:

@@ -39,8 +39,10 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, insert, or_, select,
 from sqlalchemy.exc import IntegrityError
 
 from .. import _http
-from ..crypto import DecryptionError, SecretBox
-from ..errors import LTIException
+from ..crypto import SecretBox
+from ..errors import CanvasAuthorizationRequired as CanvasAuthorizationRequired
+from ..errors import CanvasBusy as CanvasBusy
+from ..errors import DecryptionError
 from ..storage import tables
 from .instances import CanvasInstance
 from .oauth import CanvasOAuthClient, CanvasOAuthError, CanvasUnavailable, TokenResponse
@@ -56,25 +58,6 @@ STATE_LIFETIME = 600
 MARGIN_SHARE = 0.25
 MAX_BACKOFF = 60
 STATES_PER_LAUNCH = 3
-
-
-class CanvasBusy(CanvasUnavailable):
-    """The user's token is being renewed elsewhere, or Canvas asked to wait: retry after
-    ``retry_after`` seconds (a 503 with ``Retry-After``); the grant is kept."""
-
-    reason = "canvas_busy"
-
-
-class CanvasAuthorizationRequired(LTIException):
-    """There is no usable token for this user: send them through authorization."""
-
-    status = 401
-    reason = "canvas_authorization_required"
-
-    def __init__(self, message: str = "Canvas access must be authorized.", *,
-                 return_to: str | None = None, reason: str | None = None) -> None:
-        super().__init__(message, reason=reason)
-        self.return_to = return_to
 
 
 @dataclass(frozen=True)

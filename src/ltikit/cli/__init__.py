@@ -11,11 +11,11 @@
     ltikit platform add-lti13-tool --config-url URL [--name N] [--platform-url URL]
         [--issuer ISS]
     ltikit platform add-key --name N --redirect-uri URI [--scope S ...]
-    ltikit platforms add-canvas CLIENT_ID CANVAS_DOMAIN [--environment beta]
-    ltikit platforms add --issuer ISS --client-id ID --auth-login-url U --token-url U
+    ltikit registrations add-canvas CLIENT_ID CANVAS_DOMAIN [--environment beta]
+    ltikit registrations add --issuer ISS --client-id ID --auth-login-url U --token-url U
         (--jwks-url U | --public-jwk FILE) [--deployment ID ...] [--platform-storage]
         [--service-origin ORIGIN ...]
-    ltikit platforms list
+    ltikit registrations list
     ltikit tool-keys generate | rotate [--overlap-days 7] | jwks   # LTI 1.3 tool keys
     ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
     ltikit keys generate                      # a key for LTIKIT_ENCRYPTION_KEYS
@@ -208,7 +208,7 @@ def _platform_add_lti13_tool(args: argparse.Namespace) -> int:
           f"({', '.join(tool['placements']) or 'no placements'})\n"
           f"client id: {client_id}\ndeployment id: {deployment_id}\n"
           "register the platform with the tool:\n"
-          f"  ltikit --database-url <the tool's database> platforms add --issuer {issuer} "
+          f"  ltikit --database-url <the tool's database> registrations add --issuer {issuer} "
           f"--client-id {client_id} --auth-login-url {base}/api/lti/authorize_redirect "
           f"--token-url {base}/login/oauth2/token --jwks-url {base}/api/lti/security/jwks "
           f"--deployment {deployment_id} --platform-storage")
@@ -235,13 +235,13 @@ def _registrations(args: argparse.Namespace) -> Registrations:
     return Registrations(storage.engine)
 
 
-def _platforms_add(args: argparse.Namespace) -> int:
+def _registrations_add(args: argparse.Namespace) -> int:
     import json
 
     from ..lti13.registrations import ALLOW_LIST, RECORD_NEW, canvas_preset
 
     registrations = _registrations(args)
-    if args.platforms_command == "add-canvas":
+    if args.registrations_command == "add-canvas":
         values = canvas_preset(args.client_id, args.canvas_domain,
                                environment=args.environment)
     else:
@@ -266,7 +266,7 @@ def _platforms_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _platforms_list(args: argparse.Namespace) -> int:
+def _registrations_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from ..storage import tables
@@ -365,14 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("key")
     remove.set_defaults(func=_consumers_remove)
 
-    platforms = commands.add_parser("platforms", help="LTI 1.3 platform registrations") \
-        .add_subparsers(dest="platforms_command", required=True)
+    # "registrations", not "platforms": "platform" is the LMS itself (and `ltikit platform`
+    # runs the local one).  "platforms" stays as an alias for scripts written before.
+    registrations = commands.add_parser("registrations", aliases=["platforms"],
+                                    help="LTI 1.3 platforms registered with the tool") \
+        .add_subparsers(dest="registrations_command", required=True)
     service_origin = argparse.ArgumentParser(add_help=False)
     service_origin.add_argument(
         "--service-origin", action="append", metavar="ORIGIN",
         help="another origin (https://host[:port]) the platform's AGS/NRPS URLs may be on, "
         "besides its issuer's and token URL's (repeatable)")
-    canvas = platforms.add_parser("add-canvas", parents=[database, service_origin],
+    canvas = registrations.add_parser("add-canvas", parents=[database, service_origin],
                                   help="register a Canvas LTI developer key "
                                   "(Instructure-hosted issuers and endpoints preset)")
     canvas.add_argument("client_id", help="the LTI key's client id")
@@ -382,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["production", "beta", "test"])
     canvas.add_argument("--deployment", action="append", help="deployment id (repeatable); "
                         "Canvas keys accept and record new deployments")
-    canvas.set_defaults(func=_platforms_add)
-    generic = platforms.add_parser("add", help="register any LTI 1.3 platform",
+    canvas.set_defaults(func=_registrations_add)
+    generic = registrations.add_parser("add", help="register any LTI 1.3 platform",
                                    parents=[database, service_origin])
     for name in ("--issuer", "--client-id", "--auth-login-url", "--token-url"):
         generic.add_argument(name, required=True)
@@ -397,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     generic.add_argument("--platform-storage", action="store_true",
                          help="the platform offers LTI client-side storage "
                          "(lti_storage_target), used when the tool's cookies are blocked")
-    generic.set_defaults(func=_platforms_add)
-    platforms.add_parser("list", help="list registrations", parents=[database]) \
-        .set_defaults(func=_platforms_list)
+    generic.set_defaults(func=_registrations_add)
+    registrations.add_parser("list", help="list registrations", parents=[database]) \
+        .set_defaults(func=_registrations_list)
 
     tool_keys = commands.add_parser("tool-keys", help="the tool's LTI 1.3 signing keys") \
         .add_subparsers(dest="tool_keys_command", required=True)
@@ -479,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "platforms":
+        print("ltikit: 'ltikit platforms' is now 'ltikit registrations'", file=sys.stderr)
     if getattr(args, "platform_command", None) == "add-tool" and args.placement is None:
         args.placement = ["course_navigation"]
     status: int = args.func(args)

@@ -12,8 +12,12 @@ from flask import request as flask_request
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Request, Response
 
-from ..canvas.tokens import CanvasAuthorizationRequired
-from ..errors import LTIConfigurationError, LTIException, LTINotInSessionException
+from ..errors import (
+    CanvasAuthorizationRequired,
+    LTIConfigurationError,
+    LTIException,
+    LTINotInSessionException,
+)
 from .extension import _AppState, _state
 from .pages import error_page
 from .view import LTI

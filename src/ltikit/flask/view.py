@@ -6,21 +6,26 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import after_this_request, url_for
 from flask import request as flask_request
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from ..errors import LTIConfigurationError, LTIException, LTIPostMessageException
+from ..errors import (
+    LTIConfigurationError,
+    LTIException,
+    LTIPostMessageException,
+    Reason,
+    ServiceError,
+)
 from ..launch import CanvasInfo, Context, Launch, ResourceLink, User
 from ..launches import ActiveLaunch
 from ..lti11.outcomes import OutcomeResponse, OutcomeService
 from ..lti13.ags import AssignmentGradeService, Score
 from ..lti13.deep_linking import ContentItem, auto_post_page, response_jwt
 from ..lti13.nrps import NamesRoleService
-from ..lti13.services import ServiceError
 from ..roles import Roles
 
 if TYPE_CHECKING:
@@ -139,21 +144,16 @@ class LTI:
     def ags(self) -> AssignmentGradeService:
         """The Assignment and Grade Services of this launch
         (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
-        return AssignmentGradeService(*self._service("ags", "grade"))
+        endpoint = _offered(self.launch.ags_endpoint, "grade", Reason.NO_AGS)
+        return AssignmentGradeService(self._state.lti13.service_client(self.launch), endpoint)
 
     @functools.cached_property
     def nrps(self) -> NamesRoleService:
         """The Names and Role Provisioning Services of this launch
         (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered.  One
         object per request, so what a read learnt (``differences_url``, ``context``) stays."""
-        return NamesRoleService(*self._service("nrps", "roster"))
-
-    def _service(self, name: str, what: str) -> tuple[Any, Any]:
-        endpoint = getattr(self.launch, name)
-        if endpoint is None:
-            raise LTIPostMessageException(f"The platform offered no {what} service with this "
-                                          "launch.", reason=f"no_{name}")
-        return self._state.lti13.service_client(self.launch), endpoint
+        endpoint = _offered(self.launch.nrps_endpoint, "roster", Reason.NO_NRPS)
+        return NamesRoleService(self._state.lti13.service_client(self.launch), endpoint)
 
     def deep_link_response(self, items: Iterable[ContentItem], *, message: str | None = None,
                            log: str | None = None, error_message: str | None = None,
@@ -338,3 +338,13 @@ class LTI:
 
     def __repr__(self) -> str:
         return f"<LTI {self.version} user={self.user_id!r} key={self.key!r}>"
+
+
+_Endpoint = TypeVar("_Endpoint")
+
+
+def _offered(endpoint: _Endpoint | None, what: str, reason: Reason) -> _Endpoint:
+    if endpoint is None:
+        raise LTIPostMessageException(f"The platform offered no {what} service with this "
+                                      "launch.", reason=reason)
+    return endpoint

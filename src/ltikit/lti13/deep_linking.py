@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import LTIException
+from ..errors import DeepLinkingError as DeepLinkingError
 from ..launch import DeepLinkingSettings
 from .html_pages import ScriptedPage, scripted_page
 from .registrations import Registration
@@ -127,16 +127,6 @@ class Image(ContentItem):
     def fields(self) -> dict[str, Any]:
         return {"url": self.url, "title": self.title, "width": self.width,
                 "height": self.height}
-
-
-class DeepLinkingError(LTIException):
-    """The content items do not fit what the platform asked for (a tool bug: 400)."""
-
-    status = 400
-    reason = "deep_linking_refused"
-
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
-        super().__init__(message, reason=reason)
 
 
 def response_jwt(settings: DeepLinkingSettings, registration: Registration,

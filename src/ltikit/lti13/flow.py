@@ -123,7 +123,7 @@ class LTI13Flow:
     def launch(self, request: Request, message_types: Collection[str]) -> Launched | Reply:
         """Verify an id_token POST (``request.url``: the target link URI it came to)."""
         state = request.field("state") or ""
-        pending = self.states.take(state)
+        pending = self.states.read(state)
         if pending is None:
             raise LTIAuthenticationError("This launch's login is unknown or expired; open the "
                                          "tool again from the course.", reason="unknown_state")

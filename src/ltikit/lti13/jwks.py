@@ -27,7 +27,8 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import _http
-from ..errors import LTIAuthenticationError, LTIException
+from ..errors import JWKSUnavailable as JWKSUnavailable
+from ..errors import LTIAuthenticationError
 from ..storage import tables
 
 log = logging.getLogger("ltikit.lti13")
@@ -48,11 +49,6 @@ class PlatformKey(jwt.PyJWK):
         super().__init__(jwk)
         alg = jwk.get("alg")
         self.pinned_algorithm: str | None = alg if isinstance(alg, str) else None
-
-
-class JWKSUnavailable(LTIException):
-    status = 503
-    reason = "jwks_unavailable"
 
 
 def _ttl(cache_control: str | None, min_ttl: int, max_ttl: int) -> int:

@@ -7,6 +7,7 @@ returns only the changes since this read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,13 @@ MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json
 
 @dataclass(frozen=True)
 class Member:
+    """One member of the course roster.  ``roles`` are parsed like a launch's
+    (:class:`~ltikit.roles.Roles`: ``member.roles.has("Learner")``); ``role_uris`` are the
+    role URIs as the platform sent them."""
+
     user_id: str
-    roles: tuple[str, ...]
+    roles: Roles
+    role_uris: tuple[str, ...] = ()
     status: str = "Active"
     name: str | None = None
     given_name: str | None = None
@@ -35,17 +41,17 @@ class Member:
 
     @property
     def role_set(self) -> Roles:
-        """The roles, parsed like a launch's (for ``RoleGroups.check``)."""
-        return Roles.parse(list(self.roles))
+        """Deprecated: :attr:`roles` (now parsed, as a launch's are)."""
+        warnings.warn("Member.role_set is now Member.roles", DeprecationWarning, stacklevel=2)
+        return self.roles
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Member:
         roles = body.get("roles")
+        uris = tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()
         known = {"user_id", "roles", "status", "name", "given_name", "family_name", "email",
                  "picture", "lis_person_sourcedid"}
-        return cls(user_id=str(body.get("user_id")),
-                   roles=tuple(r for r in roles if isinstance(r, str))
-                   if isinstance(roles, list) else (),
+        return cls(user_id=str(body.get("user_id")), roles=Roles.parse(uris), role_uris=uris,
                    status=str(body.get("status") or "Active"), name=body.get("name"),
                    given_name=body.get("given_name"), family_name=body.get("family_name"),
                    email=body.get("email"), picture=body.get("picture"),

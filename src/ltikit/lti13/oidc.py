@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -176,7 +177,9 @@ class OIDCStates:
         return NewLogin(state=self._serializer.dumps(data), nonce=nonce, storage_key=key,
                         storage_secret=secret)
 
-    def take(self, state: str | None) -> PendingLogin | None:
+    def read(self, state: str | None) -> PendingLogin | None:
+        """The login ``state`` stands for, when it is ours and unexpired.  Reading does not
+        use it up: its nonce does, when the launch is stored (see the class docstring)."""
         if not state or len(state) > MAX_STATE_LENGTH:
             return None
         try:
@@ -186,6 +189,13 @@ class OIDCStates:
         return PendingLogin(platform_id=int(data["p"]), nonce=str(data["n"]),
                             target_link_uri=str(data["t"]), storage_target=data.get("s"),
                             storage_key=data.get("k"), storage_digest=data.get("h"))
+
+    def take(self, state: str | None) -> PendingLogin | None:
+        """Deprecated: :meth:`read` (it verifies; unlike ``OAuthStates.take`` it deletes
+        nothing)."""
+        warnings.warn("OIDCStates.take is now OIDCStates.read", DeprecationWarning,
+                      stacklevel=2)
+        return self.read(state)
 
 
 def relaunch_params(registration: Registration, login: LoginRequest) -> dict[str, str]:

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import _http
 from ..crypto import SecretBox
-from ..errors import LTIException
+from ..errors import ServiceError as ServiceError
 from ..storage import tables
 from ..urls import same_origin
 from .registrations import Registration
@@ -46,20 +46,6 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_TIMEOUT = (3.0, 15.0)
 TOKEN_TIMEOUT = (3.0, 8.0)
 MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-class ServiceError(LTIException):
-    """A platform service refused a call or could not be reached (a 502 page if unhandled)."""
-
-    status = 502
-    reason = "service_error"
-
-    def __init__(self, message: str, *, http_status: int | None = None,
-                 reason: str | None = None, status: int | None = None) -> None:
-        super().__init__(message, reason=reason)
-        self.http_status = http_status
-        if status is not None:
-            self.status = status
 
 
 class ServiceTokens:

@@ -89,17 +89,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.route("/teacher")
     @lti(request="session")
     def teacher(lti):
-        if lti.version != "1.3" or lti.launch.nrps is None:
+        if lti.version != "1.3" or lti.launch.nrps_endpoint is None:
             return render_template("error.html", status=404, message=(
                 "The roster and test grades need an LTI 1.3 launch from a course, with the "
                 "names and roles service enabled on the developer key.")), 404
         members = list(lti.nrps.members(limit=app.config["ROSTER_PAGE_SIZE"]))
-        learners = [m for m in members if m.role_set.has("Learner")]
+        learners = [m for m in members if m.roles.has("Learner")]
         sent = request.args.get("sent")
         return render_template("teacher.html", lti=lti, members=members, learners=learners,
                                sent=next((m.name for m in members if m.user_id == sent), sent),
-                               can_grade=lti.launch.ags is not None and
-                               lti.launch.ags.lineitems is not None)
+                               can_grade=lti.launch.ags_endpoint is not None and
+                               lti.launch.ags_endpoint.lineitems is not None)
 
     @app.route("/teacher/test-grade", methods=["POST"])
     @lti(request="session")
