@@ -117,7 +117,7 @@ def test_the_cli_installs_a_13_tool_and_prints_how_the_tool_registers_the_platfo
     assert added.returncode == 0, added.stderr
     assert "installed LTI 1.3 tool" in added.stdout and "Quiz Tool" in added.stdout
     command = added.stdout.strip().splitlines()[-1].strip()
-    assert command.startswith("ltikit --database-url <the tool's database> platforms add")
+    assert command.startswith("ltikit --database-url <the tool's database> registrations add")
     args = shlex.split(command.replace("<the tool's database>", tool_db))[1:]
     assert subprocess.run([*cli, "db", "upgrade", "--database-url", tool_db],
                           capture_output=True, timeout=60).returncode == 0

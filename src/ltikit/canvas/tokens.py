@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import _http
@@ -44,6 +44,7 @@ from ..errors import CanvasAuthorizationRequired as CanvasAuthorizationRequired
 from ..errors import CanvasBusy as CanvasBusy
 from ..errors import DecryptionError
 from ..storage import tables
+from ..storage.lease import Lease
 from .instances import CanvasInstance
 from .oauth import CanvasOAuthClient, CanvasOAuthError, CanvasUnavailable, TokenResponse
 
@@ -89,6 +90,8 @@ class CanvasTokens:
         self.wait_seconds = wait_seconds
         self._clock = clock
         self._sleep = sleep
+        self._lease = Lease(engine, tables.canvas_tokens.c.refreshing_until, clock=clock,
+                            sleep=sleep)
 
     # -- rows -------------------------------------------------------------------------------
     def _key(self, instance: CanvasInstance, user_id: str) -> ColumnElement[bool]:
@@ -204,21 +207,15 @@ class CanvasTokens:
             if token.refresh_token is None:
                 self.delete(instance, user_id)
                 raise CanvasAuthorizationRequired(reason="no_refresh_token")
-            with self.engine.begin() as conn:
-                claimed = conn.execute(
-                    update(t).where(self._key(instance, user_id), t.c.version == token.version,
-                                    or_(t.c.refreshing_until.is_(None),
-                                        t.c.refreshing_until < int(now)))
-                    .values(refreshing_until=int(now) + self._lease_for(client))).rowcount
-            if claimed:
+            if self._lease.claim(and_(self._key(instance, user_id), t.c.version == token.version),
+                                 self._lease_for(client)):
                 return self._do_refresh(instance, user_id, client, token, refused=refused)
             # Someone else is renewing it.
             if not refused and self._usable(token):
                 return token.access_token, token.version
-            if self._clock() >= deadline:
+            if not self._lease.wait(deadline):
                 raise CanvasBusy("Access to Canvas is being renewed; try again in a moment.",
                                  retry_after=2)
-            self._sleep(0.05 + secrets.randbelow(50) / 1000)
             fresh = self.load(instance, user_id)
             if fresh is None:
                 raise CanvasAuthorizationRequired(reason="canvas_token_dropped")
@@ -254,9 +251,7 @@ class CanvasTokens:
             exc.retry_after = wait
             raise
         except BaseException:
-            with self.engine.begin() as conn:  # let another request try again
-                conn.execute(update(t).where(self._key(instance, user_id))
-                             .values(refreshing_until=None))
+            self._lease.release(self._key(instance, user_id))  # let another request try
             raise
         now = int(self._clock())
         values = {"access_token": self.box.encrypt(answer.access_token),

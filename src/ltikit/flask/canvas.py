@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import current_app, request
@@ -30,12 +30,9 @@ from ..canvas import (
     CanvasAuthorizationRequired,
     CanvasInstance,
     CanvasOAuthClient,
-    CanvasTokens,
-    OAuthStates,
     canvas_for_user,
 )
 from ..canvas.flow import CanvasFlow, Refused
-from ..crypto import SecretBox
 from ..errors import LTIException
 from .pages import error_page
 from .translate import to_request, to_response
@@ -51,19 +48,15 @@ log = logging.getLogger("ltikit")
 class CanvasSupport:
     """The Canvas parts of one app's ltikit state."""
 
-    def __init__(self, state: _AppState, instances: dict[str, CanvasInstance],
-                 keys: Any) -> None:
+    def __init__(self, state: _AppState, instances: dict[str, CanvasInstance]) -> None:
         self.state = state
         self.instances = instances
-        box = SecretBox(keys or [])
         settings = state.settings
         self.token_timeout = settings.canvas_token_timeout
         self.api_timeout = settings.canvas_api_timeout
-        self.tokens = CanvasTokens(state.storage.engine, box,
-                                   refresh_margin=settings.canvas_refresh_margin,
-                                   wait_seconds=settings.canvas_refresh_wait,
-                                   clock=state.clock)
-        self.states = OAuthStates(state.storage.engine, box, clock=state.clock)
+        self.tokens = state.store.canvas_tokens(refresh_margin=settings.canvas_refresh_margin,
+                                                wait_seconds=settings.canvas_refresh_wait)
+        self.states = state.store.oauth_states
         self._sessions = threading.local()
         self.flow = CanvasFlow(instances, self.tokens, self.states, lambda: state.launches,
                                self.oauth_client, launch_param=settings.launch_param,

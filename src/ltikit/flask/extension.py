@@ -16,7 +16,6 @@ from werkzeug.wrappers import Request, Response
 
 from ..canvas.instances import instances_from_config
 from ..cookies import CookiePolicy
-from ..crypto import SecretBox
 from ..errors import LTIException, LTIRequestTooLarge, LTIRoleException
 from ..launches import LaunchManager
 from ..lti11.consumers import ConsumerRegistry, consumers_from_config
@@ -27,7 +26,9 @@ from ..lti13.tool_keys import ToolKeys
 from ..roles import ANY, RoleGroups, Roles
 from ..settings import DEFAULTS, Settings
 from ..storage import SQLStorage
+from ..storage.cache import TTLCache
 from ..storage.sql import current_revision, head_revision, upgrade
+from ..store import Store
 from .canvas import CanvasSupport, canvas_callback
 from .lti13 import LTI13Support, jwks_view, login_view
 from .pages import _with_retry_after, error_page
@@ -45,9 +46,9 @@ class _AppState:
     """What the extension keeps per Flask app (one extension may serve several apps)."""
 
     def __init__(self, app: Flask, role_groups: Mapping[str, Any] | None,
-                 storage: SQLStorage | None, clock: Callable[[], float] = time.time) -> None:
+                 storage: Store | SQLStorage | None,
+                 clock: Callable[[], float] | None = None) -> None:
         config = app.config
-        self.clock = clock
         for name, value in CONFIG_DEFAULTS.items():
             config.setdefault(name, value)
         self.app = app
@@ -55,12 +56,16 @@ class _AppState:
         self.settings = settings = Settings.load(config)
         static = consumers_from_config((config.get("PYLTI_CONFIG") or {}).get("consumers"))
         static.update(consumers_from_config(config["LTIKIT_CONSUMERS"]))
-        if storage is None:
-            url = config["LTIKIT_DATABASE_URL"] or \
-                f"sqlite:///{app.instance_path}/ltikit.sqlite3"
-            keys = config.get("LTIKIT_ENCRYPTION_KEYS")
-            storage = SQLStorage(url, secret_box=SecretBox(keys) if keys else None)
-        self.storage = storage
+        keys = config.get("LTIKIT_ENCRYPTION_KEYS") or None
+        if isinstance(storage, Store):
+            self.store = storage
+        else:
+            self.store = Store(storage or config["LTIKIT_DATABASE_URL"] or
+                               f"sqlite:///{app.instance_path}/ltikit.sqlite3",
+                               encryption_keys=keys, clock=clock or time.time)
+        # One clock for everything the app times: the one given, else the store's.
+        self.clock: Callable[[], float] = clock or self.store.clock
+        self.storage = storage = self.store.sql
         if config["LTIKIT_AUTO_UPGRADE"]:
             _upgrade_once(storage)
         self.consumers = ConsumerRegistry(static, storage)
@@ -71,12 +76,12 @@ class _AppState:
         self.default_role: str = ANY
         self._launches: LaunchManager | None = None
         self._lock = threading.Lock()
-        self._urls: dict[tuple[str | None, ...], str] = {}
+        self._urls: TTLCache[tuple[str | None, ...], str] = TTLCache(256)
         self._lti13: LTI13Support | None = None
         self.canvas: CanvasSupport | None = None
         instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
         if instances:
-            self.canvas = CanvasSupport(self, instances, config["LTIKIT_ENCRYPTION_KEYS"])
+            self.canvas = CanvasSupport(self, instances)
         self.cookies = CookiePolicy(secure=settings.cookie_secure,
                                     partitioned=settings.cookie_partitioned)
 
@@ -204,10 +209,7 @@ class _AppState:
                    environ.get("SCRIPT_NAME"), environ.get("PATH_INFO"))
             url = self._urls.get(key)
             if url is None:
-                url = request.base_url
-                if len(self._urls) >= 256:
-                    self._urls.clear()
-                self._urls[key] = url
+                url = self._urls.put(key, request.base_url)
             return url
         headers = request.headers
         scheme = _forwarded(headers.get("X-Forwarded-Proto"), trusted) or request.scheme
@@ -301,14 +303,16 @@ class LTIKit:
     """The Flask extension: ``LTIKit(app)`` or ``ext = LTIKit(); ext.init_app(app)``.
 
     ``role_groups`` adds or replaces role groups for the apps this extension serves (see
-    :mod:`ltikit.roles`); ``storage`` replaces the default SQL storage (its engine holds
-    every ltikit table).  ``error`` and ``role`` are the defaults of every ``@lti`` route
+    :mod:`ltikit.roles`); ``storage`` is where ltikit keeps everything: a
+    :class:`ltikit.store.Store` (or an :class:`~ltikit.storage.SQLStorage`, or nothing:
+    ``LTIKIT_DATABASE_URL``, by default SQLite in the instance folder), with the
+    ``LTIKIT_ENCRYPTION_KEYS``.  ``error`` and ``role`` are the defaults of every ``@lti`` route
     that does not give its own: ``LTIKit(app, error=error, role="staff")``.  Without an
     ``error`` callback, a refusal goes to the app's ``@app.errorhandler(LTIException)``
     (or a handler of a subclass) when it has one, and otherwise gets ltikit's error page.
-    ``clock`` (seconds, like ``time.time``) times launches, the platforms' key sets and
-    Canvas tokens: a test passes :class:`ltikit.testing.Clock` and moves it on instead of
-    sleeping.
+    ``clock`` (seconds, like ``time.time``; default: the store's) times launches, the
+    platforms' key sets and Canvas tokens: a test passes :class:`ltikit.testing.Clock` and
+    moves it on instead of sleeping.
 
     The members below (``registrations``, ``tool_keys``, ``storage``, ``consumers``,
     ``settings``, ``public_url``) are those of the app given here, or of the current app
@@ -316,8 +320,9 @@ class LTIKit:
     """
 
     def __init__(self, app: Flask | None = None, *, role_groups: Mapping[str, Any] | None = None,
-                 storage: SQLStorage | None = None, error: Callable[..., Any] | None = None,
-                 role: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 storage: Store | SQLStorage | None = None,
+                 error: Callable[..., Any] | None = None,
+                 role: str | None = None, clock: Callable[[], float] | None = None) -> None:
         self._role_groups = role_groups
         self._clock = clock
         self._storage = storage
@@ -353,8 +358,15 @@ class LTIKit:
         return _state(current_app._get_current_object())  # type: ignore[attr-defined]
 
     @property
+    def store(self) -> Store:
+        """Everything ltikit keeps (:class:`ltikit.store.Store`: ``store.engine``,
+        ``store.registrations``, ``store.tool_keys``, ...)."""
+        return self._current().store
+
+    @property
     def storage(self) -> SQLStorage:
-        """The storage (``storage.engine``: the SQLAlchemy engine of ltikit's tables)."""
+        """Launches and LTI 1.1 consumers (``store.sql``; ``storage.engine`` is the engine
+        of every ltikit table)."""
         return self._current().storage
 
     @property
@@ -370,14 +382,12 @@ class LTIKit:
     @property
     def registrations(self) -> Registrations:
         """The LTI 1.3 platforms registered with the tool (``add``, ``get``, ...)."""
-        registrations: Registrations = self._current().lti13.registrations
-        return registrations
+        return self._current().store.registrations
 
     @property
     def tool_keys(self) -> ToolKeys:
         """The tool's LTI 1.3 signing keys (``generate``, ``rotate``, ``jwks``)."""
-        keys: ToolKeys = self._current().lti13.tool_keys()
-        return keys
+        return self._current().store.tool_keys
 
     def public_url(self, request: Request | None = None) -> str:
         """The URL the client used for ``request`` (default: the current request), trusted

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING
 from flask import current_app, request
 from werkzeug.wrappers import Request, Response
 
-from ..crypto import SecretBox
 from ..errors import LTIConfigurationError, LTIException
-from ..lti13 import JWKSCache, Registrations
 from ..lti13.flow import STATE_COOKIE, Launched, LTI13Flow
 from ..lti13.oidc import OIDCStates
 from ..lti13.services import ServiceClient, ServiceTokens
@@ -38,12 +36,12 @@ log = logging.getLogger("ltikit")
 
 class LTI13Support:
     def __init__(self, state: _AppState) -> None:
-        engine = state.storage.engine
+        store = state.store
         self.state = state
-        self.registrations = Registrations(engine)
+        self.registrations = store.registrations
         settings = state.settings
-        self.jwks = JWKSCache(engine, refetch_interval=settings.lti13_jwks_refetch_interval,
-                              timeout=settings.lti13_jwks_timeout, clock=state.clock)
+        self.jwks = store.jwks(refetch_interval=settings.lti13_jwks_refetch_interval,
+                               timeout=settings.lti13_jwks_timeout)
         self.service_timeout = settings.lti13_service_timeout
         if not state.app.secret_key:
             raise LTIConfigurationError("LTI 1.3 logins need a secret key (Flask: set "
@@ -52,15 +50,11 @@ class LTI13Support:
         self.flow = LTI13Flow(self.registrations, self.jwks, self.states, state.cookies,
                               target_link_uris=settings.lti13_target_link_uris,
                               leeway=settings.lti13_leeway)
-        self._tool_keys: ToolKeys | None = None
         self._service_tokens: ServiceTokens | None = None
 
     def tool_keys(self) -> ToolKeys:
         """The tool's signing keys (needs LTIKIT_ENCRYPTION_KEYS: private keys are encrypted)."""
-        if self._tool_keys is None:
-            keys = self.state.app.config.get("LTIKIT_ENCRYPTION_KEYS")
-            self._tool_keys = ToolKeys(self.state.storage.engine, SecretBox(keys or []))
-        return self._tool_keys
+        return self.state.store.tool_keys
 
     def registration_of(self, launch: Launch) -> Registration:
         """The registration a stored LTI 1.3 launch came through."""
@@ -75,10 +69,9 @@ class LTI13Support:
         """An authenticated client for the services of ``launch``'s platform."""
         registration = self.registration_of(launch)
         if self._service_tokens is None:
-            keys = self.tool_keys()
             connect, total = self.service_timeout
-            self._service_tokens = ServiceTokens(self.state.storage.engine, keys, keys.box,
-                                                 timeout=(connect, min(total, 8.0)))
+            self._service_tokens = self.state.store.service_tokens(
+                timeout=(connect, min(total, 8.0)))
         return ServiceClient(self._service_tokens, registration, timeout=self.service_timeout)
 
     # -- the login and the launch: decided by the core flow ------------------------------

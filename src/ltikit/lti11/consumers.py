@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..errors import LTIConfigurationError
+from ..storage.cache import MISSING, TTLCache
 
 
 class ConsumerSecretSource(Protocol):
@@ -41,27 +42,21 @@ class ConsumerRegistry:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._static = dict(static or {})
         self._source = source
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        # Unknown keys are cached too (as None): they are attacker-chosen, so bounded.
+        self._cache: TTLCache[str, str | None] = TTLCache(1000, cache_seconds, clock=clock)
 
     def secret_for(self, key: str) -> str | None:
         secret = self._static.get(key)
         if secret is not None or self._source is None:
             return secret
-        now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        secret = self._source.consumer_secret(key)
-        if len(self._cache) > 1000:  # unknown keys are attacker-chosen: keep the cache bounded
-            self._cache.clear()
-        self._cache[key] = (now + self._cache_seconds, secret)
-        return secret
+        cached = self._cache.get(key, MISSING)
+        if cached is not MISSING:
+            return cached
+        return self._cache.put(key, self._source.consumer_secret(key))
 
     def forget(self, key: str | None = None) -> None:
         """Drop cached answers (all, or one key's) after changing the database."""
         if key is None:
             self._cache.clear()
         else:
-            self._cache.pop(key, None)
+            self._cache.pop(key)

@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from ..errors import LTIAuthenticationError, LTIMalformedRequest
+from ..storage.cache import TTLCache
 from . import jws
 from .jwks import JWKSCache, PlatformKey
 from .registrations import Registration, Registrations
@@ -167,7 +168,7 @@ def _check_numeric_dates(claims: Mapping[str, Any], now: float) -> None:
                           "the clocks).", "bad_numeric_date")
 
 
-_inline_keys: dict[tuple[int, str], PlatformKey] = {}
+_inline_keys: TTLCache[tuple[int, str], PlatformKey] = TTLCache(1000)
 
 
 def _inline_key(registration: Registration) -> PlatformKey:
@@ -175,10 +176,8 @@ def _inline_key(registration: Registration) -> PlatformKey:
     fingerprint = json.dumps(registration.public_jwk, sort_keys=True)
     key = _inline_keys.get((registration.id, fingerprint))
     if key is None:
-        if len(_inline_keys) > 1000:
-            _inline_keys.clear()
-        key = _inline_keys[(registration.id, fingerprint)] = PlatformKey(
-            dict(registration.public_jwk or {}))
+        key = _inline_keys.put((registration.id, fingerprint),
+                               PlatformKey(dict(registration.public_jwk or {})))
     return key
 
 

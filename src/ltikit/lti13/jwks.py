@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from .. import _http
 from ..errors import JWKSUnavailable as JWKSUnavailable
 from ..errors import LTIAuthenticationError
 from ..storage import tables
+from ..storage.cache import TTLCache
 
 log = logging.getLogger("ltikit.lti13")
 
@@ -70,8 +70,10 @@ class JWKSCache:
         self._connect_timeout, self._total_timeout = _http.timeouts(timeout, DEFAULT_TIMEOUT)
         self.min_ttl, self.max_ttl, self.refetch_interval = min_ttl, max_ttl, refetch_interval
         self._clock = clock
-        self._memo: dict[str, tuple[int, int, dict[str, PlatformKey]]] = {}
-        self._lock = threading.Lock()
+        # Parsed key sets by URL, with when they were fetched and until when they are fresh:
+        # kept past their freshness too, so a set re-read from the database unchanged is
+        # not parsed again.
+        self._memo: TTLCache[str, tuple[int, int, dict[str, PlatformKey]]] = TTLCache(256)
 
     def key(self, url: str, kid: str | None) -> PlatformKey:
         """The platform key ``kid`` from the key set at ``url``."""
@@ -114,8 +116,7 @@ class JWKSCache:
         if memo is not None and memo[0] == row.fetched_at:
             return memo[0], row.expires_at, memo[2]
         keys = _parse(row.body)
-        with self._lock:
-            self._memo[url] = (row.fetched_at, row.expires_at, keys)
+        self._memo.put(url, (row.fetched_at, row.expires_at, keys))
         return row.fetched_at, row.expires_at, keys
 
     def _claim_fetch(self, url: str, now: int, *, first: bool) -> bool:
@@ -158,8 +159,7 @@ class JWKSCache:
         with self.engine.begin() as conn:
             conn.execute(update(t).where(t.c.url == url).values(
                 body=text, fetched_at=now, expires_at=expires_at))
-        with self._lock:
-            self._memo[url] = (now, expires_at, keys)
+        self._memo.put(url, (now, expires_at, keys))
         log.info("JWKS fetched: %s (%d keys, cached %d s)", url, len(keys), expires_at - now)
         return keys
 

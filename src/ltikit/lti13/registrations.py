@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import LTIConfigurationError
 from ..storage import tables
+from ..storage.cache import MISSING, TTLCache
 from ..urls import Origin, origin, secure_origin
 
 ALLOW_LIST = "allow_list"
@@ -85,11 +85,12 @@ class Registrations:
     def __init__(self, engine: Engine, *, cache_seconds: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, Registration | None]] = {}
-        self._deployments: dict[tuple[int, str], float] = {}
-        self._lock = threading.Lock()
+        # Issuers and client ids are attacker-chosen: unknown ones are cached (as None) too,
+        # and the caches are bounded.
+        self._cache: TTLCache[tuple[str, str], Registration | None] = TTLCache(
+            1000, cache_seconds, clock=clock)
+        self._deployments: TTLCache[tuple[int, str], bool] = TTLCache(
+            10000, cache_seconds, clock=clock)
 
     def add(self, *, name: str, issuer: str, client_id: str, auth_login_url: str,
             token_url: str, jwks_url: str | None = None,
@@ -139,17 +140,12 @@ class Registrations:
 
     def get(self, issuer: str, client_id: str) -> Registration | None:
         key = (issuer, client_id)
-        now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        cached = self._cache.get(key, MISSING)
+        if cached is not MISSING:
+            return cached
         t = tables.platforms
-        registration = self._select(t.c.issuer == issuer, t.c.client_id == client_id)
-        with self._lock:
-            if len(self._cache) > 1000:  # issuer and client id are attacker-chosen
-                self._cache.clear()
-            self._cache[key] = (now + self._cache_seconds, registration)
-        return registration
+        return self._cache.put(key, self._select(t.c.issuer == issuer,
+                                                 t.c.client_id == client_id))
 
     def by_id(self, platform_id: int) -> Registration | None:
         """The registration with this row id (the id a signed login state carries)."""
@@ -178,8 +174,7 @@ class Registrations:
     def accept_deployment(self, registration: Registration, deployment_id: str) -> bool:
         """Whether ``deployment_id`` may launch; under ``record_new`` it is recorded."""
         key = (registration.id, deployment_id)
-        now = self._clock()
-        if self._deployments.get(key, 0) > now:
+        if self._deployments.get(key):
             return True
         t = tables.deployments
         with self.engine.connect() as conn:
@@ -190,14 +185,10 @@ class Registrations:
             if registration.deployment_policy != RECORD_NEW:
                 return False
             self.add_deployment(registration.id, deployment_id)
-        with self._lock:
-            if len(self._deployments) > 10000:
-                self._deployments.clear()
-            self._deployments[key] = now + self._cache_seconds
+        self._deployments.put(key, True)
         return True
 
     def forget(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self._deployments.clear()
+        self._cache.clear()
+        self._deployments.clear()
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -35,6 +34,8 @@ from .. import _http
 from ..crypto import SecretBox
 from ..errors import ServiceError as ServiceError
 from ..storage import tables
+from ..storage.cache import TTLCache
+from ..storage.lease import Lease
 from ..urls import same_origin
 from .registrations import Registration
 from .tool_keys import ToolKeys
@@ -66,8 +67,11 @@ class ServiceTokens:
             _http.lease_seconds(self.timeout[1])
         self.wait_seconds = wait_seconds
         self._clock, self._sleep = clock, sleep
-        self._memo: dict[tuple[int, str], tuple[str, int, int]] = {}  # token, expiry, version
-        self._lock = threading.Lock()
+        self._lease = Lease(engine, tables.service_tokens.c.lease_until, free=0, clock=clock,
+                            sleep=sleep)
+        # (token, expiry, version) by (registration, scopes), until the token's expiry.
+        self._memo: TTLCache[tuple[int, str], tuple[str, int, int]] = TTLCache(
+            1000, clock=clock)
 
     @staticmethod
     def scope_key(scopes: Iterable[str]) -> str:
@@ -87,8 +91,7 @@ class ServiceTokens:
         key = (registration.id, self.scope_key(scopes))
         memo = self._memo.get(key)
         stale = memo[2] if memo is not None and memo[0] == token else None
-        with self._lock:
-            self._memo.pop(key, None)
+        self._memo.pop(key)
         row = self._row(key)
         if stale is None and row is not None and row[0] is not None and \
                 self.box.decrypt(row[0]) == token:
@@ -120,42 +123,37 @@ class ServiceTokens:
                 token = self.box.decrypt(row[0])
                 self._remember(key, token, row[1], row[2])
                 return token
-            with self.engine.begin() as conn:
-                if row is None:
-                    try:
-                        with conn.begin_nested():
-                            conn.execute(insert(t).values(
-                                platform_id=key[0], scopes=key[1], expires_at=0,
-                                lease_until=now + self.lease_seconds, version=0))
-                        claimed = True
-                    except IntegrityError:
-                        claimed = False
-                else:
-                    claimed = bool(conn.execute(
-                        update(t).where(self._where(key), t.c.lease_until < now,
-                                        t.c.version == row[2])
-                        .values(lease_until=now + self.lease_seconds)).rowcount)
+            if row is None:  # the first token of these scopes: the new row is the claim
+                claimed = self._insert_leased(key, now)
+            else:
+                claimed = self._lease.claim(and_(self._where(key), t.c.version == row[2]),
+                                            self.lease_seconds)
             if claimed:
                 return self._request(registration, key)
-            if self._clock() > deadline:
+            if not self._lease.wait(deadline):
                 raise ServiceError("The platform is taking too long to grant access to its "
                                    "services.", reason="service_token_timeout")
-            self._sleep(0.05 + secrets.randbelow(50) / 1000)
+
+    def _insert_leased(self, key: tuple[int, str], now: int) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(tables.service_tokens).values(
+                    platform_id=key[0], scopes=key[1], expires_at=0,
+                    lease_until=now + self.lease_seconds, version=0))
+            return True
+        except IntegrityError:  # another worker inserted it first: it holds the lease
+            return False
 
     def _remember(self, key: tuple[int, str], token: str, expires_at: int,
                   version: int) -> None:
-        with self._lock:
-            if len(self._memo) > 1000:
-                self._memo.clear()
-            self._memo[key] = (token, expires_at, version)
+        self._memo.put(key, (token, expires_at, version), expires_at=expires_at)
 
     def _request(self, registration: Registration, key: tuple[int, str]) -> str:
         t = tables.service_tokens
         try:
             token, expires_in = self._grant(registration, key[1])
         except Exception:
-            with self.engine.begin() as conn:  # let the next caller try
-                conn.execute(update(t).where(self._where(key)).values(lease_until=0))
+            self._lease.release(self._where(key))  # let the next caller try
             raise
         now = int(self._clock())
         with self.engine.begin() as conn:
