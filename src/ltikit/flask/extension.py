@@ -16,14 +16,14 @@ from werkzeug.wrappers import Request, Response
 
 from ..canvas.instances import instances_from_config
 from ..cookies import CookiePolicy
-from ..errors import LTIException, LTIRequestTooLarge, LTIRoleException
+from ..errors import LTIException, LTIRequestTooLarge
+from ..flow import LaunchFlow
+from ..http import Reply
 from ..launches import LaunchManager
 from ..lti11.consumers import ConsumerRegistry, consumers_from_config
-from ..lti11.launch import verify_launch
-from ..lti11.signature import OAuthRequest
 from ..lti13 import Registrations
 from ..lti13.tool_keys import ToolKeys
-from ..roles import ANY, RoleGroups, Roles
+from ..roles import ANY, RoleGroups
 from ..settings import DEFAULTS, Settings
 from ..storage import SQLStorage
 from ..storage.cache import TTLCache
@@ -32,6 +32,7 @@ from ..store import Store
 from .canvas import CanvasSupport, canvas_callback
 from .lti13 import LTI13Support, jwks_view, login_view
 from .pages import _with_retry_after, error_page
+from .translate import to_request, to_response
 from .view import LTI
 
 __all__ = ["CONFIG_DEFAULTS", "LTIKit"]
@@ -78,6 +79,7 @@ class _AppState:
         self._lock = threading.Lock()
         self._urls: TTLCache[tuple[str | None, ...], str] = TTLCache(256)
         self._lti13: LTI13Support | None = None
+        self._flow: LaunchFlow | None = None
         self.canvas: CanvasSupport | None = None
         instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
         if instances:
@@ -131,71 +133,34 @@ class _AppState:
     def authenticate(self, request: Request, request_type: str, role: str,
                      message_types: Collection[str] | None) -> LTI | Response:
         """The ``lti`` object of an authenticated request, or the page an LTI 1.3 launch
-        continues with (the platform-storage check); refusals raise."""
+        continues with (the platform-storage check); refusals raise.  The decisions are
+        :class:`ltikit.flow.LaunchFlow`'s."""
         self.bound(request)
-        if request_type != "session" and _is_lti13_launch(request):
-            return self._launch13(request, role, message_types)
-        if request_type == "initial" or (request_type == "any" and _looks_like_launch(request)):
-            return self._launch(request, role, message_types)
-        active = self.launches.resume(self._launch_token(request))
-        if role != ANY:
-            self._check_role(active.launch.roles, role)
-        return LTI(self, active)
+        decision = self.flow.authenticate(to_request(request, self.public_url(request)),
+                                          request_type=request_type, role=role,
+                                          message_types=message_types)
+        if isinstance(decision, Reply):
+            return to_response(decision)
+        if decision.cookies:
+            cookies = decision.cookies
 
-    def _launch(self, request: Request, role: str,
-                message_types: Collection[str] | None) -> LTI:
-        verified = verify_launch(
-            self.oauth_request(request), self.consumers,
-            message_types=self.settings.message_types if message_types is None
-            else message_types,
-            timestamp_window=self.settings.timestamp_window)
-        if role != ANY:
-            self._check_role(verified.roles, role)  # before anything is stored
-        active = self.launches.start(verified)
-        cookie = self._cookie_header(active.token)
-        after_this_request(lambda response: response.headers.add("Set-Cookie", cookie)
-                           or response)
-        params = verified.params
-        log.info("LTI 1.1 launch accepted: key=%s user=%s context=%s",
-                 verified.consumer_key, params.get("user_id"), params.get("context_id"))
-        return LTI(self, active)
+            def set_cookies(response: Response) -> Response:
+                for cookie in cookies:
+                    response.headers.add("Set-Cookie", cookie)
+                return response
 
-    def _launch13(self, request: Request, role: str,
-                  message_types: Collection[str] | None) -> LTI | Response:
-        # A route's declared types are exactly what it takes: a route declared for 1.1's
-        # ContentItemSelectionRequest takes no 1.3 message, rather than 1.3's default list.
-        wanted = self.settings.lti13_message_types if message_types is None \
-            else frozenset(message_types)
-        launched = self.lti13.verify_launch(request, wanted)
-        if isinstance(launched, Response):
-            return launched
-        verified = launched.verified
-        if role != ANY:
-            self._check_role(launched.roles, role)  # before anything is stored
-        active = self.launches.start_lti13(verified)
-        cookie = self._cookie_header(active.token)
+            after_this_request(set_cookies)
+        return LTI(self, decision.active)
 
-        def finish(response: Response) -> Response:
-            response.headers.add("Set-Cookie", cookie)
-            response.headers.add("Set-Cookie", launched.clear_state_cookie)
-            return response
-
-        after_this_request(finish)
-        log.info("LTI 1.3 launch accepted: issuer=%s client=%s deployment=%s user=%s",
-                 verified.registration.issuer, verified.registration.client_id,
-                 verified.deployment_id, verified.claims.get("sub"))
-        return LTI(self, active)
-
-    def _check_role(self, roles: Roles, role: str) -> None:
-        if not self.role_groups.check(roles, role):
-            raise LTIRoleException()
-
-    def oauth_request(self, request: Request) -> OAuthRequest:
-        form = request.form.items(multi=True) \
-            if request.mimetype == "application/x-www-form-urlencoded" else ()
-        return OAuthRequest(method=request.method, url=self.public_url(request),
-                            query=list(request.args.items(multi=True)), form=list(form),
-                            authorization=request.headers.get("Authorization"))
+    @property
+    def flow(self) -> LaunchFlow:
+        if self._flow is None:
+            with self._lock:
+                if self._flow is None:
+                    self._flow = LaunchFlow(self.settings, self.consumers, self.role_groups,
+                                            self.cookies, lambda: self.launches,
+                                            lambda: self.lti13.flow)
+        return self._flow
 
     def public_url(self, request: Request) -> str:
         """The URL the platform signed: the request's, or the proxy's when trusted."""
@@ -216,19 +181,7 @@ class _AppState:
         host = _forwarded(headers.get("X-Forwarded-Host"), trusted) or request.host
         return get_current_url(scheme, host, request.root_path, request.path)
 
-    def _launch_token(self, request: Request) -> str | None:
-        settings = self.settings
-        param = settings.launch_param
-        return (request.args.get(param) or
-                (request.form.get(param) if request.method == "POST" else None) or
-                request.headers.get(settings.launch_header) or
-                request.cookies.get(settings.cookie_name))
-
     # -- responses ------------------------------------------------------------------------
-    def _cookie_header(self, token: str) -> str:
-        return self.cookie_header(self.settings.cookie_name, token,
-                                  self.settings.launch_lifetime)
-
     def cookie_header(self, name: str, value: str, max_age: int, *,
                       http_only: bool = True) -> str:
         """A ``Set-Cookie`` value for one of ltikit's cookies (:class:`CookiePolicy`)."""
@@ -265,22 +218,6 @@ def _forwarded(value: str | None, trusted: int) -> str | None:
         return None
     values = [v.strip() for v in value.split(",")]
     return values[-trusted] if len(values) >= trusted else None
-
-
-def _is_lti13_launch(request: Request) -> bool:
-    return request.method == "POST" and \
-        request.mimetype == "application/x-www-form-urlencoded" and "id_token" in request.form
-
-
-def _looks_like_launch(request: Request) -> bool:
-    """Would PyLTI's ``request='any'`` treat this request as a new launch?"""
-    if (request.headers.get("Authorization") or "")[:6].lower() == "oauth ":
-        return True
-    if "oauth_signature" in request.args or "lti_message_type" in request.args:
-        return True
-    return request.method == "POST" and request.mimetype == \
-        "application/x-www-form-urlencoded" and (
-            "oauth_signature" in request.form or "lti_message_type" in request.form)
 
 
 _upgrade_lock = threading.Lock()

@@ -17,7 +17,7 @@ from flask import current_app, request
 from werkzeug.wrappers import Request, Response
 
 from ..errors import LTIConfigurationError, LTIException
-from ..lti13.flow import STATE_COOKIE, Launched, LTI13Flow
+from ..lti13.flow import STATE_COOKIE, LTI13Flow
 from ..lti13.oidc import OIDCStates
 from ..lti13.services import ServiceClient, ServiceTokens
 from ..lti13.tool_keys import ToolKeys
@@ -77,13 +77,6 @@ class LTI13Support:
     # -- the login and the launch: decided by the core flow ------------------------------
     def login(self, req: Request) -> Response:
         return to_response(self.flow.login(to_request(req, self.state.public_url(req))))
-
-    def verify_launch(self, req: Request, message_types: frozenset[str]
-                      ) -> Launched | Response:
-        """The verified launch, or the page the launch continues with (the platform-storage
-        check); refusals raise :class:`~ltikit.errors.LTIException`."""
-        decision = self.flow.launch(to_request(req, self.state.public_url(req)), message_types)
-        return decision if isinstance(decision, Launched) else to_response(decision)
 
 
 def jwks_view() -> Response:
