@@ -74,7 +74,8 @@ class LaunchFlow:
         if request_type == "initial" or (request_type == "any" and looks_like_launch(request)):
             return self._launch11(request, role, message_types)
         active = self._launches().resume(self.launch_token(request))
-        self._check_role(active.launch.roles, role)
+        if role != ANY:  # roles are parsed only when a view asks for a group
+            self._check_role(active.launch.roles, role)
         return Authenticated(active)
 
     def launch_token(self, request: Request) -> str | None:
@@ -101,7 +102,8 @@ class LaunchFlow:
             message_types=self.settings.message_types if message_types is None
             else message_types,
             timestamp_window=self.settings.timestamp_window)
-        self._check_role(verified.roles, role)  # before anything is stored
+        if role != ANY:
+            self._check_role(verified.roles, role)  # before anything is stored
         active = self._launches().start(verified)
         params = verified.params
         log.info("LTI 1.1 launch accepted: key=%s user=%s context=%s",
@@ -118,7 +120,8 @@ class LaunchFlow:
         if not isinstance(launched, Launched):
             return launched
         verified = launched.verified
-        self._check_role(launched.roles, role)  # before anything is stored
+        if role != ANY:
+            self._check_role(launched.roles, role)  # before anything is stored
         active = self._launches().start_lti13(verified)
         log.info("LTI 1.3 launch accepted: issuer=%s client=%s deployment=%s user=%s",
                  verified.registration.issuer, verified.registration.client_id,
@@ -126,7 +129,7 @@ class LaunchFlow:
         return Authenticated(active, (self.launch_cookie(active), launched.clear_state_cookie))
 
     def _check_role(self, roles: Roles, role: str) -> None:
-        if role != ANY and not self.role_groups.check(roles, role):
+        if not self.role_groups.check(roles, role):
             raise LTIRoleException()
 
 
