@@ -182,15 +182,10 @@ class _AppState:
         return get_current_url(scheme, host, request.root_path, request.path)
 
     # -- responses ------------------------------------------------------------------------
-    def cookie_header(self, name: str, value: str, max_age: int, *,
-                      http_only: bool = True) -> str:
-        """A ``Set-Cookie`` value for one of ltikit's cookies (:class:`CookiePolicy`)."""
-        return self.cookies.header(name, value, max_age, http_only=http_only)
-
     def clear_cookie(self, response: Response, name: str | None = None) -> None:
         """Delete the launch cookie (or the ltikit cookie ``name``)."""
-        response.headers.add("Set-Cookie", self.cookie_header(
-            name or self.settings.cookie_name, "", 0))
+        response.headers.add("Set-Cookie",
+                             self.cookies.deletion(name or self.settings.cookie_name))
 
     def log_refusal(self, request: Request, exc: LTIException) -> None:
         key = request.args.get("oauth_consumer_key") or (
