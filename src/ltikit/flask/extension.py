@@ -136,7 +136,7 @@ class _AppState:
         continues with (the platform-storage check); refusals raise.  The decisions are
         :class:`ltikit.flow.LaunchFlow`'s."""
         self.bound(request)
-        decision = self.flow.authenticate(to_request(request, self.public_url(request)),
+        decision = self.flow.authenticate(to_request(request, lambda: self.public_url(request)),
                                           request_type=request_type, role=role,
                                           message_types=message_types)
         if isinstance(decision, Reply):

@@ -3,7 +3,7 @@ Werkzeug responses: all the Flask adapter knows about HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response
@@ -13,10 +13,13 @@ from ..http import Headers, Reply, Request
 FORM = "application/x-www-form-urlencoded"
 
 
-def to_request(request: WerkzeugRequest, public_url: str) -> Request:
-    """The plain request (``public_url``: the URL the client used, proxies considered).
-    Only urlencoded forms are read: LTI never posts anything else."""
-    form = tuple(request.form.items(multi=True)) if request.mimetype == FORM else ()
+def to_request(request: WerkzeugRequest, public_url: str | Callable[[], str]) -> Request:
+    """The plain request (``public_url``: the URL the client used, proxies considered, or
+    the function that works it out when a flow first needs it).  Only urlencoded POST
+    forms are read: LTI never sends anything else."""
+    # (A later page is a GET: no Content-Type to parse.)
+    form = tuple(request.form.items(multi=True)) \
+        if request.method == "POST" and request.mimetype == FORM else ()
     return Request(method=request.method, url=public_url, path=request.path,
                    query=tuple(request.args.items(multi=True)), form=form,
                    # Werkzeug's headers are case-insensitive: read in place.  Its cookies
