@@ -87,8 +87,18 @@ def launch13(user: PlatformUser, tool_id: int, course: int, **query: str):
 
 @pytest.fixture
 def setup(tmp_path):
+    yield from _setup(tmp_path)
+
+
+@pytest.fixture
+def moodle(tmp_path):
+    """The local platform answering AGS as Moodle 4.5 does (SERVICE_QUIRKS="moodle")."""
+    yield from _setup(tmp_path, SERVICE_QUIRKS="moodle")
+
+
+def _setup(tmp_path, **config):
     app = service_tool(tmp_path)
-    with DevPlatform(tmp_path / "p.sqlite3", PLATFORM_STORAGE=False) as platform, \
+    with DevPlatform(tmp_path / "p.sqlite3", PLATFORM_STORAGE=False, **config) as platform, \
             serve(app) as tool_url:
         LTIKit.state(app).lti13.tool_keys().generate()
         tool_id, client_id, deployment_id = platform.add_lti13_tool(
@@ -369,3 +379,92 @@ def test_a_next_page_on_another_origin_is_not_followed(setup):
         with pytest.raises(ServiceError) as refused:
             list(service.members())
     assert refused.value.reason == "foreign_next_link" and seen == []
+
+
+def test_moodle_style_link_headers_are_followed_to_the_last_page(moodle):
+    """Moodle writes rel=\u201cnext\u201d and &amp; in AGS Link headers; a standard reader
+    sees no next page and returns the first page alone, with no error."""
+    platform, tool_id, _, app = moodle
+    ags, _, _ = _services(platform, tool_id, app)
+    for n in range(5):
+        ags.create_line_item(LineItem(label=f"Item {n}", score_maximum=10))
+    every = [i.id for i in ags.line_items()]  # Moodle: without limit, one page
+    assert len(every) >= 5 and [i.id for i in ags.line_items(limit=2)] == every
+    column = ags.line_items(limit=1).__next__()
+    for who in ("student", "student02"):
+        ags.post_score(Score(user_id=platform.user(who)["lti_id"], score_given=3,
+                             score_maximum=10), column.id)
+    assert len(list(ags.results(column.id, limit=1))) == 2
+
+
+def test_a_full_page_with_an_unreadable_link_header_is_an_error_not_the_end(setup):
+    """A Link header that names no next page in a readable way, on a full page, stops the
+    listing with an error instead of returning part of it as if it were all."""
+    from ltikit.launch import AGSEndpoint
+    from ltikit.lti13.ags import AssignmentGradeService
+    from ltikit.lti13.services import ServiceClient
+
+    platform, tool_id, _, app = setup
+    lms = Flask("odd")
+    header = {"value": ""}
+
+    @lms.route("/lineitems")
+    def line_items():
+        response = lms.response_class('[{"id": "x/1", "label": "A", "scoreMaximum": 1}]',
+                                      mimetype="application/vnd.ims.lis.v2.lineitemcontainer+json")
+        response.headers["Link"] = header["value"]
+        return response
+
+    state = LTIKit.state(app)
+    registration = state.lti13.registrations.get(platform.issuer, platform.store.lti13_tool(
+        tool_id=tool_id)["client_id"])
+    keys = state.lti13.tool_keys()
+    with serve(lms) as lms_url:
+        client = ServiceClient(ServiceTokens(state.storage.engine, keys, keys.box),
+                               dataclasses.replace(registration, service_origins=(lms_url,)))
+        ags = AssignmentGradeService(client, AGSEndpoint(
+            scopes=(AGS + "lineitem",), lineitems=lms_url + "/lineitems"))
+        for unreadable in ('; rel="next"',  # a next page without its URL
+                           "page two follows"):  # nothing readable, on a full page
+            header["value"] = unreadable
+            with pytest.raises(ServiceError) as stopped:
+                list(ags.line_items(limit=1))
+            assert stopped.value.reason == "unreadable_next_link"
+        header["value"] = f'<{lms_url}/lineitems>; rel="next"'  # itself, again and again
+        with pytest.raises(ServiceError) as looping:
+            list(ags.line_items())
+        assert looping.value.reason == "paging_loop"
+        header["value"] = f'<{lms_url}/lineitems?page=1>; rel="first"'  # Canvas's last page
+        assert len(list(ags.line_items(limit=1))) == 1
+        header["value"] = ""
+        assert len(list(ags.line_items(limit=1))) == 1  # no paging at all
+
+
+def test_a_refusal_carries_the_reason_moodle_puts_in_its_status_line(moodle):
+    platform, tool_id, _, app = moodle
+    ags, _, _ = _services(platform, tool_id, app)
+    column = ags.create_line_item(LineItem(label="Quiz", score_maximum=10))
+    student = platform.user("student")["lti_id"]
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    ags.post_score(Score(user_id=student, score_given=4, score_maximum=10, timestamp=now),
+                   column.id)
+    with pytest.raises(ServiceError) as refused:  # same whole second: Moodle says 409
+        ags.post_score(Score(user_id=student, score_given=9, score_maximum=10,
+                             timestamp=now), column.id)
+    error = refused.value
+    assert error.http_status == 409 and error.reason == "service_refused"
+    assert error.http_reason.startswith("Refusing score with an earlier timestamp")
+    assert "Refusing score with an earlier timestamp" in error.message
+    assert error.body_excerpt is None  # Moodle's body is [] and says nothing
+
+
+def test_a_canvas_refusal_carries_the_start_of_its_body(setup):
+    platform, tool_id, _, app = setup
+    ags, _, _ = _services(platform, tool_id, app)
+    with pytest.raises(ServiceError) as refused:
+        ags.post_score(Score(user_id="nobody", score_given=1, score_maximum=10),
+                       ags.create_line_item(LineItem(label="Q", score_maximum=10)).id)
+    assert refused.value.body_excerpt and "errors" in refused.value.body_excerpt
+    assert refused.value.body_excerpt in refused.value.message

@@ -132,6 +132,7 @@ class Reason(StrEnum):
     OUTCOME_REFUSED = "outcome_refused"
     OUTCOME_TIMEOUT = "outcome_timeout"
     OUTCOME_UNREACHABLE = "outcome_unreachable"
+    PAGING_LOOP = "paging_loop"
     PLATFORM_REFUSED = "platform_refused"
     REPLAYED_NONCE = "replayed_nonce"
     ROLE = "role"
@@ -161,6 +162,7 @@ class Reason(StrEnum):
     UNKNOWN_REQUEST_TYPE = "unknown_request_type"
     UNKNOWN_ROLE_GROUP = "unknown_role_group"
     UNKNOWN_STATE = "unknown_state"
+    UNREADABLE_NEXT_LINK = "unreadable_next_link"
     UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
     UNSUPPORTED_SIGNATURE_METHOD = "unsupported_signature_method"
     WRONG_MESSAGE_TYPE = "wrong_message_type"
@@ -265,15 +267,21 @@ class JWKSUnavailable(LTIException):
 class ServiceError(LTIException):
     """A platform service refused a call or could not be reached (a 502 page if unhandled).
 
-    ``http_status`` is the platform's answer, when there was one."""
+    ``http_status`` is the platform's answer, when there was one; ``http_reason`` the
+    reason phrase of its status line (where Moodle says why: "Refusing score with an
+    earlier timestamp…") and ``body_excerpt`` the start of its body (where Canvas says
+    why), both also in the message."""
 
     status = 502
     reason = "service_error"
 
     def __init__(self, message: str, *, http_status: int | None = None,
-                 reason: str | None = None, status: int | None = None) -> None:
+                 reason: str | None = None, status: int | None = None,
+                 http_reason: str | None = None, body_excerpt: str | None = None) -> None:
         super().__init__(message, reason=reason)
         self.http_status = http_status
+        self.http_reason = http_reason
+        self.body_excerpt = body_excerpt
         if status is not None:
             self.status = status
 

@@ -160,7 +160,7 @@ class AssignmentGradeService:
                                     ("limit", limit)) if v is not None}
         scopes = self._need(SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM)
         for _, page in self.client.pages(url, scopes, accept=LINEITEM_CONTAINER,
-                                         params=params or None):
+                                         params=params or None, limit=limit):
             for body in page if isinstance(page, list) else []:
                 yield LineItem.from_json(body)
 
@@ -205,7 +205,8 @@ class AssignmentGradeService:
         url = _below(line_item_url or self._lineitem_url(), "results")
         params = {k: v for k, v in (("user_id", user_id), ("limit", limit)) if v is not None}
         for _, page in self.client.pages(url, self._need(SCOPE_RESULT_READONLY),
-                                         accept=RESULT_CONTAINER, params=params or None):
+                                         accept=RESULT_CONTAINER, params=params or None,
+                                         limit=limit):
             for body in page if isinstance(page, list) else []:
                 yield Result.from_json(body)
 

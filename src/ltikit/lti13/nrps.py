@@ -14,7 +14,7 @@ from typing import Any
 
 from ..launch import NRPSEndpoint
 from ..roles import Roles
-from .services import ServiceClient
+from .services import ServiceClient, links
 
 SCOPE_MEMBERSHIP_READONLY = \
     "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
@@ -77,13 +77,19 @@ class NamesRoleService:
                                     ("rlid", resource_link_id)) if v is not None}
         for response, page in self.client.pages(
                 url or self.endpoint.context_memberships_url, (SCOPE_MEMBERSHIP_READONLY,),
-                accept=MEMBERSHIP_CONTAINER, params=(params or None) if url is None else None):
+                accept=MEMBERSHIP_CONTAINER, params=(params or None) if url is None else None,
+                limit=limit, count=_member_count):
             if isinstance(page, dict):
                 self.context = page.get("context") if isinstance(page.get("context"), dict) \
                     else self.context
                 for body in page.get("members") or []:
                     if isinstance(body, dict):
                         yield Member.from_json(body)
-            differences = response.links.get("differences", {}).get("url")
+            differences = links(response).get("differences")
             if differences:
                 self.differences_url = differences
+
+
+def _member_count(page: Any) -> int:
+    members = page.get("members") if isinstance(page, dict) else None
+    return len(members) if isinstance(members, list) else 0

@@ -254,22 +254,88 @@ class ServiceClient:
                 continue
             break
         if response.status_code >= 400:
-            raise ServiceError(f"The platform answered {method} {url} with HTTP "
-                               f"{response.status_code}.", http_status=response.status_code,
-                               reason="service_refused")
+            raise refusal(method, url, response)
         return response
 
     def pages(self, url: str, scopes: Iterable[str], *, accept: str,
-              params: Mapping[str, Any] | None = None
-              ) -> Iterator[tuple[requests.Response, Any]]:
+              params: Mapping[str, Any] | None = None, limit: int | None = None,
+              count: Callable[[Any], int] = lambda page: len(page) if isinstance(page, list)
+              else 0) -> Iterator[tuple[requests.Response, Any]]:
         """Every page of a listing, following ``Link: <...>; rel="next"`` (on the same origin
-        only: the access token is not sent anywhere else)."""
+        only: the access token is not sent anywhere else).  ``limit``: the page size asked
+        for, and ``count`` the items of a page: a full page whose ``Link`` header names no
+        readable next page is an error, not the end (see :func:`links`)."""
         next_url: str | None = url
+        seen: set[str] = set()
         while next_url:
+            if next_url in seen:  # a platform whose "next" comes back round never ends
+                raise ServiceError(f"The platform's next page ({next_url[:200]}) was already "
+                                   "read; the listing stopped.", reason="paging_loop")
+            seen.add(next_url)
             response = self.request("GET", next_url, scopes, accept=accept, params=params)
             params = None  # the next link carries the query
-            yield response, response.json()
-            next_url = response.links.get("next", {}).get("url")
+            page = response.json()
+            yield response, page
+            found = links(response)
+            next_url = found.get("next")
+            header = response.headers.get("Link") or ""
+            if next_url is None and header and (
+                    "next" in header.lower() or
+                    (not found and limit is not None and count(page) >= limit)):
+                raise ServiceError(
+                    f"The platform's Link header names no next page that can be read, but "
+                    f"more may follow ({header[:200]!r}); the listing stopped here.",
+                    reason="unreadable_next_link")
             if next_url and not same_origin(next_url, url):
                 raise ServiceError(f"The platform's next page ({next_url}) is on another "
                                    "origin; it was not followed.", reason="foreign_next_link")
+
+
+_TYPOGRAPHIC_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"',
+                                     "\u2018": "'", "\u2019": "'"})
+
+
+def links(response: requests.Response) -> dict[str, str]:
+    """The ``Link`` header's URLs by relation (RFC 8288), lower-cased relation names.
+
+    Read as ``requests`` reads it, after repairing what Moodle 4.5 writes on AGS lists:
+    typographic quotes around the relation (``rel=\u201cnext\u201d``) and HTML-escaped
+    URLs (``?limit=1&amp;from=1``, ``mod/lti/service/gradebookservices``).  No URL of a
+    real listing contains ``&amp;`` as data, and the platform signed nothing here; the
+    URL is still checked against the registration before it is called.
+    """
+    header = response.headers.get("Link")
+    if not header:
+        return {}
+    try:  # http.client reads header bytes as Latin-1; Moodle's quotes are UTF-8 bytes
+        repaired = header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        repaired = header
+    # Before parsing: the ";" of "&amp;" would split a link's URL from its parameters.
+    repaired = repaired.translate(_TYPOGRAPHIC_QUOTES).replace("&amp;", "&")
+    found: dict[str, str] = {}
+    for link in requests.utils.parse_header_links(repaired):
+        url = link.get("url", "")
+        if not url:
+            continue
+        for rel in link.get("rel", "").split():  # rel="next last" names two relations
+            found.setdefault(rel.lower(), url)
+    if repaired != header or "&amp;" in header:
+        log.info("LTI service Link header repaired (typographic quotes or &amp;): %.200s",
+                 header)
+    return found
+
+
+def refusal(method: str, url: str, response: requests.Response) -> ServiceError:
+    """The :class:`ServiceError` for a platform's 4xx/5xx answer, with what the platform
+    said: Moodle gives its reason only in the status line ("409 Refusing score with an
+    earlier timestamp…"), Canvas in a JSON body."""
+    phrase = (response.reason or "").strip()[:200] or None
+    excerpt = " ".join((response.text or "")[:600].split())[:300] or None
+    if excerpt in ("[]", "{}", "null"):
+        excerpt = None
+    message = f"The platform answered {method} {url[:200]} with HTTP {response.status_code}"
+    message += f" {phrase}" if phrase else ""
+    message += f": {excerpt}" if excerpt else "."
+    return ServiceError(message, http_status=response.status_code, reason="service_refused",
+                        http_reason=phrase, body_excerpt=excerpt)

@@ -50,6 +50,11 @@ DEFAULTS: Mapping[str, Any] = {
     # logins and launches carry lti_storage_target=post_message_forwarding, as in Canvas.
     # False: a platform without it (tools must then rely on their cookies).
     "PLATFORM_STORAGE": True,
+    # "moodle": Assignment and Grade Services answer as Moodle 4.5 does where it differs
+    # from Canvas: Link headers with typographic quotes and &amp; in their URLs, and a
+    # score not later than the stored one (whole seconds) refused with 409, the reason in
+    # the HTTP status line only.  None: Canvas's answers.
+    "SERVICE_QUIRKS": None,
     # The LTI 1.3 issuer (``iss``).  Canvas Cloud's is https://canvas.instructure.com for
     # every school while its login, token and JWKS endpoints live on other hosts; None:
     # the platform's own URL.  DevPlatform and ``ltikit platform`` use Canvas's, so a tool

@@ -23,6 +23,7 @@ names_and_roles_serializer.rb``): ``{"errors": {"type": "unprocessable_entity",
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -284,8 +285,23 @@ def line_items(course_id: int) -> Response:
                  args["resource_link_id"]]
     chunk, link = _page(items, default=AGS_PAGE, maximum=AGS_MAX_PAGE)
     response = _json([line_item_json(course_id, a) for a in chunk], 200, LINEITEM_CONTAINER)
-    response.headers["Link"] = link
+    response.headers["Link"] = _ags_link(link)
     return response
+
+
+def _moodle_quirks() -> bool:
+    return bool(current_app.config["SERVICE_QUIRKS"] == "moodle")
+
+
+def _ags_link(link: str) -> str:
+    """The AGS ``Link`` header, or, with ``SERVICE_QUIRKS="moodle"``, as Moodle 4.5 writes
+    it: typographic quotes around the relation and HTML-escaped URLs
+    (``<…?limit=1&amp;from=1>; rel=“next”``)."""
+    if not _moodle_quirks():
+        return link
+    moodle = re.sub(r'rel="([^"]*)"', "rel=\u201c\\1\u201d", link.replace("&", "&amp;"))
+    # PHP sends the quotes as UTF-8 bytes; WSGI header values are Latin-1 text.
+    return moodle.encode("utf-8").decode("latin-1")
 
 
 def _number(value: Any) -> bool:
@@ -369,6 +385,12 @@ def scores(course_id: int, item_id: int) -> Response:
         return _error(400, f"Provided timestamp of {body['timestamp']} not a valid timestamp")
     stamp = moment.timestamp()
     previous = store().grade(item_id, user["id"])
+    if _moodle_quirks() and previous and previous.get("score_timestamp") and \
+            int(stamp) <= int(previous["score_timestamp"]):
+        # Moodle 4.5 (mod/lti/service/gradebookservices): whole seconds, an equal timestamp
+        # refused too, the reason only in the status line and a body of [].
+        return Response("[]", status="409 Refusing score with an earlier timestamp for item "
+                        f"{item_id} and user {user['id']}", mimetype="application/json")
     if previous and previous.get("score_timestamp") and stamp < previous["score_timestamp"]:
         # Only a strictly earlier timestamp is refused; an equal one replaces the score.
         return _error(400, f"Provided timestamp of {body['timestamp']} before last updated "
@@ -422,7 +444,7 @@ def results(course_id: int, item_id: int) -> Response:
         items.append(item)
     chunk, link = _page(items, default=AGS_PAGE, maximum=AGS_MAX_PAGE)
     response = _json(chunk, 200, RESULT_CONTAINER)
-    response.headers["Link"] = link
+    response.headers["Link"] = _ags_link(link)
     return response
 
 
