@@ -431,3 +431,21 @@ def test_a_key_set_trickled_a_byte_at_a_time_is_given_up_at_the_deadline(tool_db
         listener.close()
     assert refused.value.status == 503
     assert 1.4 < elapsed < 2.5, elapsed
+
+
+def test_canvas_custom_fields_left_unexpanded_by_another_platform_are_not_canvas():
+    """A tool declares canvas_* custom fields for Canvas; Moodle sends them as written
+    ("$Canvas.api.domain"), which must not look like a Canvas launch."""
+    from ltikit.launch import Launch
+
+    custom = "https://purl.imsglobal.org/spec/lti/claim/custom"
+    moodle = Launch.from_lti13({custom: {"canvas_user_id": "$Canvas.user.id",
+                                         "canvas_api_domain": "$Canvas.api.domain"}})
+    assert moodle.canvas is None
+    canvas = Launch.from_lti13({custom: {"canvas_user_id": "42",
+                                         "canvas_course_id": "$Canvas.course.id",
+                                         "canvas_api_domain": "canvas.example.edu"}})
+    assert canvas.canvas is not None and canvas.canvas.user_id == "42"
+    assert canvas.canvas.course_id is None  # outside a course Canvas leaves it as written
+    assert Launch.from_lti11({"custom_canvas_user_id": "$Canvas.user.id"}, "key").canvas \
+        is None

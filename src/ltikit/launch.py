@@ -88,13 +88,23 @@ class CanvasInfo:
     assignment_points_possible: str | None = None
 
     @classmethod
-    def from_custom(cls, custom: Mapping[str, str]) -> CanvasInfo:
+    def from_custom(cls, custom: Mapping[str, str]) -> CanvasInfo | None:
         """From custom parameters without their prefix (``canvas_user_id``...): what
-        Canvas sends in LTI 1.1, and what a 1.3 tool declares as custom fields."""
-        return cls(**{name: custom.get(f"canvas_{name}") for name in (
-            "user_id", "user_login_id", "course_id", "account_id", "api_domain",
-            "enrollment_state", "assignment_id", "assignment_title",
-            "assignment_points_possible")})
+        Canvas sends in LTI 1.1, and what a 1.3 tool declares as custom fields; ``None``
+        when none has a value.
+
+        A value still written as a variable (``$Canvas.user.id``) is absent: Moodle, and
+        any platform other than Canvas, sends the custom fields a tool declared for Canvas
+        unexpanded, and Canvas itself leaves a variable that does not apply as written."""
+        values = {}
+        for name in ("user_id", "user_login_id", "course_id", "account_id", "api_domain",
+                     "enrollment_state", "assignment_id", "assignment_title",
+                     "assignment_points_possible"):
+            value = custom.get(f"canvas_{name}")
+            values[name] = None if value is None or value.startswith("$") else value
+        if all(v is None for v in values.values()):
+            return None
+        return cls(**values)
 
 
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
