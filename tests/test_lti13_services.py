@@ -436,6 +436,8 @@ def test_a_full_page_with_an_unreadable_link_header_is_an_error_not_the_end(setu
         assert looping.value.reason == "paging_loop"
         header["value"] = f'<{lms_url}/lineitems?page=1>; rel="first"'  # Canvas's last page
         assert len(list(ags.line_items(limit=1))) == 1
+        header["value"] = f'<{lms_url}/nextgen/lineitems?page=1>; rel="first"'  # "next" in a URL
+        assert len(list(ags.line_items(limit=1))) == 1
         header["value"] = ""
         assert len(list(ags.line_items(limit=1))) == 1  # no paging at all
 

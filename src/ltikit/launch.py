@@ -322,8 +322,7 @@ class Launch:
         context, link, lis = claim("context"), claim("resource_link"), claim("lis")
         presentation, platform = claim("launch_presentation"), claim("tool_platform")
         custom = {str(k): str(v) for k, v in claim("custom").items()}
-        canvas = CanvasInfo.from_custom(custom) \
-            if any(k.startswith("canvas_") for k in custom) else None
+        canvas = CanvasInfo.from_custom(custom)  # None without a Canvas value
         types = context.get("type")
         return cls(
             version="1.3",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -279,8 +280,10 @@ class ServiceClient:
             found = links(response)
             next_url = found.get("next")
             header = response.headers.get("Link") or ""
+            # A "next" relation written but not readable, or nothing readable on a full
+            # page (a URL merely containing "next" is not a relation).
             if next_url is None and header and (
-                    "next" in header.lower() or
+                    _NEXT_RELATION.search(header) or
                     (not found and limit is not None and count(page) >= limit)):
                 raise ServiceError(
                     f"The platform's Link header names no next page that can be read, but "
@@ -291,6 +294,7 @@ class ServiceClient:
                                    "origin; it was not followed.", reason="foreign_next_link")
 
 
+_NEXT_RELATION = re.compile(r"\brel\s*=[^;,<]*\bnext\b", re.IGNORECASE)
 _TYPOGRAPHIC_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"',
                                      "\u2018": "'", "\u2019": "'"})
 
