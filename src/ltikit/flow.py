@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from typing import NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .cookies import CookiePolicy
-from .errors import LTIRoleException
+from .errors import LTIMalformedRequest, LTIRoleException
 from .http import Reply, Request
 from .launches import ActiveLaunch, LaunchManager
 from .lti11.consumers import ConsumerRegistry
@@ -31,9 +32,12 @@ from .lti13.flow import Launched, LTI13Flow
 from .roles import ANY, RoleGroups, Roles
 from .settings import Settings
 
-__all__ = ["REQUEST_TYPES", "Authenticated", "LaunchFlow"]
+__all__ = ["HANDOFF_PARAM", "REQUEST_TYPES", "Authenticated", "LaunchFlow"]
 
 log = logging.getLogger("ltikit")
+
+HANDOFF_PARAM = "ltikit_handoff"
+"""The query parameter of a launch handed from the one redirect URI to its target page."""
 
 REQUEST_TYPES = ("any", "initial", "session")
 """PyLTI's ``request=``: a new launch, a later request of one, or either."""
@@ -69,6 +73,10 @@ class LaunchFlow:
         """The launch of ``request`` (see the module docstring).  ``message_types``: those
         the view takes (default: the settings' for each LTI version; a view's declared
         types are never widened)."""
+        if request.query and request.method == "GET":
+            handoff = request.arg(HANDOFF_PARAM)
+            if handoff is not None:
+                return self._take_handoff(handoff, role, message_types)
         if request_type != "session" and is_lti13_launch(request):
             return self._launch13(request, role, message_types)
         if request_type == "initial" or (request_type == "any" and looks_like_launch(request)):
@@ -120,6 +128,8 @@ class LaunchFlow:
         if not isinstance(launched, Launched):
             return launched
         verified = launched.verified
+        if launched.handoff_to is not None:
+            return self._hand_off(launched, launched.handoff_to)
         if role != ANY:
             self._check_role(launched.roles, role)  # before anything is stored
         active = self._launches().start_lti13(verified)
@@ -127,6 +137,35 @@ class LaunchFlow:
                  verified.registration.issuer, verified.registration.client_id,
                  verified.deployment_id, verified.claims.get("sub"))
         return Authenticated(active, (self.launch_cookie(active), launched.clear_state_cookie))
+
+    # -- one redirect URI: the launch verified there, handed to its target page -----------
+    def _hand_off(self, launched: Launched, target: str) -> Reply:
+        """Store the launch verified at the redirect URI (its nonce claimed now) and send
+        the browser to its target page, which takes it as its new launch: the role and
+        message types are that page's to check."""
+        launches = self._launches()
+        active = launches.start_lti13(launched.verified)
+        parts = urlsplit(target)
+        query = urlencode([*parse_qsl(parts.query, keep_blank_values=True),
+                           (HANDOFF_PARAM, launches.handoff(active))])
+        log.info("LTI 1.3 launch accepted at the redirect URI, handed to %s: issuer=%s "
+                 "client=%s user=%s", parts.path, launched.verified.registration.issuer,
+                 launched.verified.registration.client_id, launched.verified.claims.get("sub"))
+        return Reply.redirect(urlunsplit(parts._replace(query=query)), cookies=(
+            self.launch_cookie(active), launched.clear_state_cookie))
+
+    def _take_handoff(self, handoff: str, role: str,
+                      message_types: Collection[str] | None) -> Authenticated:
+        active = self._launches().take_handoff(handoff)
+        launch = active.launch
+        wanted = self.settings.lti13_message_types if message_types is None \
+            else frozenset(message_types)
+        if launch.message_type not in wanted:
+            raise LTIMalformedRequest(f"This page does not take {launch.message_type!r} "
+                                      "messages.", reason="wrong_message_type")
+        if role != ANY:
+            self._check_role(launch.roles, role)
+        return Authenticated(active, (self.launch_cookie(active),))
 
     def _check_role(self, roles: Roles, role: str) -> None:
         if not self.role_groups.check(roles, role):

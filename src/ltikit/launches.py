@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, TimestampSigner
 
 from .errors import LTIAuthenticationError, LTIConfigurationError, LTINotInSessionException
 from .launch import Launch
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from .lti13.id_token import VerifiedIdToken
 
 DEFAULT_LAUNCH_LIFETIME = 8 * 3600
+
+HANDOFF_SECONDS = 60
+"""How long a hand-off link (one redirect URI, :mod:`ltikit.flow`) may wait to be
+followed: the browser follows it at once."""
 
 
 class ActiveLaunch:
@@ -97,6 +101,8 @@ class LaunchManager:
         self.lifetime = lifetime
         self.timestamp_window = timestamp_window
         self._signer = CachedKeySigner(secret_key, salt="ltikit.launch-id")
+        self._handoff_signer = _ClockedSigner(secret_key, salt="ltikit.launch-handoff",
+                                              clock=clock)
         self._clock = clock
 
     def start(self, verified: VerifiedLaunch) -> ActiveLaunch:
@@ -159,5 +165,44 @@ class LaunchManager:
             raise LTINotInSessionException(reason="launch_expired")
         return ActiveLaunch(token, row_id, stored)
 
+    # -- the hand-off from the one redirect URI to the launch's target page ---------------
+    def handoff(self, active: ActiveLaunch) -> str:
+        """A single-use token, valid :data:`HANDOFF_SECONDS`, that gives ``active`` to the
+        page the launch was meant for as that page's new launch."""
+        return self._handoff_signer.sign(active.token).decode("ascii")
+
+    def take_handoff(self, handoff: str) -> ActiveLaunch:
+        """The launch a hand-off token gives, once; a second use is refused (a hand-off
+        link found later in a history or a log does not start a launch again)."""
+        try:
+            token = self._handoff_signer.unsign(handoff, max_age=HANDOFF_SECONDS)
+        except BadSignature:
+            raise LTIAuthenticationError("This link into the tool is invalid or has expired; "
+                                         "open the tool again from the course.",
+                                         reason="bad_handoff") from None
+        active = self.resume(token.decode("ascii"))
+        # Claimed in the nonce ledger (the launches table's unique issuer and nonce): one
+        # insert, atomic across processes.  The row holds no launch (a random secret that
+        # no launch id carries) and goes with the launch it stands for.
+        claimed = self.storage.begin_launch(
+            issuer="ltikit:handoff", nonce=str(active.row_id), secret=secrets.token_urlsafe(16),
+            data="{}", expires_at=int(self._clock()) + HANDOFF_SECONDS + 1)
+        if claimed is None:
+            raise LTIAuthenticationError("This link into the tool was already used; open the "
+                                         "tool again from the course.", reason="handoff_used")
+        return active
+
     def end(self, active: ActiveLaunch) -> None:
         self.storage.delete_launch(active.row_id)
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous's timestamped signer on the launch manager's clock (tests move it)."""
+
+    def __init__(self, secret_key: str | bytes, *, salt: str,
+                 clock: Callable[[], float]) -> None:
+        super().__init__(secret_key, salt=salt)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock())

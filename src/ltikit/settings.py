@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import _http
 from .errors import LTIConfigurationError
@@ -65,6 +66,12 @@ DEFAULTS: Mapping[str, Any] = {
     # The tool's public keys (JWKS), for platforms to verify what the tool signs.
     "LTIKIT_LTI13_JWKS_PATH": "/lti13/jwks",
     "LTIKIT_LTI13_TARGET_LINK_URIS": (),
+    # The one redirect URI registered on the platform (a path of the tool, such as
+    # "/launch", or a full URL).  Moodle, Canvas and D2L accept only registered redirect
+    # URIs: with this set, every login names it, and a launch whose target_link_uri is
+    # another page of the tool (a deep-linked item) is verified there, then handed off to
+    # that page (ltikit.flow).  None: the redirect URI is each launch's target_link_uri.
+    "LTIKIT_LTI13_REDIRECT_URI": None,
     "LTIKIT_LTI13_LEEWAY": 5,
     # Seconds between two re-fetches of a platform's JWKS for an unknown kid (all workers
     # together): short, so a launch right after a key rotation is refused only briefly.
@@ -119,6 +126,7 @@ class Settings:
     lti13_login_path: str
     lti13_jwks_path: str
     lti13_target_link_uris: tuple[str, ...]
+    lti13_redirect_uri: str | None
     lti13_leeway: int
     lti13_jwks_refetch_interval: int
     lti13_jwks_timeout: Timeout
@@ -172,6 +180,11 @@ class Settings:
         if min(limits) <= 0:
             raise LTIConfigurationError("LTIKIT_MAX_REQUEST_BYTES and LTIKIT_MAX_FORM_FIELDS "
                                         "must be positive.", reason="bad_request_limits")
+        redirect_uri = get("LTIKIT_LTI13_REDIRECT_URI") or None
+        if redirect_uri is not None and not _redirect_uri_ok(str(redirect_uri)):
+            raise LTIConfigurationError(
+                f"LTIKIT_LTI13_REDIRECT_URI {redirect_uri!r} must be a path of the tool "
+                "(/launch) or an http(s) URL without a fragment.", reason="bad_setting")
         return cls(
             raw=config,
             timestamp_window=number("LTIKIT_TIMESTAMP_WINDOW"),
@@ -192,9 +205,19 @@ class Settings:
             lti13_login_path=str(get("LTIKIT_LTI13_LOGIN_PATH")),
             lti13_jwks_path=str(get("LTIKIT_LTI13_JWKS_PATH")),
             lti13_target_link_uris=strings("LTIKIT_LTI13_TARGET_LINK_URIS"),
+            lti13_redirect_uri=None if redirect_uri is None else str(redirect_uri),
             lti13_leeway=number("LTIKIT_LTI13_LEEWAY"),
             lti13_jwks_refetch_interval=number("LTIKIT_LTI13_JWKS_REFETCH_INTERVAL"),
             lti13_jwks_timeout=timeout("LTIKIT_LTI13_JWKS_TIMEOUT", JWKS_TIMEOUT),
             lti13_service_timeout=timeout("LTIKIT_LTI13_SERVICE_TIMEOUT", SERVICE_TIMEOUT),
             outcomes_timeout=timeout("LTIKIT_OUTCOMES_TIMEOUT", OUTCOMES_TIMEOUT),
             max_request_bytes=limits[0], max_form_fields=limits[1])
+
+
+def _redirect_uri_ok(value: str) -> bool:
+    if "#" in value or any(c.isspace() for c in value):
+        return False
+    if value.startswith("/"):
+        return not value.startswith("//") and "\\" not in value
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

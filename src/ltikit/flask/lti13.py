@@ -49,7 +49,8 @@ class LTI13Support:
         self.states = OIDCStates(state.app.secret_key)
         self.flow = LTI13Flow(self.registrations, self.jwks, self.states, state.cookies,
                               target_link_uris=settings.lti13_target_link_uris,
-                              leeway=settings.lti13_leeway)
+                              leeway=settings.lti13_leeway,
+                              redirect_uri=settings.lti13_redirect_uri)
         self._service_tokens: ServiceTokens | None = None
 
     def tool_keys(self) -> ToolKeys:

@@ -18,6 +18,14 @@ builds the :class:`~ltikit.http.Request` and sends back the :class:`~ltikit.http
   :class:`~ltikit.http.Reply` (the storage check page) when the launch continues in the
   browser; refusals raise :class:`~ltikit.errors.LTIException` subclasses.
 
+One redirect URI: platforms such as Moodle, Canvas and D2L send the id_token only to a
+redirect URI registered for the tool, while a deep-linked item may live at any page of it.
+With ``redirect_uri`` set, every login names that URI; a launch arriving there whose
+(signed) ``target_link_uri`` is another page of the tool is verified there and answered
+:class:`Launched` with ``handoff_to`` set: :mod:`ltikit.flow` stores it and sends the
+browser on to the target with a single-use hand-off.  A target on another origin, not
+listed in ``target_link_uris``, is refused.
+
 The nonce is claimed when the launch is stored (:mod:`ltikit.launches`), not here.
 """
 
@@ -27,16 +35,22 @@ import hmac
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
 
 from ..cookies import CookiePolicy
-from ..errors import LTIAuthenticationError, LTIException, LTIStateCookieMissing
+from ..errors import (
+    LTIAuthenticationError,
+    LTIException,
+    LTIMalformedRequest,
+    LTIStateCookieMissing,
+)
 from ..http import Reply, Request
 from ..roles import Roles
 from ..urls import same_origin
 from .cookie_check import COOKIE as CHECK_COOKIE
 from .cookie_check import COOKIE_MAX_AGE as CHECK_COOKIE_MAX_AGE
 from .cookie_check import cookie_check_page, framed, relaunch_url
-from .id_token import RESOURCE_LINK_REQUEST, VerifiedIdToken, verify_id_token
+from .id_token import MESSAGE_TYPES, RESOURCE_LINK_REQUEST, VerifiedIdToken, verify_id_token
 from .jwks import JWKSCache
 from .oidc import (
     OIDCStates,
@@ -72,6 +86,9 @@ class Launched:
     verified: VerifiedIdToken
     roles: Roles
     clear_state_cookie: str
+    handoff_to: str | None = None
+    """The page to hand the launch off to (its ``target_link_uri``), when it arrived at
+    the tool's one redirect URI and is meant for another page; else None."""
 
 
 class LTI13Flow:
@@ -79,24 +96,40 @@ class LTI13Flow:
 
     def __init__(self, registrations: Registrations, jwks: JWKSCache, states: OIDCStates,
                  cookies: CookiePolicy, *, target_link_uris: Collection[str] = (),
-                 leeway: int = 5) -> None:
+                 leeway: int = 5, redirect_uri: str | None = None) -> None:
         self.registrations, self.jwks, self.states = registrations, jwks, states
         self.cookies = cookies
         self.target_link_uris = frozenset(target_link_uris)
         self.leeway = leeway
+        self.redirect_uri = redirect_uri
+        """The tool's one redirect URI: a path of the tool (``/launch``) or a full URL;
+        None: each login's ``target_link_uri``."""
+
+    def redirect_uri_for(self, url: str) -> str | None:
+        """The full redirect URI, for a request to ``url`` (a page of the tool)."""
+        configured = self.redirect_uri
+        if configured is None or not configured.startswith("/"):
+            return configured
+        # The scheme and host as this request's public URL spells them (what the
+        # platform will post to, and what a launch arriving there is compared with).
+        tool = urlsplit(url)
+        return f"{tool.scheme}://{tool.netloc}{configured}"
+
+    def _is_tool_page(self, url: object, tool_url: str) -> bool:
+        return same_origin(url, tool_url) or url in self.target_link_uris
 
     # -- the login ------------------------------------------------------------------------
     def login(self, request: Request) -> Reply:
         """Answer a login initiation (``request.url`` is the login URL)."""
         login = parse_login(request.values())
         registration = registration_for(self.registrations, login)
-        if not (same_origin(login.target_link_uri, request.url) or
-                login.target_link_uri in self.target_link_uris):
+        if not self._is_tool_page(login.target_link_uri, request.url):
             raise LTIException("The login's target_link_uri is not one of this tool's.",
                                reason="foreign_target_link_uri")
         new = self.states.create(registration, login)
         url = auth_request_url(registration, login, state=new.state, nonce=new.nonce,
-                               redirect_uri=login.target_link_uri)
+                               redirect_uri=self.redirect_uri_for(request.url)
+                               or login.target_link_uri)
         # The cookie stays the first choice where the browser keeps it: it is checked by
         # the server alone.  One cookie per login, so launches that start at once (two
         # tabs, two tools embedded in one page) do not overwrite each other's.
@@ -150,9 +183,14 @@ class LTI13Flow:
                 "the tool are blocked inside the course page). Open the activity from the "
                 "course again in a new window (or ask for the tool to be set to open in a "
                 "new window).")
+        # At the one redirect URI, the launch may be for another page, which decides which
+        # message types it takes once the launch is handed to it.
+        at_redirect_uri = self.redirect_uri is not None and \
+            request.url == self.redirect_uri_for(request.url)
+        wanted = frozenset(message_types)
         verified = verify_id_token(request.field("id_token") or "", self.registrations,
-                                   self.jwks, message_types=frozenset(message_types),
-                                   leeway=self.leeway)
+                                   self.jwks, message_types=MESSAGE_TYPES if at_redirect_uri
+                                   else wanted, leeway=self.leeway)
         if verified.registration.id != pending.platform_id or not hmac.compare_digest(
                 str(verified.nonce).encode(), pending.nonce.encode()):
             raise LTIAuthenticationError("The id_token was not issued for this login.",
@@ -163,7 +201,20 @@ class LTI13Flow:
             raise LTIAuthenticationError("The launch's target_link_uri is not the one the login "
                                          "asked for.", reason="target_link_uri_mismatch")
         roles = Roles.parse(claims.get("https://purl.imsglobal.org/spec/lti/claim/roles") or [])
-        return Launched(verified, roles, self.cookies.deletion(cookie_name))
+        handoff_to = None
+        if at_redirect_uri:
+            here = request.url + (f"?{urlencode(request.query)}" if request.query else "")
+            if target != here:
+                if not isinstance(target, str) or not self._is_tool_page(target, request.url):
+                    raise LTIAuthenticationError(
+                        "The launch's target_link_uri is not a page of this tool.",
+                        reason="foreign_target_link_uri")
+                handoff_to = target
+            elif verified.message_type not in wanted:
+                raise LTIMalformedRequest(f"This page does not take "
+                                          f"{verified.message_type!r} messages.",
+                                          reason="wrong_message_type")
+        return Launched(verified, roles, self.cookies.deletion(cookie_name), handoff_to)
 
     def _check_page(self, request: Request, pending: PendingLogin) -> Reply:
         registration = self.registrations.by_id(pending.platform_id)
