@@ -41,6 +41,11 @@ def _secret(state: Path, name: str, make) -> str:
     return path.read_text().strip()
 
 
+def _flag(name: str, default: bool = True) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value not in ("false", "0", "no", "off")
+
+
 class _Quiet(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:
         pass
@@ -51,20 +56,22 @@ def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
     (Canvas: Developer Keys > + LTI Key > Enter URL), and the platform registered in the
     tool's database (what ``ltikit registrations add`` does for a real Canvas)."""
     from ltikit.flask import LTIKit
-    from ltikit.lti13 import Registrations
 
-    keys = LTIKit.state(tool_app).lti13.tool_keys()
+    kit = LTIKit.of(tool_app)
+    keys = kit.tool_keys
     if not keys.jwks()["keys"]:  # `ltikit tool-keys generate`, done here for you
         keys.generate()
 
     tool = next((t for t in platform.store.tools() if t["name"] == LTI13_NAME), None)
     if tool is None:
+        # One redirect URI, as the template's README says to enter it.
         _, client_id, deployment_id = platform.add_lti13_tool_from_json(
-            config_url=f"{tool_url}/lti/config.json", name=LTI13_NAME)
+            config_url=f"{tool_url}/lti/config.json", name=LTI13_NAME,
+            redirect_uris=[f"{tool_url}/launch"])
     else:
         found = platform.store.lti13_tool(tool_id=tool["id"])
         client_id, deployment_id = found["client_id"], found["deployment_id"]
-    registrations = Registrations(tool_app.extensions["ltikit"].storage.engine)
+    registrations = kit.registrations
     if registrations.get(platform.issuer, client_id) is None:
         registrations.add(**platform.lti13_registration(client_id),
                           deployments=(deployment_id,))
@@ -77,8 +84,13 @@ def main() -> None:
     state = Path(os.environ.get("LTIKIT_DEV_DIR", ROOT / ".dev"))
     state.mkdir(parents=True, exist_ok=True)
     try:
-        platform = DevPlatform(state / "platform.sqlite3", port=platform_port,
-                               TOKEN_LIFETIME=float(os.environ.get("TOKEN_LIFETIME", "3600")))
+        platform = DevPlatform(
+            state / "platform.sqlite3", port=platform_port,
+            TOKEN_LIFETIME=float(os.environ.get("TOKEN_LIFETIME", "3600")),
+            # false: launch as Moodle, Blackboard or D2L do, without Canvas's extensions.
+            CANVAS_EXTENSIONS=_flag("CANVAS_EXTENSIONS"),
+            # false: no storage frame for browsers that block the tool's cookies (Moodle).
+            PLATFORM_STORAGE=_flag("PLATFORM_STORAGE"))
     except RuntimeError as exc:  # a data file from an older ltikit
         sys.exit(f"{exc}\nDelete {state} to start over.")
     keys = [k for k in platform.store.developer_keys() if k["name"] == KEY_NAME]

@@ -154,6 +154,31 @@ def test_launches_carry_roles_as_canvas_spells_them(platform, login, roles, grou
     assert RoleGroups().check(Roles.parse(params["roles"]), group)
 
 
+def test_without_canvas_extensions_launches_are_plain_lti_as_moodle_sends_them(tmp_path):
+    with DevPlatform(tmp_path / "p.sqlite3", CANVAS_EXTENSIONS=False) as plain:
+        tool_id = plain.add_lti11_tool(
+            "Tool", KEY, SECRET, url="https://tool.example.edu/launch",
+            custom_fields={"canvas_user_id": "$Canvas.user.id", "who": "$Person.name.full",
+                           "canvas_api_domain": "$Canvas.api.domain"})
+        course = plain.course_id("BIO101")
+        assignment = plain.add_assignment(course, tool_id, "Quiz 1", 20)
+        url, fields = PlatformUser(plain, "student").launch_form(
+            f"/courses/{course}/external_tools/{tool_id}/launch?placement=assignment"
+            f"&assignment_id={assignment}")
+    params = dict(fields)
+    assert params["tool_consumer_info_product_family_code"] != "canvas"
+    assert not [k for k in params if k.startswith("ext_")]
+    # The tool's own custom fields stay; Canvas's variables in them arrive as written.
+    assert params["custom_canvas_user_id"] == "$Canvas.user.id"
+    assert params["custom_canvas_api_domain"] == "$Canvas.api.domain"
+    assert params["custom_who"] == "Sam Student"
+    assert not [k for k in params if k.startswith("custom_canvas_")
+                and k not in ("custom_canvas_user_id", "custom_canvas_api_domain")]
+    assert params["lis_outcome_service_url"] and params["lis_result_sourcedid"]
+    assert params["roles"] == "Learner" and params["context_label"] == "BIO101"
+    assert verify_with_oauthlib(url, fields, SECRET)
+
+
 def test_the_launch_is_accepted_by_an_ltikit_tool_and_only_once(platform, tmp_path):
     tool_id = platform.add_lti11_tool("Tool", KEY, SECRET, url="https://tool.example.edu/launch")
     course = platform.course_id("CHEM201")

@@ -221,3 +221,56 @@ def test_over_lti13_a_teacher_sees_the_roster_sends_a_test_grade_and_adds_conten
         page.goto(course_url)
         assert "Template tool" in page.locator("#modules").inner_text()
         page.context.close()
+
+
+# -- the same template launched by a platform without Canvas's extensions (as Moodle,
+# Blackboard or D2L launch it): no Canvas API part, everything else the same ---------------
+
+def test_from_a_platform_that_is_not_canvas_the_template_shows_the_launch(browser, tmp_path):
+    with running_main_job(tmp_path, CANVAS_EXTENSIONS="false") as (course_url, base):
+        page = browser.new_context().new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        for link in ('nav >> text="Template tool"', LTI13_LINK):
+            act_as(page, base, "Sam Student (student)")
+            page.goto(course_url)
+            page.click(link)
+            frame.get_by_role("heading", name="This tool is not available to you").wait_for()
+            assert "is for staff in this course" in frame.locator("#role-note").inner_text()
+
+            act_as(page, base, "Terry Teacher (teacher)")
+            page.goto(course_url)
+            page.click(link)
+            assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+            assert "Introduction to Biology" in frame.locator("#context").inner_text()
+            assert frame.locator("#role").inner_text() == "Instructor"
+            assert frame.locator("#canvas").count() == 0  # no Canvas authorization asked
+        # Over 1.3 the platform offers the roster and grades.
+        frame.get_by_role("link", name="Roster and grades").click()
+        frame.get_by_role("heading", name="Roster and grades").wait_for()
+        assert any(n.startswith("Sam Student") for n in
+                   frame.locator("#roster li").all_inner_texts())
+        assert stats(base).get("grant:authorization_code", 0) == 0
+        page.context.close()
+
+
+def test_cookies_blocked_on_a_platform_without_storage_the_tool_opens_in_a_new_window(
+        browser, tmp_path):
+    """As in Moodle: no storage frame, the tool's cookies blocked in the frame.  The login
+    offers itself, not yet used, in a new window (never a replay of a used login), and
+    there the teacher gets in."""
+    with running_main_job(tmp_path, CANVAS_EXTENSIONS="false", PLATFORM_STORAGE="false",
+                          COOKIE_PARTITIONED="false") as (course_url, base), \
+            launched(browser, "--test-third-party-cookie-phaseout") as blocking:
+        context = blocking.new_context()
+        page = context.new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        page.click(LTI13_LINK)
+        frame.get_by_role("heading", name="This tool needs a new window").wait_for()
+        with context.expect_page() as opened:
+            frame.get_by_role("link", name="Open the tool in a new window").click()
+        window = opened.value
+        assert window.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+        assert "Introduction to Biology" in window.locator("#context").inner_text()
+        context.close()

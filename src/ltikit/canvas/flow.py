@@ -69,6 +69,14 @@ class CanvasFlow:
         self.launch_param = launch_param
         self.cookie_name = cookie_name
 
+    def serves(self, launch: Launch) -> bool:
+        """Does ``launch`` come from a Canvas instance configured here, with the Canvas
+        user id the token is kept under?  (Then :meth:`user_of` answers.)"""
+        canvas = launch.canvas
+        if canvas is None or not canvas.user_id or not canvas.api_domain:
+            return False
+        return canvas.api_domain.lower() in self.instances
+
     def user_of(self, launch: Launch) -> tuple[CanvasInstance, str]:
         """The Canvas instance and Canvas user id ``launch`` speaks for, or
         :class:`~ltikit.canvas.CanvasNotConfigured`."""

@@ -308,12 +308,15 @@ def _new(args: argparse.Namespace) -> int:
     from ..template import create_project
 
     try:
-        target = create_project(args.name, title=args.title)
+        target = create_project(args.name, title=args.title, requirement=args.ltikit)
     except (FileExistsError, ValueError) as exc:
         print(f"ltikit: {exc}", file=sys.stderr)
         return 1
-    print(f"created {target}/. Next:\n  cd {target}\n  pip install -r requirements.txt\n"
-          "  python -m pytest\n  (then see README.md: settings, database, Canvas)")
+    print(f"created {target}/. Next:\n  cd {target}\n"
+          "  python3 -m venv .venv && . .venv/bin/activate\n"
+          "  pip install -r requirements.txt\n"
+          "  python -m pytest\n  (then see README.md: settings, database, installing it in "
+          "an LMS)")
     return 0
 
 
@@ -419,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     new = commands.add_parser("new", help="create a new tool project from the template")
     new.add_argument("name", help="directory to create")
     new.add_argument("--title", help="the tool's title (default: from the name)")
+    new.add_argument("--ltikit", metavar="REQUIREMENT",
+                     help="how the project's requirements.txt installs ltikit (default: "
+                          "from the checkout or wheel this ltikit came from)")
     new.set_defaults(func=_new)
 
     key_commands = commands.add_parser("keys", help="encryption keys for tokens at rest") \

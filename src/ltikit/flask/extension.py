@@ -330,6 +330,15 @@ class LTIKit:
             request = current._get_current_object()  # type: ignore[attr-defined]
         return self._current().public_url(request)
 
+    @classmethod
+    def of(cls, app: Flask) -> LTIKit:
+        """The members above for ``app``, set up earlier (``LTIKit(app)`` in its factory):
+        for scripts and tests that have the app but not its extension object, such as
+        ``LTIKit.of(app).registrations.add(...)``."""
+        kit = cls()
+        kit._app = app
+        return kit
+
     @staticmethod
     def state(app: Flask) -> _AppState:
         """ltikit's internal state for ``app`` (prefer the members above)."""

@@ -303,6 +303,18 @@ class LTI:
 
     # -- Canvas API as this user -----------------------------------------------------------
     @property
+    def has_canvas_api(self) -> bool:
+        """Can this launch use :attr:`canvas_api`: it came from a Canvas instance this tool
+        has a developer key for (``LTIKIT_CANVAS_INSTANCES``), with the Canvas user id?
+
+        False for launches from other platforms (Moodle, Blackboard, ...), from a Canvas
+        this tool is not set up for, and where Canvas API access is not configured at
+        all, so one page can serve every platform and add the Canvas part where it can.
+        """
+        support = self._state.canvas
+        return support is not None and support.flow.serves(self.launch)
+
+    @property
     def canvas_api(self) -> Canvas:
         """A ``canvasapi.Canvas`` acting as the launching user on the launching Canvas.
 

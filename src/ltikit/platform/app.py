@@ -55,6 +55,11 @@ DEFAULTS: Mapping[str, Any] = {
     # score not later than the stored one (whole seconds) refused with 409, the reason in
     # the HTTP status line only.  None: Canvas's answers.
     "SERVICE_QUIRKS": None,
+    # Canvas's own parts of a launch: the custom_canvas_* and ext_* parameters of 1.1, the
+    # $Canvas.* variables in custom fields, the instructure.com placement claim of 1.3 and
+    # product family "canvas".  False: a platform without them, as Moodle, Blackboard or
+    # D2L launch a tool ($Canvas.* variables arrive as written, as Moodle sends them).
+    "CANVAS_EXTENSIONS": True,
     # The LTI 1.3 issuer (``iss``).  Canvas Cloud's is https://canvas.instructure.com for
     # every school while its login, token and JWKS endpoints live on other hosts; None:
     # the platform's own URL.  DevPlatform and ``ltikit platform`` use Canvas's, so a tool
@@ -300,10 +305,13 @@ class DevPlatform:
 
     def add_lti13_tool_from_json(self, *, config_url: str | None = None,
                                  config: Mapping[str, Any] | None = None,
-                                 name: str | None = None) -> tuple[int, str, str]:
+                                 name: str | None = None,
+                                 redirect_uris: list[str] | None = None
+                                 ) -> tuple[int, str, str]:
         """Install an LTI 1.3 tool from Canvas's developer-key JSON, fetched from
         ``config_url`` (Canvas's "Enter URL") or given (``config``, "Paste JSON"):
-        (tool id, client id, deployment id)."""
+        (tool id, client id, deployment id).  ``redirect_uris``: what the admin types in
+        the key's Redirect URIs box (default: every launch URL in the JSON)."""
         from .lti13 import tool_from_canvas_json
 
         if config is None:
@@ -313,7 +321,10 @@ class DevPlatform:
                 config = json.loads(web.fetch_config(config_url, accept="application/json"))
             except ValueError as exc:
                 raise ValueError(f"{config_url} did not answer with JSON: {exc}") from None
-        return self.store.add_lti13_tool(**tool_from_canvas_json(config, name=name))
+        tool = tool_from_canvas_json(config, name=name)
+        if redirect_uris:
+            tool["redirect_uris"] = list(redirect_uris)
+        return self.store.add_lti13_tool(**tool)
 
     def expire_service_tokens(self) -> None:
         """As if every LTI Advantage access token had reached its expiry."""

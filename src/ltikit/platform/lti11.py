@@ -92,6 +92,7 @@ class LaunchContext:
     return_url: str = ""
     item: Mapping[str, Any] | None = None  # a deep-linked module item being launched
     sections: Sequence[Mapping[str, Any]] = field(default_factory=list)  # the user's, in course
+    canvas: bool = True  # False: launch as a platform without Canvas's extensions
 
 
 def placement_settings(tool: Mapping[str, Any], placement: str) -> dict[str, Any] | None:
@@ -189,11 +190,21 @@ def launch_params(ctx: LaunchContext) -> dict[str, str]:
         params["launch_presentation_width"] = str(options["selection_width"])
     if "selection_height" in options:
         params["launch_presentation_height"] = str(options["selection_height"])
+    if not ctx.canvas:
+        # Before the tool's own custom fields, which may well be named canvas_*.
+        params = {k: v for k, v in params.items() if not k.startswith(_CANVAS_ONLY)}
+        params["tool_consumer_info_product_family_code"] = PLAIN_FAMILY
+        params["tool_consumer_info_version"] = "1.0"
     custom = dict(tool.get("custom_fields") or {})
     custom.update(options.get("custom_fields") or {})
     for name, value in custom.items():
         params["custom_" + _custom_name(name)] = _substitute(str(value), ctx)
     return params
+
+
+# What a launch without Canvas's extensions leaves out, and the product it says it is.
+_CANVAS_ONLY = ("custom_canvas_", "ext_", "selection_directive")
+PLAIN_FAMILY = "ltikit-platform"
 
 
 def _points(value: float) -> str:
@@ -278,6 +289,9 @@ def variables(ctx: LaunchContext) -> dict[str, str]:
         known.update({"Canvas.moduleItem.id": str(ctx.item["id"]),
                       "ResourceLink.id": ctx.item["lti_id"],
                       "ResourceLink.title": ctx.item.get("title") or ctx.tool["name"]})
+    if not ctx.canvas:  # only the standard variables (LTI 1.1 and 1.3 "Variables")
+        return {k: v for k, v in known.items()
+                if not k.startswith(("Canvas.", "com.instructure."))}
     return known
 
 

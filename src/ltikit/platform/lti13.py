@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .lti11 import LaunchContext, _substitute
+from .lti11 import PLAIN_FAMILY, LaunchContext, _substitute
 from .store import PlatformStore
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -211,6 +211,10 @@ def id_token_claims(ctx: LaunchContext, *, issuer: str, client_id: str, deployme
             # Custom parameters a deep-linked link carries come on top of the tool's.
             **((ctx.assignment or ctx.item or {}).get("custom_fields") or {})}.items()},
     }
+    if not ctx.canvas:
+        del claims["https://www.instructure.com/placement"]
+        claims[CLAIM + "tool_platform"].update(product_family_code=PLAIN_FAMILY,
+                                               version="1.0")
     if deep_linking is not None:
         claims[CLAIM + "message_type"] = "LtiDeepLinkingRequest"
         del claims[CLAIM + "resource_link"]

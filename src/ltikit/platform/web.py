@@ -301,7 +301,8 @@ def launch_context(kind: str, context_id: int, tool_id: int, placement: str,
         user=g.user, placement=placement, course=course, enrollment_types=types,
         assignment=assignment, sourcedid=sourcedid, return_url=return_url,
         item=item if placement == "module_item" else None,
-        sections=store().sections_of(course["id"], g.user["id"]) if course else []), url
+        sections=store().sections_of(course["id"], g.user["id"]) if course else [],
+        canvas=bool(current_app.config["CANVAS_EXTENSIONS"])), url
 
 
 def _form(url: str, fields: list[tuple[str, str]], method: str = "post") -> Response:

@@ -1,17 +1,21 @@
-"""__TOOL_TITLE__: an LTI tool for Canvas that calls the Canvas API as the launching user.
+"""__TOOL_TITLE__: an LTI tool for any LMS, with the Canvas API where it is launched from Canvas.
 
-Made with ``ltikit new``.  The flow is the old UCF Open template's, done safely:
+Made with ``ltikit new``.  The flow is the old UCF Open template's, done safely and for
+every platform (Canvas, Moodle, Blackboard, D2L, ...):
 
-1. Canvas launches ``/launch`` over LTI 1.1 or 1.3 (staff only by default, ``LAUNCH_ROLE``);
-   ltikit checks the signature, the timestamp and the nonce (1.1) or the OIDC login and the
-   id_token (1.3), and keeps the launch on the server.
-2. ``/`` needs the Canvas API: the first time, ltikit sends the user through Canvas's
-   authorization (with a ``state`` bound to the launch) and brings them back; tokens are
-   stored encrypted, per Canvas user, and refreshed before they expire.
-3. ``/`` shows the user's Canvas profile and the course, through ``canvasapi``.
-4. LTI 1.3 only: ``/teacher`` lists the course roster (Names and Role Provisioning) and sends
-   a test grade (Assignment and Grade Services); ``/deep-link`` answers Canvas's link
-   selection placement with one item (Deep Linking).
+1. The platform launches ``/launch`` over LTI 1.1 or 1.3 (staff only by default,
+   ``LAUNCH_ROLE``); ltikit checks the signature, the timestamp and the nonce (1.1) or the
+   OIDC login and the id_token (1.3), and keeps the launch on the server.
+2. ``/`` shows who launched, from which course, with which role, and what the platform
+   offers.  Launched from the Canvas this tool has an API key for (``BASE_URL``,
+   ``OAUTH2_ID``, ``OAUTH2_KEY``), it also shows the user's Canvas profile through
+   ``canvasapi``: the first time, ltikit sends the user through Canvas's authorization
+   (with a ``state`` bound to the launch); tokens are stored encrypted, per Canvas user,
+   and refreshed before they expire.
+3. LTI 1.3 only: ``/teacher`` lists the course roster (Names and Role Provisioning) and
+   sends a test grade (Assignment and Grade Services); ``/deep-link`` answers the
+   platform's content selection (Canvas's link selection, Moodle's "Select content") with
+   one item (Deep Linking).
 
 Run ``python manage.py upgrade`` once, then ``python manage.py run``.
 """
@@ -24,7 +28,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, redirect, render_template, request
 
-from ltikit.flask import LTIKit, lti
+from ltikit.errors import Reason
+from ltikit.flask import LTI, LTIKit, lti
 from ltikit.lti13.ags import LineItem, Score
 from ltikit.lti13.deep_linking import LtiResourceLink
 from models import record_launch
@@ -43,7 +48,40 @@ def error(exception: dict[str, Any] | None = None):
     exc = (exception or {}).get("exception")
     status = getattr(exc, "status", 500)
     message = getattr(exc, "message", "Something went wrong.")
-    return render_template("error.html", message=message, status=status), status
+    return render_template(
+        "error.html", message=message, status=status,
+        # Only a role refusal says who the tool is for; a 403 can mean other things.
+        role_refused=getattr(exc, "reason", None) == Reason.ROLE,
+        # A link that does work (ltikit never offers one that replays a used login).
+        relaunch_url=getattr(exc, "relaunch_url", None)), status
+
+
+def platform_of(lti: LTI) -> str:
+    """Which platform launched, as far as the signature proves it: the issuer of a 1.3
+    launch, the consumer key that signed a 1.1 launch (its ``tool_consumer_instance_guid``
+    is whatever the key's holder chose to send, so it does not keep users apart)."""
+    launch = lti.launch
+    if launch.version == "1.3":
+        return str(launch.claims.get("iss") or "")
+    return f"lti11:{launch.consumer_key or ''}"
+
+
+def platform_name(lti: LTI) -> str:
+    """What to call the launching platform on a page: its instance name, its product, or
+    its issuer's host."""
+    platform = lti.launch.platform
+    if platform.name:
+        return platform.name
+    if platform.product_family_code:
+        return platform.product_family_code.capitalize()
+    return urlsplit(platform_of(lti)).netloc or "your platform"  # 1.3's issuer
+
+
+def role_names(lti: LTI) -> str:
+    """The user's roles in the course, short ("Instructor, TeachingAssistant"); the
+    institution and system roles only when there is no course role."""
+    context = [role.name for role in lti.roles if role.kind == "context"]
+    return ", ".join(dict.fromkeys(context or [role.name for role in lti.roles])) or "none"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -63,36 +101,48 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.route("/launch", methods=["POST"])
     @lti(request="initial")
     def launch(lti):
-        if lti.canvas and lti.canvas.user_id:
-            record_launch(kit.storage.engine, lti.canvas.api_domain or "",
-                          lti.canvas.user_id, lti.user.name)
+        if lti.user.id:
+            record_launch(kit.storage.engine, platform_of(lti), lti.user.id, lti.user.name)
         # The launch id travels in the URL too, so the tool works where the browser
-        # blocks its cookie inside Canvas's iframe.
+        # blocks its cookie inside the platform's iframe.
         return redirect(lti.url_for("index"))
 
     @app.route("/")
     @lti(request="session")
     def index(lti):
-        canvas = lti.canvas_api  # no token yet: authorization, then back here
-        profile = canvas.get_current_user().get_profile()
-        course = canvas.get_course(lti.canvas.course_id) if lti.canvas.course_id else None
-        return render_template("index.html", lti=lti, profile=profile, course=course)
+        profile = course = None
+        if lti.has_canvas_api:  # from the Canvas this tool has an API key for
+            canvas = lti.canvas_api  # no token yet: Canvas's authorization, then back here
+            profile = canvas.get_current_user().get_profile()
+            course = canvas.get_course(lti.canvas.course_id) if lti.canvas.course_id else None
+        launch = lti.launch
+        return render_template(
+            "index.html", lti=lti, profile=profile, course=course,
+            platform_name=platform_name(lti), roles=role_names(lti),
+            # Canvas launched, but not one this tool has an API developer key for.
+            canvas_unconfigured=profile is None and lti.canvas is not None
+            and bool(lti.canvas.api_domain),
+            roster=launch.nrps_endpoint is not None,
+            grades=launch.ags_endpoint is not None or launch.outcome is not None)
 
     @app.route("/logout", methods=["POST"])
     @lti(request="session")
     def logout(lti):
-        lti.canvas_logout()
+        if lti.has_canvas_api:
+            lti.canvas_logout()
         return render_template("signed_out.html", lti=lti, next_url=lti.url_for("index"))
 
-    # -- LTI 1.3 only: the roster (NRPS), a test grade (AGS), content for Modules (deep
-    # linking).  None of it needs the Canvas API token: these are LTI Advantage services.
+    # -- LTI 1.3 only: the roster (NRPS), a test grade (AGS), content for a course page
+    # (deep linking).  None of it needs Canvas: these are LTI Advantage services.
     @app.route("/teacher")
     @lti(request="session")
     def teacher(lti):
         if lti.version != "1.3" or lti.launch.nrps_endpoint is None:
             return render_template("error.html", status=404, message=(
-                "The roster and test grades need an LTI 1.3 launch from a course, with the "
-                "names and roles service enabled on the developer key.")), 404
+                "The roster and test grades need an LTI 1.3 launch from a course whose "
+                "platform offers this tool the names and roles service (Canvas: the "
+                "developer key's scopes; Moodle: the tool's \"IMS LTI Names and Role "
+                "Provisioning\" setting).")), 404
         members = list(lti.nrps.members(limit=app.config["ROSTER_PAGE_SIZE"]))
         learners = [m for m in members if m.roles.has("Learner")]
         sent = request.args.get("sent")
@@ -120,7 +170,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                              comment="A test grade"), column.id)
         return redirect(lti.url_for("teacher", sent=user_id))
 
-    @app.route("/deep-link", methods=["POST"])
+    # GET too: the platform posts the id_token to /launch (the one redirect URI), which
+    # hands the launch on to this page with a redirect.
+    @app.route("/deep-link", methods=["GET", "POST"])
     @lti(request="initial",
          message_types=("LtiDeepLinkingRequest",))
     def deep_link(lti):

@@ -1,58 +1,111 @@
-"""Commands for this tool: ``python manage.py upgrade | run | keys``.
+"""Commands for this tool: ``python manage.py upgrade | revision | run | keys``.
 
-    python manage.py upgrade   # create/upgrade the database (ltikit's tables and ours)
-    python manage.py run       # development server on http://127.0.0.1:5000
-    python manage.py keys      # print a new TOKEN_ENCRYPTION_KEYS value
+    python manage.py upgrade                  # create/upgrade the database (ltikit's and ours)
+    python manage.py revision -m "add notes"  # a new migration of our tables (migrations/)
+    python manage.py revision -m "..." --autogenerate   # ... written from models.py's changes
+    python manage.py run                      # development server on http://127.0.0.1:5000
+    python manage.py keys                     # print a new TOKEN_ENCRYPTION_KEYS value
+
+Missing or wrong settings are listed, one line each, instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
 
-def upgrade(database_url: str | None = None, *, quiet: bool = False) -> None:
-    from alembic import command
+def database_url() -> str:
+    from settings import flask_config, load_dotenv_file
+
+    load_dotenv_file()
+    url: str = flask_config()["LTIKIT_DATABASE_URL"]
+    return url
+
+
+def alembic_config() -> Any:
+    """Alembic's configuration for this tool's own migrations (``migrations/``)."""
     from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE / "migrations"))
+    return config
+
+
+def upgrade(url: str | None = None, *, quiet: bool = False) -> None:
+    from alembic import command
     from sqlalchemy import create_engine
 
     from ltikit.storage import upgrade as ltikit_upgrade
-    from settings import flask_config, load_dotenv_file
 
-    if database_url is None:
-        load_dotenv_file()
-        database_url = flask_config()["LTIKIT_DATABASE_URL"]
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    ltikit_upgrade(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(HERE / "migrations"))
-    with create_engine(database_url).begin() as connection:
+    url = url or database_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    ltikit_upgrade(url)
+    config = alembic_config()
+    with create_engine(url).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     if not quiet:
         print("database is up to date")
 
 
+def revision(message: str, *, autogenerate: bool = False) -> None:
+    """Write a new migration, numbered after the last one (0003, 0004, ...)."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    config = alembic_config()
+    heads = ScriptDirectory.from_config(config).get_heads()
+    numbered = [int(h) for h in heads if re.fullmatch(r"\d+", h)]
+    rev_id = f"{max(numbered) + 1:04d}" if numbered and len(heads) == 1 else None
+    if not autogenerate:
+        command.revision(config, message=message, rev_id=rev_id)
+        return
+    # Autogenerate compares models.py with the database, which must be up to date.
+    with create_engine(database_url()).begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, rev_id=rev_id, autogenerate=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["upgrade", "run", "keys"])
+    parser.add_argument("command", choices=["upgrade", "revision", "run", "keys"])
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("-m", "--message", help="revision: what the migration does")
+    parser.add_argument("--autogenerate", action="store_true",
+                        help="revision: write the changes of models.py into it")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    if args.command == "upgrade":
-        upgrade()
-    elif args.command == "keys":
-        from ltikit.crypto import SecretBox
+    from settings import SettingsError
 
-        print(SecretBox.generate_key())
-    else:
-        from app import create_app
+    try:
+        if args.command == "upgrade":
+            upgrade()
+        elif args.command == "revision":
+            if not args.message:
+                parser.error('revision needs -m "what the migration does"')
+            revision(args.message, autogenerate=args.autogenerate)
+        elif args.command == "keys":
+            from ltikit.crypto import SecretBox
 
-        create_app().run(host="127.0.0.1", port=args.port)
+            print(SecretBox.generate_key())
+        else:
+            from app import create_app
+
+            create_app().run(host="127.0.0.1", port=args.port)
+    except SettingsError as exc:
+        print("The settings need fixing (in .env or the environment; see .env.example):",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
     return 0
 
 

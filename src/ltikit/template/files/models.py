@@ -13,18 +13,19 @@ metadata = MetaData()
 
 tool_users = Table(
     "tool_users", metadata,
-    # Canvas ids are 64-bit and can be sent as strings: kept as text, never as a 32-bit int.
-    Column("canvas_domain", String(255), primary_key=True),
-    Column("canvas_user_id", String(32), primary_key=True),
+    # Who launched, per platform: the platform's issuer (1.3) or its instance guid or
+    # consumer key (1.1), and its LTI user id (opaque text, up to 255 characters in 1.3).
+    Column("platform", String(255), primary_key=True),
+    Column("user_id", String(255), primary_key=True),
     Column("name", String(255)),
     Column("first_launch_at", BigInteger, nullable=False),
     Column("last_launch_at", BigInteger, nullable=False),
 )
 
 
-def record_launch(engine: Engine, domain: str, user_id: str, name: str | None) -> None:
+def record_launch(engine: Engine, platform: str, user_id: str, name: str | None) -> None:
     now = int(time.time())
-    key = (tool_users.c.canvas_domain == domain) & (tool_users.c.canvas_user_id == user_id)
+    key = (tool_users.c.platform == platform) & (tool_users.c.user_id == user_id)
     with engine.begin() as conn:
         if conn.execute(update(tool_users).where(key).values(
                 name=name, last_launch_at=now)).rowcount:
@@ -32,7 +33,7 @@ def record_launch(engine: Engine, domain: str, user_id: str, name: str | None) -
         try:
             with conn.begin_nested():
                 conn.execute(tool_users.insert().values(
-                    canvas_domain=domain, canvas_user_id=user_id, name=name,
+                    platform=platform, user_id=user_id, name=name,
                     first_launch_at=now, last_launch_at=now))
         except IntegrityError:  # the same user launching twice at once
             pass

@@ -1,8 +1,9 @@
-"""The tool, tested the way Canvas talks to it.
+"""The tool, tested the way platforms talk to it.
 
-Launches are signed with ``ltikit.testing`` (oauthlib underneath), as Canvas signs them;
-the Canvas OAuth2 flow runs against ``ltikit.platform.DevPlatform``, a local Canvas
-stand-in with the same endpoints and formats.
+LTI 1.1 launches are signed with ``ltikit.testing`` (oauthlib underneath), as Canvas and
+Moodle sign them; LTI 1.3 launches with ``ltikit.testing.lti13.TestPlatform`` (PyJWT); the
+Canvas OAuth2 flow runs against ``ltikit.platform.DevPlatform``, a local Canvas stand-in
+with the same endpoints and formats.
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ def launch(client, url=LAUNCH, **params):
     return client.open(**signed.for_flask())
 
 
+def moodle_launch(**params):
+    """A Moodle 1.1 launch: no Canvas parameters, Moodle's product code."""
+    canvas = {name: None for name in launch_params() if name.startswith("custom_canvas_")
+              or name.startswith("ext_")}
+    return {**canvas, "tool_consumer_info_product_family_code": "moodle",
+            "tool_consumer_instance_name": "Moodle of Example University", **params}
+
+
 def test_students_are_refused_politely(app):
     response = launch(app.test_client(), roles="Learner")
     assert response.status_code == 403
-    assert "not available to you" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "not available to you" in page and "is for staff in this course" in page
 
 
 def test_a_teacher_launch_goes_to_canvas_authorization_with_a_state(app):
@@ -44,11 +54,57 @@ def test_a_teacher_launch_goes_to_canvas_authorization_with_a_state(app):
     assert len(query["state"][0]) >= 32
 
 
-def test_a_launch_from_an_unknown_canvas_is_refused(app):
+def test_a_moodle_teacher_sees_who_launched_from_where_without_canvas(app):
+    client = app.test_client()
+    response = launch(client, **moodle_launch())
+    index = client.get(response.headers["Location"], base_url="https://tool.example.edu")
+    assert index.status_code == 200
+    page = index.get_data(as_text=True)
+    assert "Hello, Ada Teacher" in page and "Introduction to Biology" in page
+    assert "Moodle of Example University" in page and "Instructor" in page
+    assert "Canvas profile" not in page and "Disconnect from Canvas" not in page
+
+
+def test_a_launch_from_a_canvas_without_an_api_key_here_still_works(app):
     client = app.test_client()
     response = launch(client, custom_canvas_api_domain="other.example.edu")
     index = client.get(response.headers["Location"], base_url="https://tool.example.edu")
-    assert index.status_code == 403
+    assert index.status_code == 200
+    assert "no API developer key for" in index.get_data(as_text=True)
+
+
+def test_the_canvas_settings_are_optional(tmp_path):
+    from app import create_app
+
+    plain = create_app(settings(tmp_path, BASE_URL="", OAUTH2_ID="", OAUTH2_KEY=""))
+    client = plain.test_client()
+    response = launch(client, custom_canvas_api_domain="canvas.example.edu")
+    index = client.get(response.headers["Location"], base_url="https://tool.example.edu")
+    assert index.status_code == 200 and "Hello, Ada Teacher" in index.get_data(as_text=True)
+
+
+def test_a_lti13_launch_from_any_platform(tmp_path):
+    """LTI 1.3 without a platform running: ``ltikit.testing.lti13.TestPlatform`` signs the
+    id_token; the login names the one redirect URI, /launch."""
+    from app import create_app
+    from ltikit.flask import LTIKit
+    from ltikit.testing.lti13 import TestPlatform
+
+    app = create_app(settings(tmp_path))
+    platform = TestPlatform(issuer="https://moodle.example.edu")
+    platform.register(LTIKit.of(app).registrations)
+    client = app.test_client()
+    launched = platform.launch(client, "https://tool.example.edu/launch",
+                               **{"tool_platform": {"name": "Example Moodle",
+                                                   "product_family_code": "moodle"}})
+    assert launched.status_code == 302
+    index = client.get(launched.headers["Location"], base_url="https://tool.example.edu")
+    page = index.get_data(as_text=True)
+    assert index.status_code == 200 and "Hello, Ada Teacher" in page
+    assert "Example Moodle" in page and "over LTI 1.3" in page
+    student = platform.launch(app.test_client(), "https://tool.example.edu/launch",
+                              roles=["Learner"])
+    assert student.status_code == 403
 
 
 def test_the_xml_configuration_lists_the_placements_and_uses_https_behind_a_proxy(tmp_path):
