@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -63,15 +64,22 @@ def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
         keys.generate()
 
     tool = next((t for t in platform.store.tools() if t["name"] == LTI13_NAME), None)
-    if tool is None:
+    found = platform.store.lti13_tool(tool_id=tool["id"]) if tool else None
+    registrations = kit.registrations
+    if tool is not None and (found is None or not found["oidc_initiation_url"].startswith(
+            tool_url + "/") or registrations.get(platform.issuer, found["client_id"]) is None
+            or not registrations.get(platform.issuer, found["client_id"])
+            .auth_login_url.startswith(platform.url + "/")):
+        # Installed at other ports (PORT or PLATFORM_PORT changed): installed again.
+        platform.store.remove_tool(tool["id"])
+        tool = found = None
+    if tool is None or found is None:
         # One redirect URI, as the template's README says to enter it.
         _, client_id, deployment_id = platform.add_lti13_tool_from_json(
             config_url=f"{tool_url}/lti/config.json", name=LTI13_NAME,
             redirect_uris=[f"{tool_url}/launch"])
     else:
-        found = platform.store.lti13_tool(tool_id=tool["id"])
         client_id, deployment_id = found["client_id"], found["deployment_id"]
-    registrations = kit.registrations
     if registrations.get(platform.issuer, client_id) is None:
         registrations.add(**platform.lti13_registration(client_id),
                           deployments=(deployment_id,))
@@ -93,12 +101,14 @@ def main() -> None:
             PLATFORM_STORAGE=_flag("PLATFORM_STORAGE"))
     except RuntimeError as exc:  # a data file from an older ltikit
         sys.exit(f"{exc}\nDelete {state} to start over.")
-    keys = [k for k in platform.store.developer_keys() if k["name"] == KEY_NAME]
+    callback = f"{tool_url}/ltikit/canvas/callback"
+    # The newest key for this tool's callback (a new one when PORT changed).
+    keys = [k for k in platform.store.developer_keys()
+            if k["name"] == KEY_NAME and callback in k["redirect_uris"]]
     if keys:
-        client_id, client_secret = keys[0]["id"], keys[0]["secret"]
+        client_id, client_secret = keys[-1]["id"], keys[-1]["secret"]
     else:
-        client_id, client_secret = platform.add_developer_key(
-            KEY_NAME, [f"{tool_url}/ltikit/canvas/callback"])
+        client_id, client_secret = platform.add_developer_key(KEY_NAME, [callback])
     lti_key = "template-tool"
     lti_secret = _secret(state, "lti-secret", lambda: secrets.token_urlsafe(32))
     env = {
@@ -119,6 +129,9 @@ def main() -> None:
     tool_server = make_server("127.0.0.1", tool_port, tool_app, threaded=True,
                               request_handler=_Quiet)
     threading.Thread(target=tool_server.serve_forever, daemon=True).start()
+    for tool in platform.store.tools():
+        if tool["consumer_key"] == lti_key and not (tool["url"] or "").startswith(tool_url + "/"):
+            platform.store.remove_tool(tool["id"])  # installed at another PORT
     if not any(t["consumer_key"] == lti_key for t in platform.store.tools()):
         platform.add_lti11_tool_from_xml(lti_key, lti_secret,
                                          config_url=f"{tool_url}/lti/config.xml")
@@ -130,12 +143,16 @@ def main() -> None:
           f"  it, and see your Canvas profile ('{LTI13_NAME}' is the same tool launched over\n"
           "  LTI 1.3). Switch users at the top right (students are refused: the tool is for\n"
           f"  staff). The tool runs on {tool_url}; Ctrl-C stops both.\n", flush=True)
+    stopping = threading.Event()
+    # SIGTERM (dev.py stopped, a process manager) stops both servers as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        threading.Event().wait()
+        stopping.wait()
     except KeyboardInterrupt:
         pass
     finally:
         tool_server.shutdown()
+        tool_server.server_close()
         platform.stop()
 
 

@@ -26,8 +26,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "with_platform.py
 
 
 @contextmanager
-def running_main_job(tmp_path, **settings):
-    platform_port, tool_port = free_port(), free_port()
+def running_main_job(tmp_path, *, ports=None, **settings):
+    platform_port, tool_port = ports or (free_port(), free_port())
     env = dict(os.environ, PLATFORM_PORT=str(platform_port), PORT=str(tool_port),
                LTIKIT_DEV_DIR=str(tmp_path), TOKEN_LIFETIME="3", TOKEN_REFRESH_MARGIN="0",
                **settings)
@@ -274,3 +274,27 @@ def test_cookies_blocked_on_a_platform_without_storage_the_tool_opens_in_a_new_w
         assert window.locator("#greeting").inner_text() == "Hello, Terry Teacher"
         assert "Introduction to Biology" in window.locator("#context").inner_text()
         context.close()
+
+
+def test_a_new_port_with_an_existing_dev_dir_launches_the_tool_there(browser, tmp_path):
+    """PORT and PLATFORM_PORT changed between two runs on the same .dev/: the tool is
+    installed again at its new address, over 1.1 (with the Canvas authorization) and 1.3."""
+    platform_port = free_port()
+    with running_main_job(tmp_path, ports=(platform_port, free_port())):
+        pass
+    for ports in ((platform_port, free_port()), (free_port(), free_port())):
+        with running_main_job(tmp_path, ports=ports) as (course_url, base):
+            assert base.endswith(f":{ports[0]}")
+            page = browser.new_context().new_page()
+            frame = page.frame_locator("iframe#tool_content")
+            act_as(page, base, "Terry Teacher (teacher)")
+            page.goto(course_url)
+            page.click('nav >> text="Template tool"')
+            frame.locator("button:has-text('Authorize')").click()
+            assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+            assert page.frame(name="tool_content").url.startswith(
+                f"http://127.0.0.1:{ports[1]}/")
+            page.goto(course_url)
+            page.click(LTI13_LINK)
+            assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+            page.context.close()
