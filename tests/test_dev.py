@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import dev
+
 from servers import free_port
 
 ROOT = Path(dev.__file__).resolve().parent
