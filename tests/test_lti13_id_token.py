@@ -449,3 +449,44 @@ def test_canvas_custom_fields_left_unexpanded_by_another_platform_are_not_canvas
     assert canvas.canvas.course_id is None  # outside a course Canvas leaves it as written
     assert Launch.from_lti11({"custom_canvas_user_id": "$Canvas.user.id"}, "key").canvas \
         is None
+
+
+def test_an_inline_key_changed_under_the_same_registration_is_used_at_once(tmp_path, clock):
+    """Inline keys are parsed once per registration and reused while its row is the same;
+    a new key under the same registration id (here: another tool database in the same
+    process, and the row rewritten) is never served from the old one's parse."""
+    from sqlalchemy import update
+
+    from ltikit.storage import tables
+
+    first, second = PlatformKeys(), PlatformKeys()
+
+    def registered(name, keys):
+        storage = SQLStorage(f"sqlite:///{tmp_path}/{name}.sqlite3")
+        upgrade(storage.engine)
+        registrations = Registrations(storage.engine)
+        registrations.add(name=name, issuer=ISS, client_id=CLIENT,
+                          auth_login_url=ISS + "/auth", token_url=ISS + "/token",
+                          public_jwk=keys.published[0], deployments=("1:deploy",))
+        return storage, registrations
+
+    storage_a, registrations_a = registered("a", first)
+    _, registrations_b = registered("b", second)  # the same registration id, another key
+    jwks = JWKSCache(storage_a.engine, clock=clock)
+    for _ in range(2):
+        assert verify_id_token(first.sign(claims()), registrations_a, jwks)
+        assert verify_id_token(second.sign(claims()), registrations_b, jwks)
+        with pytest.raises(LTIAuthenticationError):
+            verify_id_token(second.sign(claims(), kid=next(iter(second.keys))),
+                            registrations_a, jwks)
+    # The platform's key replaced in the row (as `registrations add` again would).
+    new_jwk = dict(second.published[0], kid=first.published[0]["kid"])
+    with storage_a.engine.begin() as conn:
+        conn.execute(update(tables.platforms).values(public_jwk=json.dumps(new_jwk)))
+    registrations_a.forget()
+    second_key = next(iter(second.keys.values()))
+    token = jwt.encode(claims(), second_key, algorithm="RS256",
+                       headers={"kid": first.published[0]["kid"]})
+    assert verify_id_token(token, registrations_a, jwks)
+    with pytest.raises(LTIAuthenticationError):
+        verify_id_token(first.sign(claims()), registrations_a, jwks)

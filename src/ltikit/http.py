@@ -15,9 +15,8 @@ refuses oversized bodies before parsing them); its ``url`` is the URL the client
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 __all__ = ["Headers", "Reply", "Request"]
 
@@ -178,10 +177,10 @@ class Request:
         return merged
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """What a flow answers: a status, headers (``Set-Cookie`` lines among them) and an
-    HTML body, for the adapter to send as it is."""
+    HTML body, for the adapter to send as it is.  (A named tuple: immutable, and made on
+    every login and redirect, where a frozen dataclass costs a microsecond more.)"""
 
     status: int
     headers: Pairs = ()

@@ -116,11 +116,12 @@ def canvas_callback() -> Response:
                              "This tool has no Canvas instances configured.", 404))
     try:
         state.bound(request)
+        plain = to_request(request, state.public_url(request))
     except LTIException as exc:
         log.warning("Canvas callback refused: status=%s reason=%s", exc.status, exc.reason)
-        return _page(Refused("This request is too large", exc.message, exc.status))
-    decision = canvas.flow.callback(to_request(request, state.public_url(request)),
-                                    canvas.redirect_uri())
+        title = "This request is too large" if exc.status == 413 else "This request is malformed"
+        return _page(Refused(title, exc.message, exc.status, reason=exc.reason))
+    decision = canvas.flow.callback(plain, canvas.redirect_uri())
     return _page(decision) if isinstance(decision, Refused) else to_response(decision)
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from ..cookies import CookiePolicy
@@ -78,10 +78,10 @@ STATE_COOKIE = "ltikit_lti13_state"
 """The state cookies' name prefix (one cookie per login: ``ltikit_lti13_state_<digest>``)."""
 
 
-@dataclass(frozen=True)
-class Launched:
+class Launched(NamedTuple):
     """A verified LTI 1.3 launch, not yet stored: the id_token, the roles it gives, and
-    the ``Set-Cookie`` value that deletes the login's state cookie."""
+    the ``Set-Cookie`` value that deletes the login's state cookie.  (A named tuple, as
+    :class:`~ltikit.http.Reply`: cheaper to make than a frozen dataclass.)"""
 
     verified: VerifiedIdToken
     roles: Roles

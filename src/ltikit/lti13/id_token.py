@@ -168,16 +168,26 @@ def _check_numeric_dates(claims: Mapping[str, Any], now: float) -> None:
                           "the clocks).", "bad_numeric_date")
 
 
-_inline_keys: TTLCache[tuple[int, str], PlatformKey] = TTLCache(1000)
+_inline_keys: TTLCache[int, tuple[object, str, PlatformKey]] = TTLCache(1000)
 
 
 def _inline_key(registration: Registration) -> PlatformKey:
-    """A registration's inline JWK, parsed once (keys are not re-parsed per launch)."""
-    fingerprint = json.dumps(registration.public_jwk, sort_keys=True)
-    key = _inline_keys.get((registration.id, fingerprint))
-    if key is None:
-        key = _inline_keys.put((registration.id, fingerprint),
-                               PlatformKey(dict(registration.public_jwk or {})))
+    """A registration's inline JWK, parsed once (keys are not re-parsed per launch).
+
+    Kept per registration with the JWK it was parsed from: while the registration's cached
+    row is the same object, the key is reused as it is; a new row (another worker changed
+    the key, or the row cache expired) is compared by its JSON, so a changed key is parsed
+    again and an unchanged one is not (serialising a 2048-bit JWK costs about 3 µs)."""
+    jwk = registration.public_jwk
+    cached = _inline_keys.get(registration.id)
+    if cached is not None and cached[0] is jwk:
+        return cached[2]
+    fingerprint = json.dumps(jwk, sort_keys=True)
+    if cached is not None and cached[1] == fingerprint:
+        key = cached[2]
+    else:
+        key = PlatformKey(dict(jwk or {}))
+    _inline_keys.put(registration.id, (jwk, fingerprint, key))
     return key
 
 
