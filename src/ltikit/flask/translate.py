@@ -31,10 +31,12 @@ def to_request(request: WerkzeugRequest, public_url: str | Callable[[], str]) ->
 
 
 def query_fields(request: WerkzeugRequest) -> tuple[tuple[str, str], ...]:
-    """The query string's parameters, in order, as Werkzeug's ``request.args`` has them
-    (the same ``parse_qsl`` call, without building the MultiDict: about 1.5 µs of every
-    request, later pages included).  A query string that is not UTF-8, on which
-    ``request.args`` raises, is a 400.  tests/test_form_fields.py checks both agree."""
+    """The query string's parameters as Werkzeug's ``request.args`` reads them (the same
+    ``parse_qsl`` call, without building the MultiDict: about 1.5 µs of every request,
+    later pages included), in the order they came (a MultiDict groups a repeated name's
+    values; the OAuth base string sorts them anyway).  A query string that is not UTF-8,
+    on which ``request.args`` raises, is a 400.  tests/test_form_fields.py checks that
+    both give each name the same values in the same order."""
     if "args" in request.__dict__:
         return tuple(request.args.items(multi=True))
     raw = request.query_string
@@ -49,7 +51,8 @@ def query_fields(request: WerkzeugRequest) -> tuple[tuple[str, str], ...]:
 
 
 def form_fields(request: WerkzeugRequest) -> tuple[tuple[str, str], ...]:
-    """An urlencoded body's fields, in order, as Werkzeug's ``request.form`` has them.
+    """An urlencoded body's fields as Werkzeug's ``request.form`` reads them, in the order
+    they came (see :func:`query_fields`).
 
     Werkzeug reads such a body with ``parse_qsl(body.decode(), keep_blank_values=True,
     errors="werkzeug.url_quote")`` and wraps the pairs in a MultiDict; doing only the first
