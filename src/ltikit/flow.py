@@ -7,8 +7,14 @@ PyLTI's ``request='initial'|'session'|'any'`` does, verifies it, checks the role
 anything is stored, stores a new launch with its nonce (one insert: a replay is refused by
 the database), and answers :class:`Authenticated` (the launch and the ``Set-Cookie``
 values to send with the view's response) or a :class:`~ltikit.http.Reply` the launch
-continues with (LTI 1.3's platform-storage check).  Refusals raise
+continues with (LTI 1.3's platform-storage check, or the redirect that hands a launch
+verified at the tool's one redirect URI to its target page).  Refusals raise
 :class:`~ltikit.errors.LTIException` subclasses.
+
+A launch handed off that way arrives as a GET with ``ltikit_handoff`` (:data:`HANDOFF_PARAM`):
+single-use and valid a minute (:meth:`ltikit.launches.LaunchManager.take_handoff`), it is
+that page's new launch whatever its ``request=``, checked against its role and message
+types as a launch there would be.
 
 An adapter builds the :class:`~ltikit.http.Request` (after refusing oversized requests
 before their body is parsed) and sends the reply or calls the view.
