@@ -298,3 +298,28 @@ def test_a_new_port_with_an_existing_dev_dir_launches_the_tool_there(browser, tm
             page.click(LTI13_LINK)
             assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
             page.context.close()
+
+
+def test_cookies_blocked_content_selection_is_handed_from_the_redirect_uri(browser, tmp_path):
+    """Canvas with its storage frame, the tool's cookies blocked: the deep linking request
+    goes to /launch (the one redirect URI), is checked through the platform's storage
+    there, and is handed to /deep-link, whose answer adds the tool to the modules."""
+    with running_main_job(tmp_path, COOKIE_PARTITIONED="false") as (course_url, base), \
+            launched(browser, "--test-third-party-cookie-phaseout") as blocking:
+        context = blocking.new_context()
+        page = context.new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        page.locator("a[href*='placement=link_selection']").first.click()
+        add = frame.get_by_role("button", name="Add Template tool")
+        add.wait_for()
+        handed = page.frame(name="tool_content").url  # /deep-link, after the hand-off
+        assert "/deep-link?" in handed and "ltikit_handoff=" in handed
+        tool_origin = "/".join(handed.split("/", 3)[:3])
+        add.click()
+        frame.get_by_role("status").filter(has_text="was added").wait_for()
+        assert context.cookies(tool_origin) == []  # no cookie of the tool was kept
+        page.goto(course_url)
+        assert "Template tool" in page.locator("#modules").inner_text()
+        context.close()
