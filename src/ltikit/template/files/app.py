@@ -98,7 +98,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Every @lti route below takes the launch role and the error page from here.
     kit = LTIKit(app, error=error, role=app.config["LAUNCH_ROLE"])
 
-    @app.route("/launch", methods=["POST"])
+    # GET too: a launch verified here for "/launch?..." (another query) comes back to it
+    # as a single-use hand-off (LTIKIT_LTI13_REDIRECT_URI, see README: One redirect URI).
+    @app.route("/launch", methods=["GET", "POST"])
     @lti(request="initial")
     def launch(lti):
         if lti.user.id:

@@ -166,3 +166,27 @@ def test_the_lti13_developer_key_json_follows_the_same_settings(tmp_path):
     assert config["scopes"] == []
     assert [p["placement"] for p in config["extensions"][0]["settings"]["placements"]] == \
         ["course_navigation"]
+
+
+def test_content_selection_arrives_at_the_one_redirect_uri_and_is_handed_on(tmp_path):
+    """Moodle and Canvas post every 1.3 launch to /launch, the one redirect URI this tool
+    registers; a content selection request meant for /deep-link is handed on there."""
+    from app import create_app
+    from ltikit.flask import LTIKit
+    from ltikit.testing.lti13 import TestPlatform
+
+    app = create_app(settings(tmp_path))
+    platform = TestPlatform(issuer="https://moodle.example.edu")
+    platform.register(LTIKit.of(app).registrations)
+    client = app.test_client()
+    handed = platform.launch(client, "https://tool.example.edu/deep-link", **{
+        "message_type": "LtiDeepLinkingRequest",
+        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": {
+            "deep_link_return_url": "https://moodle.example.edu/mod/lti/contentitem_return.php",
+            "accept_types": ["ltiResourceLink"],
+            "accept_presentation_document_targets": ["iframe", "window"]}})
+    assert handed.status_code == 302
+    location = urlsplit(handed.headers["Location"])
+    assert location.path == "/deep-link" and "ltikit_handoff=" in location.query
+    page = client.get(f"{location.path}?{location.query}", base_url="https://tool.example.edu")
+    assert page.status_code == 200 and "Add" in page.get_data(as_text=True)
