@@ -63,17 +63,17 @@ def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
     if not keys.jwks()["keys"]:  # `ltikit tool-keys generate`, done here for you
         keys.generate()
 
+    registrations = kit.registrations
     tool = next((t for t in platform.store.tools() if t["name"] == LTI13_NAME), None)
     found = platform.store.lti13_tool(tool_id=tool["id"]) if tool else None
-    registrations = kit.registrations
-    if tool is not None and (found is None or not found["oidc_initiation_url"].startswith(
-            tool_url + "/") or registrations.get(platform.issuer, found["client_id"]) is None
-            or not registrations.get(platform.issuer, found["client_id"])
-            .auth_login_url.startswith(platform.url + "/")):
+    registered = registrations.get(platform.issuer, found["client_id"]) if found else None
+    if tool is not None and (
+            found is None or not found["oidc_initiation_url"].startswith(tool_url + "/")
+            or (registered and not registered.auth_login_url.startswith(platform.url + "/"))):
         # Installed at other ports (PORT or PLATFORM_PORT changed): installed again.
         platform.store.remove_tool(tool["id"])
-        tool = found = None
-    if tool is None or found is None:
+        found = None
+    if found is None:
         # One redirect URI, as the template's README says to enter it.
         _, client_id, deployment_id = platform.add_lti13_tool_from_json(
             config_url=f"{tool_url}/lti/config.json", name=LTI13_NAME,

@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadSignature
 
 from .errors import LTIAuthenticationError, LTIConfigurationError, LTINotInSessionException
 from .launch import Launch
 from .lti11.launch import VerifiedLaunch
-from .signing import CachedKeySigner
+from .signing import CachedKeySigner, CachedKeyTimestampSigner
 from .storage import LaunchStorage
 
 if TYPE_CHECKING:
@@ -196,8 +196,8 @@ class LaunchManager:
         self.storage.delete_launch(active.row_id)
 
 
-class _ClockedSigner(TimestampSigner):
-    """itsdangerous's timestamped signer on the launch manager's clock (tests move it)."""
+class _ClockedSigner(CachedKeyTimestampSigner):
+    """ltikit's timestamped signer on the launch manager's clock (tests move it)."""
 
     def __init__(self, secret_key: str | bytes, *, salt: str,
                  clock: Callable[[], float]) -> None:

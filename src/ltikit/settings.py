@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import _http
 from .errors import LTIConfigurationError
 from .launch import BASIC_LAUNCH
+from .urls import origin
 
 __all__ = ["DEFAULTS", "Settings"]
 
@@ -219,5 +219,4 @@ def _redirect_uri_ok(value: str) -> bool:
         return False
     if value.startswith("/"):
         return not value.startswith("//") and "\\" not in value
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return origin(value) is not None  # an http(s) URL that every reader reads alike

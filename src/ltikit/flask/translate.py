@@ -47,7 +47,7 @@ def query_fields(request: WerkzeugRequest) -> tuple[tuple[str, str], ...]:
     except UnicodeDecodeError:
         raise LTIMalformedRequest("The query string is not valid text.",
                                   reason="bad_encoding") from None
-    return tuple(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
+    return _urlencoded(text)
 
 
 def form_fields(request: WerkzeugRequest) -> tuple[tuple[str, str], ...]:
@@ -67,6 +67,12 @@ def form_fields(request: WerkzeugRequest) -> tuple[tuple[str, str], ...]:
         text = request.get_data(cache=True).decode()
     except UnicodeDecodeError:
         return ()
+    return _urlencoded(text)
+
+
+def _urlencoded(text: str) -> tuple[tuple[str, str], ...]:
+    # Werkzeug's own call for request.args and request.form (werkzeug.sansio.request,
+    # werkzeug.formparser): invalid UTF-8 in escapes stays percent-encoded.
     return tuple(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
