@@ -14,7 +14,6 @@ from flask import Flask, request
 from browser import become, serve
 from ltikit.crypto import SecretBox
 from ltikit.flask import LTIKit, lti
-from ltikit.lti13 import Registrations
 from ltikit.lti13.deep_linking import LineItemSpec, LtiResourceLink
 from ltikit.platform import DevPlatform
 
@@ -66,25 +65,31 @@ def quiz_tool(tmp_path, base: list[str], *, item_path: str = "/launch",
     return app
 
 
+def installed(platform, app, tool_url, *, redirect_uris, scopes):
+    """The quiz tool installed on ``platform`` with its content selection placement, and
+    the platform registered with the tool."""
+    app.kit.tool_keys.generate()
+    _, client_id, deployment_id = platform.add_lti13_tool(
+        "Quiz tool", oidc_initiation_url=f"{tool_url}/lti13/login",
+        target_link_uri=f"{tool_url}/launch", redirect_uris=redirect_uris, scopes=scopes,
+        public_jwk_url=f"{tool_url}/lti13/jwks",
+        placements={"assignment_selection": {
+            "enabled": "true", "text": "Add a quiz", "url": f"{tool_url}/pick",
+            "message_type": "LtiDeepLinkingRequest"}})
+    app.kit.registrations.add(**platform.lti13_registration(client_id),
+                              deployments=(deployment_id,))
+    return platform
+
+
 @pytest.fixture
 def setup(tmp_path):
     base: list[str] = []
     app = quiz_tool(tmp_path, base)
     with DevPlatform(tmp_path / "p.sqlite3") as platform, serve(app) as tool_url:
         base.append(tool_url)
-        LTIKit.state(app).lti13.tool_keys().generate()
-        _, client_id, deployment_id = platform.add_lti13_tool(
-            "Quiz tool", oidc_initiation_url=f"{tool_url}/lti13/login",
-            target_link_uri=f"{tool_url}/launch",
-            redirect_uris=[f"{tool_url}/launch", f"{tool_url}/pick"],
-            scopes=[AGS + "lineitem", AGS + "score", NRPS],
-            public_jwk_url=f"{tool_url}/lti13/jwks",
-            placements={"assignment_selection": {
-                "enabled": "true", "text": "Add a quiz", "url": f"{tool_url}/pick",
-                "message_type": "LtiDeepLinkingRequest"}})
-        Registrations(LTIKit.state(app).storage.engine).add(
-            **platform.lti13_registration(client_id), deployments=(deployment_id,))
-        yield platform
+        yield installed(platform, app, tool_url,
+                        redirect_uris=[f"{tool_url}/launch", f"{tool_url}/pick"],
+                        scopes=[AGS + "lineitem", AGS + "score", NRPS])
 
 
 def act_as(page, platform, login):
@@ -130,17 +135,8 @@ def test_one_redirect_uri_deep_linked_quizzes_at_their_own_paths_on_a_plain_plat
     with DevPlatform(tmp_path / "p.sqlite3", CANVAS_EXTENSIONS=False) as platform, \
             serve(app) as tool_url:
         base.append(tool_url)
-        kit = app.kit
-        kit.tool_keys.generate()
-        _, client_id, deployment_id = platform.add_lti13_tool(
-            "Quiz tool", oidc_initiation_url=f"{tool_url}/lti13/login",
-            target_link_uri=f"{tool_url}/launch", redirect_uris=[f"{tool_url}/launch"],
-            scopes=[AGS + "lineitem", AGS + "score"], public_jwk_url=f"{tool_url}/lti13/jwks",
-            placements={"assignment_selection": {
-                "enabled": "true", "text": "Add a quiz", "url": f"{tool_url}/pick",
-                "message_type": "LtiDeepLinkingRequest"}})
-        kit.registrations.add(**platform.lti13_registration(client_id),
-                              deployments=(deployment_id,))
+        installed(platform, app, tool_url, redirect_uris=[f"{tool_url}/launch"],
+                  scopes=[AGS + "lineitem", AGS + "score"])
         page = browser.new_context().new_page()
         frame = page.frame_locator("iframe#tool_content")
         act_as(page, platform, "teacher")

@@ -67,6 +67,22 @@ def the_access_token_expires(dev_dir):
         conn.execute(update(tables.canvas_tokens).values(expires_at=now - 1))
 
 
+@contextmanager
+def teacher_with_cookies_blocked(browser, tmp_path, **settings):
+    """The main job with the tool's cookies not Partitioned, and Terry Teacher on the
+    course page in a Chromium after the third-party cookie phase-out: none of the tool's
+    cookies reaches it inside the iframe.  Yields (context, page, frame, course URL,
+    platform URL)."""
+    with running_main_job(tmp_path, COOKIE_PARTITIONED="false", **settings) as (
+            course_url, base), launched(browser, "--test-third-party-cookie-phaseout") as blocking:
+        context = blocking.new_context()
+        page = context.new_page()
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        yield context, page, page.frame_locator("iframe#tool_content"), course_url, base
+        context.close()
+
+
 def stats(base):
     return requests.get(base + "/_platform/stats", timeout=10).json()
 
@@ -154,13 +170,8 @@ def test_over_lti13_with_third_party_cookies_blocked(browser, tmp_path):
     """Chromium after the phase-out, the tool's cookies not Partitioned: none reaches the
     tool inside the iframe.  The login goes through the platform's storage frame and the
     launch id through URLs, including the Canvas authorization round trip."""
-    with running_main_job(tmp_path, COOKIE_PARTITIONED="false") as (course_url, base), \
-            launched(browser, "--test-third-party-cookie-phaseout") as blocking:
-        context = blocking.new_context()
-        page = context.new_page()
-        frame = page.frame_locator("iframe#tool_content")
-        act_as(page, base, "Terry Teacher (teacher)")
-        page.goto(course_url)
+    with teacher_with_cookies_blocked(browser, tmp_path) as (context, page, frame,
+                                                              course_url, base):
         page.click(LTI13_LINK)
         # First the tool's page that asks the platform's storage, then the consent page.
         frame.get_by_role("heading", name="is requesting access to your account").wait_for()
@@ -175,7 +186,6 @@ def test_over_lti13_with_third_party_cookies_blocked(browser, tmp_path):
         page.goto(course_url)
         page.click(LTI13_LINK)
         frame.get_by_role("heading", name="This tool is not available to you").wait_for()
-        context.close()
 
 
 def test_a_project_made_with_ltikit_new_launches_over_lti13(browser, tmp_path):
@@ -258,14 +268,8 @@ def test_cookies_blocked_on_a_platform_without_storage_the_tool_opens_in_a_new_w
     """As in Moodle: no storage frame, the tool's cookies blocked in the frame.  The login
     offers itself, not yet used, in a new window (never a replay of a used login), and
     there the teacher gets in."""
-    with running_main_job(tmp_path, CANVAS_EXTENSIONS="false", PLATFORM_STORAGE="false",
-                          COOKIE_PARTITIONED="false") as (course_url, base), \
-            launched(browser, "--test-third-party-cookie-phaseout") as blocking:
-        context = blocking.new_context()
-        page = context.new_page()
-        frame = page.frame_locator("iframe#tool_content")
-        act_as(page, base, "Terry Teacher (teacher)")
-        page.goto(course_url)
+    with teacher_with_cookies_blocked(browser, tmp_path, CANVAS_EXTENSIONS="false",
+                                      PLATFORM_STORAGE="false") as (context, page, frame, *_):
         page.click(LTI13_LINK)
         frame.get_by_role("heading", name="This tool needs a new window").wait_for()
         with context.expect_page() as opened:
@@ -273,7 +277,6 @@ def test_cookies_blocked_on_a_platform_without_storage_the_tool_opens_in_a_new_w
         window = opened.value
         assert window.locator("#greeting").inner_text() == "Hello, Terry Teacher"
         assert "Introduction to Biology" in window.locator("#context").inner_text()
-        context.close()
 
 
 def test_a_new_port_with_an_existing_dev_dir_launches_the_tool_there(browser, tmp_path):
@@ -304,13 +307,8 @@ def test_cookies_blocked_content_selection_is_handed_from_the_redirect_uri(brows
     """Canvas with its storage frame, the tool's cookies blocked: the deep linking request
     goes to /launch (the one redirect URI), is checked through the platform's storage
     there, and is handed to /deep-link, whose answer adds the tool to the modules."""
-    with running_main_job(tmp_path, COOKIE_PARTITIONED="false") as (course_url, base), \
-            launched(browser, "--test-third-party-cookie-phaseout") as blocking:
-        context = blocking.new_context()
-        page = context.new_page()
-        frame = page.frame_locator("iframe#tool_content")
-        act_as(page, base, "Terry Teacher (teacher)")
-        page.goto(course_url)
+    with teacher_with_cookies_blocked(browser, tmp_path) as (context, page, frame,
+                                                              course_url, _):
         page.locator("a[href*='placement=link_selection']").first.click()
         add = frame.get_by_role("button", name="Add Template tool")
         add.wait_for()
@@ -322,4 +320,3 @@ def test_cookies_blocked_content_selection_is_handed_from_the_redirect_uri(brows
         assert context.cookies(tool_origin) == []  # no cookie of the tool was kept
         page.goto(course_url)
         assert "Template tool" in page.locator("#modules").inner_text()
-        context.close()
