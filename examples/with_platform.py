@@ -3,7 +3,8 @@
 The platform (a Canvas stand-in) listens on http://localhost:8000 and the tool (the
 project template of ``ltikit new``) on http://127.0.0.1:5000: two sites, as a real tool
 and LMS are.  On first start the platform gets an API developer key for the tool and
-installs it from its XML configuration URL, as Canvas's "By URL" does.  Everything is
+installs it from its XML configuration URL, as Canvas's "By URL" does, and over LTI 1.3 by
+Dynamic Registration from a single-use registration link.  Everything is
 kept in ``.dev/`` (or ``$LTIKIT_DEV_DIR``); delete it to start over.  ``TOOL_DIR=<project>``
 runs a project made with ``ltikit new`` instead of the template in this checkout.
 """
@@ -53,9 +54,10 @@ class _Quiet(WSGIRequestHandler):
 
 
 def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
-    """The same tool again over LTI 1.3: an LTI key made from its JSON URL on the platform
-    (Canvas: Developer Keys > + LTI Key > Enter URL), and the platform registered in the
-    tool's database (what ``ltikit registrations add`` does for a real Canvas)."""
+    """The same tool again over LTI 1.3, installed by LTI Dynamic Registration: a
+    single-use registration link (what ``python manage.py registration-link`` prints),
+    pasted into the platform (Canvas: Developer Keys > + LTI Registration), where the
+    tool's registration page is confirmed.  The platform must be serving already."""
     from ltikit.flask import LTIKit
 
     kit = LTIKit.of(tool_app)
@@ -68,21 +70,18 @@ def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
     found = platform.store.lti13_tool(tool_id=tool["id"]) if tool else None
     registered = registrations.get(platform.issuer, found["client_id"]) if found else None
     if tool is not None and (
-            found is None or not found["oidc_initiation_url"].startswith(tool_url + "/")
-            or (registered and not registered.auth_login_url.startswith(platform.url + "/"))):
-        # Installed at other ports (PORT or PLATFORM_PORT changed): installed again.
+            found is None or registered is None
+            or not found["oidc_initiation_url"].startswith(tool_url + "/")
+            or not registered.auth_login_url.startswith(platform.url + "/")):
+        # Installed at other ports (PORT or PLATFORM_PORT changed), or the tool's database
+        # was deleted: installed again.
         platform.store.remove_tool(tool["id"])
         found = None
     if found is None:
-        # One redirect URI, as the template's README says to enter it.
-        _, client_id, deployment_id = platform.add_lti13_tool_from_json(
-            config_url=f"{tool_url}/lti/config.json", name=LTI13_NAME,
-            redirect_uris=[f"{tool_url}/launch"])
-    else:
-        client_id, deployment_id = found["client_id"], found["deployment_id"]
-    if registrations.get(platform.issuer, client_id) is None:
-        registrations.add(**platform.lti13_registration(client_id),
-                          deployments=(deployment_id,))
+        link = kit.registration_links.create(lifetime=600, note="python3 dev.py run")
+        tool_id, _, _ = platform.register_tool(f"{tool_url}/lti13/register/{link}")
+        # The 1.1 install of the same tool has its name: tell them apart.
+        platform.store.rename_tool(tool_id, LTI13_NAME)
 
 
 def main() -> None:
@@ -135,8 +134,12 @@ def main() -> None:
     if not any(t["consumer_key"] == lti_key for t in platform.store.tools()):
         platform.add_lti11_tool_from_xml(lti_key, lti_secret,
                                          config_url=f"{tool_url}/lti/config.xml")
-    install_lti13(platform, tool_app, tool_url)
     platform.start()
+    try:
+        install_lti13(platform, tool_app, tool_url)
+    except RuntimeError as exc:
+        platform.stop()
+        sys.exit(f"Installing the tool over LTI 1.3 (Dynamic Registration) failed: {exc}")
     course = platform.course_id("BIO101")
     print(f"\n  Open {platform.url}/courses/{course}\n\n"
           "  You are Terry Teacher: click 'Template tool' in the course navigation, authorize\n"

@@ -11,17 +11,20 @@ must end within a few seconds whatever the other side does, so here every reques
 * when the deadline passes, a timer shuts those sockets down, which ends any blocked read
   at once; the request then fails with :class:`DeadlineExceeded` (a ``requests.Timeout``);
 * :func:`send` reads the whole body within the same deadline, up to a size limit, and
-  never follows a redirect.
+  never follows a redirect; given ``allow_address``, it sends nothing to a server whose
+  address that refuses (checked on the connected socket, so a host name that resolves to
+  an internal address is refused too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -40,11 +43,17 @@ class BodyTooLarge(requests.RequestException):
     """The response body was larger than the caller accepts."""
 
 
+class AddressRefused(requests.ConnectionError):
+    """The server's address is one the caller does not call (an internal one, say)."""
+
+
 class _Watch:
     """The sockets of one request, shut down together when its deadline passes."""
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self.allow_address: Any = None
+        self.refused: str | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(seconds, 0.0), self._expire)
@@ -83,6 +92,20 @@ def _watch_socket(connection: Any) -> None:
         watch.add(connection.sock)
 
 
+def _check_address(connection: Any) -> None:
+    watch = getattr(_local, "watch", None)
+    if watch is None or watch.allow_address is None or connection.sock is None:
+        return
+    host = connection.sock.getpeername()[0]
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not watch.allow_address(address):
+        watch.refused = str(address)
+        _shutdown(connection.sock)
+        raise OSError(f"refused to call {address}")
+
+
 class _Watched:
     """Registers the connection's socket with the current request's deadline."""
 
@@ -91,6 +114,7 @@ class _Watched:
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         _watch_socket(self)
+        _check_address(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch_socket(self)  # a kept-alive connection is watched again for this request
@@ -203,17 +227,21 @@ def _deadline(seconds: float) -> Iterator[_Watch]:
 
 def send(session: requests.Session, method: str, url: str, *, connect_timeout: float,
          total_timeout: float, max_bytes: int | None = None,
+         allow_address: Callable[[Any], bool] | None = None,
          **kwargs: Any) -> tuple[requests.Response, bytes]:
     """``(response, body)`` of one request, redirects not followed, the body read in full
     (at most ``max_bytes``), all within ``total_timeout`` seconds.
 
-    Raises :class:`DeadlineExceeded` when the deadline passes, :class:`BodyTooLarge`, or
-    the ``requests`` exception of any other failure.  With a session not made by
+    Raises :class:`DeadlineExceeded` when the deadline passes, :class:`BodyTooLarge`,
+    :class:`AddressRefused` when ``allow_address(ip)`` refuses the server's address (only
+    on a session made by :func:`new_session`, whose connections are checked), or the
+    ``requests`` exception of any other failure.  With a session not made by
     :func:`new_session` the deadline is checked between reads only.
     """
     started = time.monotonic()
     read_timeout = max(total_timeout, 0.001)
     with _deadline(total_timeout) as watch:
+        watch.allow_address = allow_address
         try:
             response = session.request(method, url, stream=True, allow_redirects=False,
                                         timeout=(min(connect_timeout, read_timeout),
@@ -232,6 +260,9 @@ def send(session: requests.Session, method: str, url: str, *, connect_timeout: f
             if watch.expired:  # a body without a length ends where the socket was shut
                 raise DeadlineExceeded(f"no complete answer within {total_timeout} s")
         except requests.RequestException:
+            if watch.refused is not None:
+                raise AddressRefused(f"{watch.refused} is not an address this call may "
+                                     "reach") from None
             if watch.expired or time.monotonic() - started > total_timeout:
                 raise DeadlineExceeded(f"no complete answer within {total_timeout} s") \
                     from None

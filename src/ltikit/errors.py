@@ -21,6 +21,7 @@ a short machine-readable ``reason`` (one of :class:`Reason`, listed with their m
     ├── CanvasNotConfigured            403  a launch from a Canvas the tool has no key for
     ├── CanvasAuthorizationRequired    401  no usable Canvas token: authorize (a redirect)
     ├── CanvasOAuthError               400  Canvas refused an OAuth2 request
+    ├── RegistrationError              400  a Dynamic Registration refused (403, 401, 502)
     └── CanvasUnavailable              503  Canvas unreachable, slow (504) or throttled
         └── CanvasBusy                 503  the token is being renewed elsewhere: retry
 
@@ -39,7 +40,7 @@ __all__ = [
     "CanvasUnavailable", "DecryptionError", "DeepLinkingError", "JWKSUnavailable",
     "LTIAuthenticationError", "LTIConfigurationError", "LTIException", "LTIMalformedRequest",
     "LTINotInSessionException", "LTIPostMessageException", "LTIRequestTooLarge",
-    "LTIRoleException", "LTIStateCookieMissing", "Reason", "ServiceError",
+    "LTIRoleException", "LTIStateCookieMissing", "Reason", "RegistrationError", "ServiceError",
 ]
 
 
@@ -65,8 +66,10 @@ class Reason(StrEnum):
     BAD_NONCE = "bad_nonce"
     BAD_NUMERIC_DATE = "bad_numeric_date"
     BAD_OAUTH_VERSION = "bad_oauth_version"
+    BAD_OPENID_CONFIGURATION = "bad_openid_configuration"
     BAD_OUTCOME_RESPONSE = "bad_outcome_response"
     BAD_PARAMETERS = "bad_parameters"
+    BAD_REGISTRATION_REQUEST = "bad_registration_request"
     BAD_REQUEST_LIMITS = "bad_request_limits"
     BAD_RETURN_URL = "bad_return_url"
     BAD_SETTING = "bad_setting"
@@ -96,10 +99,12 @@ class Reason(StrEnum):
     DUPLICATE_PARAMETER = "duplicate_parameter"
     EXPIRED_ID_TOKEN = "expired_id_token"
     FOREIGN_NEXT_LINK = "foreign_next_link"
+    FOREIGN_OPENID_CONFIGURATION = "foreign_openid_configuration"
     FOREIGN_TARGET_LINK_URI = "foreign_target_link_uri"
-    HANDOFF_USED = "handoff_used"
     FUTURE_ID_TOKEN = "future_id_token"
     FUTURE_TIMESTAMP = "future_timestamp"
+    HANDOFF_USED = "handoff_used"
+    INSECURE_OPENID_CONFIGURATION = "insecure_openid_configuration"
     INVALID_ID_TOKEN = "invalid_id_token"
     JWKS_UNAVAILABLE = "jwks_unavailable"
     LAUNCH_EXPIRED = "launch_expired"
@@ -108,6 +113,9 @@ class Reason(StrEnum):
     MISSING_CLAIM = "missing_claim"
     MISSING_OAUTH_PARAMETER = "missing_oauth_parameter"
     MISSING_RESOURCE_LINK_ID = "missing_resource_link_id"
+    NONCE_MISMATCH = "nonce_mismatch"
+    NOT_A_LAUNCH = "not_a_launch"
+    NOT_DEEP_LINKING = "not_deep_linking"
     NO_AGS = "no_ags"
     NO_AGS_DELETE = "no_ags_delete"
     NO_CANVAS_DOMAIN = "no_canvas_domain"
@@ -127,15 +135,21 @@ class Reason(StrEnum):
     NO_REFRESH_TOKEN = "no_refresh_token"
     NO_SECRET_KEY = "no_secret_key"
     NO_TOOL_KEY = "no_tool_key"
-    NONCE_MISMATCH = "nonce_mismatch"
-    NOT_A_LAUNCH = "not_a_launch"
-    NOT_DEEP_LINKING = "not_deep_linking"
+    OPENID_CONFIGURATION_UNAVAILABLE = "openid_configuration_unavailable"
     OUTCOME_HTTP_ERROR = "outcome_http_error"
     OUTCOME_REFUSED = "outcome_refused"
     OUTCOME_TIMEOUT = "outcome_timeout"
     OUTCOME_UNREACHABLE = "outcome_unreachable"
     PAGING_LOOP = "paging_loop"
     PLATFORM_REFUSED = "platform_refused"
+    REGISTRATION_DISABLED = "registration_disabled"
+    REGISTRATION_FAILED = "registration_failed"
+    REGISTRATION_LINK_EXPIRED = "registration_link_expired"
+    REGISTRATION_LINK_INVALID = "registration_link_invalid"
+    REGISTRATION_LINK_REQUIRED = "registration_link_required"
+    REGISTRATION_LINK_USED = "registration_link_used"
+    REGISTRATION_ORIGIN_CHANGED = "registration_origin_changed"
+    REGISTRATION_TOKEN_REFUSED = "registration_token_refused"
     REPLAYED_NONCE = "replayed_nonce"
     ROLE = "role"
     SCOPE_NOT_GRANTED = "scope_not_granted"
@@ -296,6 +310,25 @@ class DeepLinkingError(LTIException):
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message, reason=reason)
+
+
+class RegistrationError(LTIException):
+    """An LTI Dynamic Registration was refused: registrations off or the link not valid
+    (403), the platform's configuration unusable (400), the registration token refused by
+    the platform (401), or the platform unreachable or failing (502, 504).
+
+    ``http_status`` and ``body_excerpt`` are the platform's answer, when there was one."""
+
+    status = 400
+    reason = "bad_registration_request"
+
+    def __init__(self, message: str, *, reason: str | None = None, status: int | None = None,
+                 http_status: int | None = None, body_excerpt: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.http_status = http_status
+        self.body_excerpt = body_excerpt
+        if status is not None:
+            self.status = status
 
 
 class CanvasNotConfigured(LTIException):

@@ -73,6 +73,12 @@ DEFAULTS: Mapping[str, Any] = {
     # that page (ltikit.flow).  None: the redirect URI is each launch's target_link_uri.
     "LTIKIT_LTI13_REDIRECT_URI": None,
     "LTIKIT_LTI13_LEEWAY": 5,
+    # LTI Dynamic Registration (a platform installs the tool from one URL): "off", "open"
+    # (any platform that opens the URL), or "links" (only through single-use links made
+    # with `ltikit registration-link`).  The URL is LTIKIT_LTI13_REGISTRATION_PATH; the
+    # app says what to register (LTIKit(app, tool_configuration=...)).
+    "LTIKIT_LTI13_REGISTRATION": "off",
+    "LTIKIT_LTI13_REGISTRATION_PATH": "/lti13/register",
     # Seconds between two re-fetches of a platform's JWKS for an unknown kid (all workers
     # together): short, so a launch right after a key rotation is refused only briefly.
     "LTIKIT_LTI13_JWKS_REFETCH_INTERVAL": 10,
@@ -87,6 +93,9 @@ DEFAULTS: Mapping[str, Any] = {
     "LTIKIT_LTI13_JWKS_TIMEOUT": None,
     "LTIKIT_LTI13_SERVICE_TIMEOUT": None,
     "LTIKIT_OUTCOMES_TIMEOUT": None,
+    # Deadline of each call a registration makes (the configuration, the registration):
+    # None for 3 10.
+    "LTIKIT_LTI13_REGISTRATION_TIMEOUT": None,
     # Seconds a request waits for another worker's refresh of the same Canvas token before
     # answering 503 with Retry-After (it never waits while the current token still works).
     "LTIKIT_CANVAS_REFRESH_WAIT": 3.0,
@@ -132,6 +141,9 @@ class Settings:
     lti13_jwks_timeout: Timeout
     lti13_service_timeout: Timeout
     outcomes_timeout: Timeout
+    lti13_registration: str
+    lti13_registration_path: str
+    lti13_registration_timeout: Timeout
     max_request_bytes: int
     max_form_fields: int
 
@@ -142,6 +154,8 @@ class Settings:
         from .canvas.client import DEFAULT_API_TIMEOUT
         from .canvas.oauth import DEFAULT_TIMEOUT as TOKEN_TIMEOUT
         from .lti11.outcomes import DEFAULT_TIMEOUT as OUTCOMES_TIMEOUT
+        from .lti13.dynamic_registration import DEFAULT_TIMEOUT as REGISTRATION_TIMEOUT
+        from .lti13.dynamic_registration import POLICIES
         from .lti13.jwks import DEFAULT_TIMEOUT as JWKS_TIMEOUT
         from .lti13.services import DEFAULT_TIMEOUT as SERVICE_TIMEOUT
 
@@ -185,8 +199,22 @@ class Settings:
             raise LTIConfigurationError(
                 f"LTIKIT_LTI13_REDIRECT_URI {redirect_uri!r} must be a path of the tool "
                 "(/launch) or an http(s) URL without a fragment.", reason="bad_setting")
+        registration = str(get("LTIKIT_LTI13_REGISTRATION") or "off").strip().lower()
+        if registration not in POLICIES:
+            raise LTIConfigurationError(
+                f"LTIKIT_LTI13_REGISTRATION must be one of {', '.join(POLICIES)}, not "
+                f"{registration!r}.", reason="bad_setting")
+        registration_path = str(get("LTIKIT_LTI13_REGISTRATION_PATH"))
+        if not registration_path.startswith("/") or registration_path.startswith("//") or \
+                registration_path.endswith("/") or "<" in registration_path:
+            raise LTIConfigurationError(
+                f"LTIKIT_LTI13_REGISTRATION_PATH {registration_path!r} must be a path of the "
+                "tool such as /lti13/register.", reason="bad_setting")
         return cls(
             raw=config,
+            lti13_registration=registration, lti13_registration_path=registration_path,
+            lti13_registration_timeout=timeout("LTIKIT_LTI13_REGISTRATION_TIMEOUT",
+                                               REGISTRATION_TIMEOUT),
             timestamp_window=number("LTIKIT_TIMESTAMP_WINDOW"),
             launch_lifetime=number("LTIKIT_LAUNCH_LIFETIME", minimum=1),
             trusted_proxies=number("LTIKIT_TRUSTED_PROXIES"),

@@ -8,6 +8,7 @@ an adapter (Flask today, Starlette next) asks the store, not the engine:
   (:class:`~ltikit.storage.SQLStorage`, on the hot path's raw-cursor statements);
 * ``store.registrations``: the LTI 1.3 platforms registered with the tool;
 * ``store.tool_keys``: the tool's LTI 1.3 signing keys (private keys encrypted);
+* ``store.registration_links``: single-use LTI Dynamic Registration links;
 * ``store.oauth_states``: Canvas authorizations in progress;
 * :meth:`Store.canvas_tokens`, :meth:`Store.jwks` and :meth:`Store.service_tokens`: the
   Canvas tokens, the platforms' key sets and the LTI Advantage service tokens, each with
@@ -31,6 +32,7 @@ from sqlalchemy import Engine
 
 from .canvas.tokens import CanvasTokens, OAuthStates
 from .crypto import SecretBox
+from .lti13.dynamic_registration import RegistrationLinks
 from .lti13.jwks import JWKSCache
 from .lti13.registrations import Registrations
 from .lti13.services import ServiceTokens
@@ -70,6 +72,10 @@ class Store:
     @functools.cached_property
     def tool_keys(self) -> ToolKeys:
         return ToolKeys(self.engine, self.secret_box(), clock=self.clock)
+
+    @functools.cached_property
+    def registration_links(self) -> RegistrationLinks:
+        return RegistrationLinks(self.engine, clock=self.clock)
 
     @functools.cached_property
     def oauth_states(self) -> OAuthStates:

@@ -16,6 +16,8 @@
         (--jwks-url U | --public-jwk FILE) [--deployment ID ...] [--platform-storage]
         [--service-origin ORIGIN ...]
     ltikit registrations list
+    ltikit registration-link --tool-url https://tool.example.edu [--days 7] [--note N]
+        # a single-use LTI Dynamic Registration link (LTIKIT_LTI13_REGISTRATION=links)
     ltikit tool-keys generate | rotate [--overlap-days 7] | jwks   # LTI 1.3 tool keys
     ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
     ltikit keys generate                      # a key for LTIKIT_ENCRYPTION_KEYS
@@ -279,6 +281,30 @@ def _registrations_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registration_link(args: argparse.Namespace) -> int:
+    from ..lti13.dynamic_registration import RegistrationLinks, registration_url
+    from ..storage.sql import upgrade
+    from ..urls import origin
+
+    tool_url = args.tool_url.strip()
+    if origin(tool_url) is None or "?" in tool_url or "#" in tool_url:
+        print("ltikit: --tool-url is the tool's public URL, like https://tool.example.edu "
+              "(the link is that, then --path, then the secret)", file=sys.stderr)
+        return 2
+    if args.days <= 0:
+        print("ltikit: --days must be positive", file=sys.stderr)
+        return 2
+    storage = _storage(args)
+    upgrade(storage.engine)
+    secret = RegistrationLinks(storage.engine).create(lifetime=args.days * 86400,
+                                                      note=args.note)
+    print(registration_url(tool_url, args.path, secret))
+    print(f"(single use, valid {args.days:g} days; paste it into the platform: Canvas: "
+          "Developer Keys > + Developer Key > + LTI Registration; Moodle: Manage tools > "
+          "Tool URL > Add LTI Advantage)", file=sys.stderr)
+    return 0
+
+
 def _tool_keys(args: argparse.Namespace) -> int:
     import json
 
@@ -406,6 +432,16 @@ def build_parser() -> argparse.ArgumentParser:
     generic.set_defaults(func=_registrations_add)
     registrations.add_parser("list", help="list registrations", parents=[database]) \
         .set_defaults(func=_registrations_list)
+
+    link = commands.add_parser("registration-link", parents=[database],
+                               help="make a single-use LTI Dynamic Registration link")
+    link.add_argument("--tool-url", required=True,
+                      help="the tool's public URL, like https://tool.example.edu")
+    link.add_argument("--path", default="/lti13/register",
+                      help="the registration path (LTIKIT_LTI13_REGISTRATION_PATH)")
+    link.add_argument("--days", type=float, default=7.0, help="valid this many days")
+    link.add_argument("--note", help="a note kept with the link (which platform it is for)")
+    link.set_defaults(func=_registration_link)
 
     tool_keys = commands.add_parser("tool-keys", help="the tool's LTI 1.3 signing keys") \
         .add_subparsers(dest="tool_keys_command", required=True)

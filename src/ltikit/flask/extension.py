@@ -16,12 +16,18 @@ from werkzeug.wrappers import Request, Response
 
 from ..canvas.instances import instances_from_config
 from ..cookies import CookiePolicy
-from ..errors import LTIException, LTIRequestTooLarge
+from ..errors import LTIConfigurationError, LTIException, LTIRequestTooLarge
 from ..flow import LaunchFlow
 from ..http import Reply
 from ..launches import LaunchManager
 from ..lti11.consumers import ConsumerRegistry, consumers_from_config
 from ..lti13 import Registrations
+from ..lti13.dynamic_registration import (
+    PlatformConfiguration,
+    RegistrationFlow,
+    RegistrationLinks,
+    ToolConfiguration,
+)
 from ..lti13.tool_keys import ToolKeys
 from ..roles import ANY, RoleGroups
 from ..settings import DEFAULTS, Settings
@@ -32,6 +38,7 @@ from ..store import Store
 from .canvas import CanvasSupport, canvas_callback
 from .lti13 import LTI13Support, jwks_view, login_view
 from .pages import _with_retry_after, error_page
+from .registration import registration_flow, registration_view
 from .translate import to_request, to_response
 from .view import LTI
 
@@ -48,7 +55,9 @@ class _AppState:
 
     def __init__(self, app: Flask, role_groups: Mapping[str, Any] | None,
                  storage: Store | SQLStorage | None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 tool_configuration: Callable[[PlatformConfiguration], ToolConfiguration]
+                 | None = None) -> None:
         config = app.config
         for name, value in CONFIG_DEFAULTS.items():
             config.setdefault(name, value)
@@ -80,6 +89,13 @@ class _AppState:
         self._urls: TTLCache[tuple[str | None, ...], str] = TTLCache(256)
         self._lti13: LTI13Support | None = None
         self._flow: LaunchFlow | None = None
+        self._registration: RegistrationFlow | None = None
+        self.tool_configuration = tool_configuration
+        if settings.lti13_registration != "off" and tool_configuration is None:
+            raise LTIConfigurationError(
+                f"LTIKIT_LTI13_REGISTRATION is {settings.lti13_registration!r}, but the app "
+                "gives no tool configuration: LTIKit(app, tool_configuration=...) says what "
+                "to register.", reason="bad_setting")
         self.canvas: CanvasSupport | None = None
         instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
         if instances:
@@ -154,6 +170,14 @@ class _AppState:
 
             after_this_request(set_cookies)
         return LTI(self, decision.active)
+
+    @property
+    def registration(self) -> RegistrationFlow:
+        if self._registration is None:
+            with self._lock:
+                if self._registration is None:
+                    self._registration = registration_flow(self)
+        return self._registration
 
     @property
     def flow(self) -> LaunchFlow:
@@ -247,7 +271,9 @@ class LTIKit:
     (or a handler of a subclass) when it has one, and otherwise gets ltikit's error page.
     ``clock`` (seconds, like ``time.time``; default: the store's) times launches, the
     platforms' key sets and Canvas tokens: a test passes :class:`ltikit.testing.Clock` and
-    moves it on instead of sleeping.
+    moves it on instead of sleeping.  ``tool_configuration(platform)`` answers what to
+    register with a platform that installs the tool by LTI Dynamic Registration (a
+    :class:`ltikit.lti13.ToolConfiguration`; see ``LTIKIT_LTI13_REGISTRATION``).
 
     The members below (``registrations``, ``tool_keys``, ``storage``, ``consumers``,
     ``settings``, ``public_url``) are those of the app given here, or of the current app
@@ -257,8 +283,11 @@ class LTIKit:
     def __init__(self, app: Flask | None = None, *, role_groups: Mapping[str, Any] | None = None,
                  storage: Store | SQLStorage | None = None,
                  error: Callable[..., Any] | None = None,
-                 role: str | None = None, clock: Callable[[], float] | None = None) -> None:
+                 role: str | None = None, clock: Callable[[], float] | None = None,
+                 tool_configuration: Callable[[PlatformConfiguration], ToolConfiguration]
+                 | None = None) -> None:
         self._role_groups = role_groups
+        self._tool_configuration = tool_configuration
         self._clock = clock
         self._storage = storage
         self._error, self._role = error, role
@@ -267,13 +296,21 @@ class LTIKit:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        state = _AppState(app, self._role_groups, self._storage, self._clock)
+        state = _AppState(app, self._role_groups, self._storage, self._clock,
+                          self._tool_configuration)
         state.default_error, state.default_role = self._error, self._role or ANY
         app.extensions["ltikit"] = state
         app.add_url_rule(state.settings.lti13_login_path, endpoint="ltikit_lti13_login",
                          view_func=login_view, methods=["GET", "POST"])
         app.add_url_rule(state.settings.lti13_jwks_path, endpoint="ltikit_lti13_jwks",
                          view_func=jwks_view)
+        # Served even when registrations are off: a platform that opens it gets a page
+        # that says so, not a 404.
+        path = state.settings.lti13_registration_path
+        app.add_url_rule(path, endpoint="ltikit_lti13_register", view_func=registration_view,
+                         methods=["GET", "POST"])
+        app.add_url_rule(f"{path}/<link>", endpoint="ltikit_lti13_register_link",
+                         view_func=registration_view, methods=["GET", "POST"])
         if state.canvas is not None:
             app.add_url_rule(state.settings.canvas_callback_path,
                              endpoint="ltikit_canvas_callback", view_func=canvas_callback)
@@ -323,6 +360,22 @@ class LTIKit:
     def tool_keys(self) -> ToolKeys:
         """The tool's LTI 1.3 signing keys (``generate``, ``rotate``, ``jwks``)."""
         return self._current().store.tool_keys
+
+    @property
+    def registration_links(self) -> RegistrationLinks:
+        """Single-use Dynamic Registration links (``create``)."""
+        return self._current().store.registration_links
+
+    def registration_url(self, link: str | None = None) -> str:
+        """The registration URL to paste into a platform (with a link's secret), from the
+        current request's public URL."""
+        from flask import request as current
+
+        from ..lti13.dynamic_registration import registration_url
+
+        req = current._get_current_object()  # type: ignore[attr-defined]
+        base = self.public_url(req).removesuffix(req.path)
+        return registration_url(base, self.settings.lti13_registration_path, link)
 
     def public_url(self, request: Request | None = None) -> str:
         """The URL the client used for ``request`` (default: the current request), trusted

@@ -25,12 +25,13 @@ _HINTS = {
 
 
 def error_page(exc: LTIException, *, title: str | None = None,
-               retry: str | None = None) -> Response:
+               retry: str | None = None, hint: str | None = None) -> Response:
     """The default refusal page: escaped, plain, with the refusal's HTTP status (and a
-    *Try again* link to ``retry`` when there is something to try again)."""
+    *Try again* link to ``retry`` when there is something to try again).  ``title`` and
+    ``hint`` replace those of a refused launch."""
     status = exc.status
     title = title or _TITLES.get(status, "The tool could not complete this request")
-    hint = _HINTS.get(status, "")
+    hint = _HINTS.get(status, "") if hint is None else hint
     action = Markup('<p><a href="{}">Try again</a></p>').format(retry) if retry else ""
     relaunch = getattr(exc, "relaunch_url", None)
     if relaunch:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, insert, select
+from sqlalchemy import ColumnElement, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import LTIConfigurationError
@@ -81,6 +81,33 @@ def canvas_preset(client_id: str, canvas_domain: str, *, environment: str = "pro
             "platform_storage": True}
 
 
+def _checked(*, name: str, issuer: str, client_id: str, auth_login_url: str, token_url: str,
+             jwks_url: str | None, public_jwk: Mapping[str, Any] | None,
+             token_audience: str | None, deployment_policy: str, platform_storage: bool,
+             service_origins: tuple[str, ...]) -> dict[str, Any]:
+    """The ``ltikit_platforms`` row for these values, checked (``ValueError``)."""
+    if not jwks_url and not public_jwk:
+        raise ValueError("a platform needs a JWKS URL or an inline public key")
+    if deployment_policy not in (ALLOW_LIST, RECORD_NEW):
+        raise ValueError(f"deployment_policy must be {ALLOW_LIST!r} or {RECORD_NEW!r}")
+    for url in (issuer, auth_login_url, token_url, jwks_url):
+        if url and not secure_origin(url):
+            raise ValueError(f"{url} must be https:// (http only on localhost)")
+    extra = []
+    for url in service_origins:
+        found = secure_origin(url)
+        if found is None:
+            raise ValueError(f"service origin {url} must be https:// (http only on "
+                             "localhost)")
+        extra.append(str(found))
+    return {"name": name, "issuer": issuer, "client_id": client_id,
+            "auth_login_url": auth_login_url, "token_url": token_url, "jwks_url": jwks_url,
+            "public_jwk": json.dumps(dict(public_jwk)) if public_jwk else None,
+            "token_audience": token_audience, "deployment_policy": deployment_policy,
+            "platform_storage": bool(platform_storage),
+            "service_origins": " ".join(dict.fromkeys(extra)) or None}
+
+
 class Registrations:
     def __init__(self, engine: Engine, *, cache_seconds: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -97,30 +124,17 @@ class Registrations:
             public_jwk: Mapping[str, Any] | None = None, token_audience: str | None = None,
             deployment_policy: str = ALLOW_LIST, deployments: tuple[str, ...] = (),
             platform_storage: bool = False, service_origins: tuple[str, ...] = ()) -> int:
-        if not jwks_url and not public_jwk:
-            raise ValueError("a platform needs a JWKS URL or an inline public key")
-        if deployment_policy not in (ALLOW_LIST, RECORD_NEW):
-            raise ValueError(f"deployment_policy must be {ALLOW_LIST!r} or {RECORD_NEW!r}")
-        for url in (issuer, auth_login_url, token_url, jwks_url):
-            if url and not secure_origin(url):
-                raise ValueError(f"{url} must be https:// (http only on localhost)")
-        extra = []
-        for url in service_origins:
-            found = secure_origin(url)
-            if found is None:
-                raise ValueError(f"service origin {url} must be https:// (http only on "
-                                 "localhost)")
-            extra.append(str(found))
+        """Register a platform; ``ValueError`` when ``issuer`` already has ``client_id``
+        (:meth:`save` updates it instead)."""
+        values = _checked(name=name, issuer=issuer, client_id=client_id,
+                          auth_login_url=auth_login_url, token_url=token_url,
+                          jwks_url=jwks_url, public_jwk=public_jwk,
+                          token_audience=token_audience, deployment_policy=deployment_policy,
+                          platform_storage=platform_storage, service_origins=service_origins)
         try:
             with self.engine.begin() as conn:
                 inserted = conn.execute(insert(tables.platforms).values(
-                    name=name, issuer=issuer, client_id=client_id,
-                    auth_login_url=auth_login_url, token_url=token_url, jwks_url=jwks_url,
-                    public_jwk=json.dumps(dict(public_jwk)) if public_jwk else None,
-                    token_audience=token_audience, deployment_policy=deployment_policy,
-                    platform_storage=bool(platform_storage),
-                    service_origins=" ".join(extra) or None,
-                    created_at=int(time.time())))
+                    **values, created_at=int(time.time())))
                 platform_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
         except IntegrityError:
             raise ValueError(f"{issuer} already has client id {client_id}") from None
@@ -128,6 +142,46 @@ class Registrations:
             self.add_deployment(platform_id, deployment_id)
         self.forget()
         return int(platform_id)
+
+    def save(self, *, name: str, issuer: str, client_id: str, auth_login_url: str,
+             token_url: str, jwks_url: str | None = None,
+             public_jwk: Mapping[str, Any] | None = None, token_audience: str | None = None,
+             deployment_policy: str = ALLOW_LIST, deployments: tuple[str, ...] = (),
+             platform_storage: bool = False,
+             service_origins: tuple[str, ...] = ()) -> tuple[int, bool]:
+        """Register a platform, or update the registration ``issuer`` already has for
+        ``client_id`` (a platform that registers the tool again, as Dynamic Registration
+        does): ``(row id, created)``.  Deployments are added to those known; an update
+        keeps ``record_new`` when the registration had it."""
+        values = _checked(name=name, issuer=issuer, client_id=client_id,
+                          auth_login_url=auth_login_url, token_url=token_url,
+                          jwks_url=jwks_url, public_jwk=public_jwk,
+                          token_audience=token_audience, deployment_policy=deployment_policy,
+                          platform_storage=platform_storage, service_origins=service_origins)
+        t = tables.platforms
+        created = False
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.c.id, t.c.deployment_policy).where(
+                t.c.issuer == issuer, t.c.client_id == client_id)).first()
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        inserted = conn.execute(insert(t).values(
+                            **values, created_at=int(time.time())))
+                    platform_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+                    created = True
+                except IntegrityError:  # another worker registered it at the same moment
+                    row = conn.execute(select(t.c.id, t.c.deployment_policy).where(
+                        t.c.issuer == issuer, t.c.client_id == client_id)).one()
+            if row is not None:
+                platform_id = int(row.id)
+                if row.deployment_policy == RECORD_NEW:
+                    values["deployment_policy"] = RECORD_NEW
+                conn.execute(update(t).where(t.c.id == platform_id).values(**values))
+        for deployment_id in deployments:
+            self.add_deployment(platform_id, deployment_id)
+        self.forget()
+        return platform_id, created
 
     def add_deployment(self, platform_id: int, deployment_id: str) -> None:
         try:
@@ -138,12 +192,16 @@ class Registrations:
         except IntegrityError:
             pass  # already there (another worker recorded it first)
 
-    def get(self, issuer: str, client_id: str) -> Registration | None:
+    def get(self, issuer: str, client_id: str, *, cached: bool = True) -> Registration | None:
+        """The registration of ``client_id`` at ``issuer`` (answers may be up to
+        ``cache_seconds`` old unless ``cached=False``)."""
         key = (issuer, client_id)
-        cached = self._cache.get(key, MISSING)
-        if cached is not MISSING:
-            return cached
         t = tables.platforms
+        if not cached:
+            return self._select(t.c.issuer == issuer, t.c.client_id == client_id)
+        found = self._cache.get(key, MISSING)
+        if found is not MISSING:
+            return found
         return self._cache.put(key, self._select(t.c.issuer == issuer,
                                                  t.c.client_id == client_id))
 

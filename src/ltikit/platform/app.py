@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
+import requests
 from flask import Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ..urls import LOOPBACK_HOSTS
-from . import canvas_api, lti11, lti_services, web
+from . import canvas_api, lti11, lti_services, registration, web
 from .store import PlatformStore
 
 log = logging.getLogger("ltikit.platform")
@@ -123,6 +127,7 @@ def create_app(data: str | Path, **config: Any) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(canvas_api.bp)
     app.register_blueprint(lti_services.bp)
+    app.register_blueprint(registration.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
@@ -197,6 +202,11 @@ class Faults:
         return Response(body, status=fault["status"], headers=headers,
                         mimetype="application/json" if fault["status"] != 429
                         else "text/plain")
+
+
+def _text(page: str) -> str:
+    """The readable text of an error page, for an exception's message."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())[:500]
 
 
 def _host_name(host: str) -> str:
@@ -325,6 +335,38 @@ class DevPlatform:
         if redirect_uris:
             tool["redirect_uris"] = list(redirect_uris)
         return self.store.add_lti13_tool(**tool)
+
+    def start_registration(self, registration_url: str) -> tuple[str, int]:
+        """Begin an LTI Dynamic Registration as an administrator does: (the URL the
+        platform opens, with ``openid_configuration`` and ``registration_token``; the
+        registration's id)."""
+        registration_id, token = self.store.new_registration_token(registration_url)
+        return registration.with_parameters(
+            registration_url,
+            openid_configuration=f"{self.url}/api/lti/security/openid-configuration",
+            registration_token=token), registration_id
+
+    def register_tool(self, registration_url: str) -> tuple[int, str, str]:
+        """Install a tool by LTI Dynamic Registration from its registration URL, doing
+        what the administrator's browser does (open the URL, press the tool's one button):
+        (tool id, client id, deployment id).  ``RuntimeError`` says what went wrong."""
+        framed, registration_id = self.start_registration(registration_url)
+        with requests.Session() as browser:
+            page = browser.get(framed, timeout=30)
+            if page.status_code != 200:
+                raise RuntimeError(f"the registration page answered {page.status_code}: "
+                                   f"{_text(page.text)}")
+            action, fields = registration.form_of(page.text)
+            done = browser.post(urljoin(page.url, action), data=fields, timeout=30)
+            if done.status_code != 200:
+                raise RuntimeError(f"the registration answered {done.status_code}: "
+                                   f"{_text(done.text)}")
+        row = self.store.registration(registration_id)
+        tool = self.store.lti13_tool(tool_id=row["tool_id"]) if row and row["tool_id"] \
+            else None
+        if tool is None:
+            raise RuntimeError("the tool answered, but did not register")
+        return int(tool["tool_id"]), str(tool["client_id"]), str(tool["deployment_id"])
 
     def expire_service_tokens(self) -> None:
         """As if every LTI Advantage access token had reached its expiry."""

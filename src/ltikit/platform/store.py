@@ -202,6 +202,18 @@ lti13_tools = Table(
     Column("public_jwk", Text),
     Column("scopes", Text, nullable=False, default=""),
 )
+registration_tokens = Table(
+    # LTI Dynamic Registration: one row per registration an administrator started (the
+    # token given to the tool, as a SHA-256), used once by the registration POST.
+    "registration_tokens", metadata,
+    Column("id", Id, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("tool_url", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+    Column("tool_id", Id),
+)
 service_tokens = Table(
     # LTI Advantage access tokens (client_credentials), as SHA-256 hashes.
     "lti13_service_tokens", metadata,
@@ -497,6 +509,16 @@ class PlatformStore:
             return [_tool(r) for r in conn.execute(select(tools).order_by(tools.c.id))
                     .mappings()]
 
+    def rename_tool(self, tool_id: int, name: str) -> None:
+        """Rename a tool and its links (what an administrator edits after installing)."""
+        tool = self.tool(tool_id)
+        if tool is None:
+            raise ValueError(f"no tool {tool_id}")
+        placements = {p: dict(o, text=name) for p, o in tool["placements"].items()}
+        with self.engine.begin() as conn:
+            conn.execute(update(tools).where(tools.c.id == tool_id).values(
+                name=name, placements=json.dumps(placements)))
+
     def remove_tool(self, tool_id: int) -> None:
         with self.engine.begin() as conn:
             ids = select(assignments.c.id).where(assignments.c.tool_id == tool_id)
@@ -529,6 +551,46 @@ class PlatformStore:
                 public_jwk=json.dumps(public_jwk) if public_jwk else None,
                 scopes=" ".join(scopes)))
         return tool_id, client_id, deployment_id
+
+    # -- LTI Dynamic Registration ---------------------------------------------------------
+    def new_registration_token(self, tool_url: str, lifetime: float = 3600.0
+                               ) -> tuple[int, str]:
+        """(id, token) of a registration started for the tool at ``tool_url``: Canvas's
+        registration tokens last an hour."""
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        with self.engine.begin() as conn:
+            row_id = _new_id(conn.execute(insert(registration_tokens).values(
+                token_hash=hashlib.sha256(token.encode()).hexdigest(), tool_url=tool_url,
+                created_at=now, expires_at=now + lifetime)))
+        return row_id, token
+
+    def registration_token(self, token: str) -> dict[str, Any] | None:
+        """The registration of an unexpired ``token`` (used or not), else None."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(registration_tokens).where(
+                registration_tokens.c.token_hash == digest)).mappings().first()
+        return dict(row) if row is not None and row["expires_at"] > time.time() else None
+
+    def registration(self, registration_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(registration_tokens).where(
+                registration_tokens.c.id == registration_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def use_registration_token(self, registration_id: int) -> bool:
+        """Claim the token for one registration (False: already used)."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(registration_tokens).where(
+                registration_tokens.c.id == registration_id,
+                registration_tokens.c.used_at.is_(None)).values(used_at=time.time())
+            ).rowcount == 1
+
+    def registered(self, registration_id: int, tool_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(registration_tokens).where(
+                registration_tokens.c.id == registration_id).values(tool_id=tool_id))
 
     def lti13_tool(self, *, tool_id: int | None = None, client_id: str | None = None
                    ) -> dict[str, Any] | None:

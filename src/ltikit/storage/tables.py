@@ -151,3 +151,18 @@ service_tokens = Table(
     Column("lease_until", BigInteger, nullable=False, server_default="0"),
     Column("version", Integer, nullable=False, server_default="0"),
 )
+
+registration_links = Table(
+    # Single-use LTI Dynamic Registration links (``ltikit registration-link``): the link
+    # holds a secret, the table only its SHA-256, so a copy of the database opens nothing.
+    "ltikit_registration_links", metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("note", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    # Set while a registration through the link is under way (claimed) and when it
+    # succeeded; a failed registration gives the link back.
+    Column("used_at", BigInteger),
+    # The registration (ltikit_platforms.id) made through the link.
+    Column("platform_id", Integer),
+)

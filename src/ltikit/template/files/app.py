@@ -16,6 +16,11 @@ every platform (Canvas, Moodle, Blackboard, D2L, ...):
    sends a test grade (Assignment and Grade Services); ``/deep-link`` answers the
    platform's content selection (Canvas's link selection, Moodle's "Select content") with
    one item (Deep Linking).
+4. Installing it: a platform registers it from one URL (LTI Dynamic Registration,
+   ``/lti13/register``, through a link from ``python manage.py registration-link``), with
+   the placements, services and content selection that ``tool_configuration`` below
+   builds from the settings; ``/lti/config.xml`` (1.1) and ``/lti/config.json`` (Canvas's
+   developer key JSON) say the same for installs by hand.
 
 Run ``python manage.py upgrade`` once, then ``python manage.py run``.
 """
@@ -26,10 +31,11 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, redirect, render_template, request
+from flask import Flask, Response, redirect, render_template, request, url_for
 
 from ltikit.errors import Reason
 from ltikit.flask import LTI, LTIKit, lti
+from ltikit.lti13 import Message, PlatformConfiguration, ToolConfiguration
 from ltikit.lti13.ags import LineItem, Score
 from ltikit.lti13.deep_linking import LtiResourceLink
 from models import record_launch
@@ -84,6 +90,47 @@ def role_names(lti: LTI) -> str:
     return ", ".join(dict.fromkeys(context or [role.name for role in lti.roles])) or "none"
 
 
+# Canvas sends no Canvas ids in 1.3 unless asked: these fill lti.canvas.
+CANVAS_CUSTOM_FIELDS = {"canvas_user_id": "$Canvas.user.id",
+                        "canvas_user_login_id": "$Canvas.user.loginId",
+                        "canvas_course_id": "$Canvas.course.id",
+                        "canvas_api_domain": "$Canvas.api.domain"}
+CANVAS_VISIBILITY = "https://canvas.instructure.com/lti/visibility"
+
+
+def tool_configuration(config: dict[str, Any]):
+    """What this tool registers with a platform that installs it by LTI Dynamic
+    Registration: the same placements, services and content selection as
+    /lti/config.json, for Canvas, Moodle or any other platform."""
+
+    def configure(platform: PlatformConfiguration) -> ToolConfiguration:
+        title = config["TOOL_TITLE"]
+        enabled = [name for name, on in config["PLACEMENTS"].items() if on]
+        messages = []
+        if "course_navigation" in enabled:
+            # Who sees the course link (Canvas): the setting applies to this message only.
+            messages.append(Message(
+                "LtiResourceLinkRequest", "/launch", title, ("course_navigation",),
+                extensions={CANVAS_VISIBILITY: config["COURSE_NAVIGATION_VISIBILITY"]}))
+        others = tuple(p for p in enabled if p != "course_navigation")
+        if others or not messages:
+            messages.append(Message("LtiResourceLinkRequest", "/launch", title, others))
+        if config["DEEP_LINKING"]:
+            # Canvas's "link selection" (Modules > + > External Tool), Moodle's "Select
+            # content": a deep linking request answered by /deep-link with one item.
+            messages.append(Message("LtiDeepLinkingRequest", "/deep-link", title,
+                                    ("link_selection",)))
+        return ToolConfiguration(
+            name=title, description=config["TOOL_DESCRIPTION"], target_link_uri="/launch",
+            messages=tuple(messages),
+            scopes=LTI_ADVANTAGE_SCOPES if config["LTI_ADVANTAGE"] else (),
+            # Other platforms would send the $Canvas.* variables as written.
+            custom_parameters=CANVAS_CUSTOM_FIELDS if platform.is_canvas else {},
+            canvas_privacy_level=config["PRIVACY_LEVEL"])
+
+    return configure
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config is None:
         load_dotenv_file()
@@ -96,7 +143,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         upgrade(app.config["LTIKIT_DATABASE_URL"], quiet=True)
     # Every @lti route below takes the launch role and the error page from here.
-    kit = LTIKit(app, error=error, role=app.config["LAUNCH_ROLE"])
+    kit = LTIKit(app, error=error, role=app.config["LAUNCH_ROLE"],
+                 tool_configuration=tool_configuration(app.config))
+
+    @app.before_request
+    def registration_at_the_wrong_url():
+        # A platform given the tool's launch URL instead of its registration URL (Moodle's
+        # "Add LTI Advantage" with the tool's address) opens it with openid_configuration:
+        # send it on to the registration URL rather than refusing a launch.
+        if request.path in ("/", "/launch") and request.method == "GET" and \
+                "openid_configuration" in request.args:
+            return redirect(url_for("ltikit_lti13_register", **request.args))
+        return None
 
     # GET too: a launch verified here for "/launch?..." (another query) comes back to it
     # as a single-use hand-off (LTIKIT_LTI13_REDIRECT_URI, see README: One redirect URI).
@@ -231,11 +289,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "target_link_uri": f"{base}/launch",
             "public_jwk_url": f"{base}/lti13/jwks",
             "scopes": list(LTI_ADVANTAGE_SCOPES) if app.config["LTI_ADVANTAGE"] else [],
-            # Canvas sends no Canvas ids in 1.3 unless asked: these fill lti.canvas.
-            "custom_fields": {"canvas_user_id": "$Canvas.user.id",
-                              "canvas_user_login_id": "$Canvas.user.loginId",
-                              "canvas_course_id": "$Canvas.course.id",
-                              "canvas_api_domain": "$Canvas.api.domain"},
+            "custom_fields": CANVAS_CUSTOM_FIELDS,
             "extensions": [{
                 "platform": "canvas.instructure.com",
                 "privacy_level": app.config["PRIVACY_LEVEL"],

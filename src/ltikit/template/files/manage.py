@@ -1,10 +1,14 @@
-"""Commands for this tool: ``python manage.py upgrade | revision | run | keys``.
+"""Commands for this tool: ``python manage.py upgrade | revision | run | keys |
+registration-link``.
 
     python manage.py upgrade                  # create/upgrade the database (ltikit's and ours)
     python manage.py revision -m "add notes"  # a new migration of our tables (migrations/)
     python manage.py revision -m "..." --autogenerate   # ... written from models.py's changes
     python manage.py run                      # development server on http://127.0.0.1:5000
     python manage.py keys                     # print a new TOKEN_ENCRYPTION_KEYS value
+    python manage.py registration-link --url https://tool.example.edu [--days 7]
+                                              # a single-use link that installs the tool
+                                              # in Canvas or Moodle (Dynamic Registration)
 
 Missing or wrong settings are listed, one line each, instead of a traceback.
 """
@@ -74,13 +78,35 @@ def revision(message: str, *, autogenerate: bool = False) -> None:
         command.revision(config, message=message, rev_id=rev_id, autogenerate=True)
 
 
+def registration_link(url: str, days: float, note: str | None = None) -> str:
+    """A single-use LTI Dynamic Registration link for this tool at ``url`` (its public
+    address), valid ``days``."""
+    from sqlalchemy import create_engine
+
+    from ltikit.lti13.dynamic_registration import RegistrationLinks, registration_url
+
+    upgrade(quiet=True)
+    engine = create_engine(database_url())
+    try:
+        secret = RegistrationLinks(engine).create(lifetime=days * 86400, note=note)
+    finally:
+        engine.dispose()
+    return registration_url(url, "/lti13/register", secret)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["upgrade", "revision", "run", "keys"])
+    parser.add_argument("command", choices=["upgrade", "revision", "run", "keys",
+                                            "registration-link"])
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("-m", "--message", help="revision: what the migration does")
     parser.add_argument("--autogenerate", action="store_true",
                         help="revision: write the changes of models.py into it")
+    parser.add_argument("--url", help="registration-link: this tool's public URL, "
+                        "like https://tool.example.edu")
+    parser.add_argument("--days", type=float, default=7.0,
+                        help="registration-link: how long the link is valid")
+    parser.add_argument("--note", help="registration-link: which platform it is for")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     from settings import SettingsError
@@ -92,6 +118,18 @@ def main(argv: list[str]) -> int:
             if not args.message:
                 parser.error('revision needs -m "what the migration does"')
             revision(args.message, autogenerate=args.autogenerate)
+        elif args.command == "registration-link":
+            from ltikit.urls import origin
+
+            if not args.url or origin(args.url) is None or "?" in args.url:
+                parser.error("registration-link needs --url, this tool's public URL "
+                             "(https://tool.example.edu)")
+            if args.days <= 0:
+                parser.error("--days must be positive")
+            print(registration_link(args.url, args.days, args.note))
+            print("Single use. Paste it into Canvas (Admin > Developer Keys > + Developer "
+                  "Key > + LTI Registration) or Moodle (Site administration > Plugins > "
+                  "Manage tools > Tool URL > Add LTI Advantage).", file=sys.stderr)
         elif args.command == "keys":
             from ltikit.crypto import SecretBox
 

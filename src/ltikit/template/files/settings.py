@@ -154,6 +154,10 @@ def flask_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # accept no other): launches meant for /deep-link or any other page of this tool
         # are verified at /launch and handed to their page.
         "LTIKIT_LTI13_REDIRECT_URI": "/launch",
+        # LTI Dynamic Registration at /lti13/register: "links" (only through a link from
+        # `python manage.py registration-link`), "open" (any platform), or "off".
+        "LTIKIT_LTI13_REGISTRATION": read.choice("REGISTRATION", ("links", "open", "off"),
+                                                 "links"),
         "LTIKIT_DATABASE_URL": read.text("DATABASE_URL",
                                          f"sqlite:///{HERE / 'instance' / 'tool.sqlite3'}"),
         "LTIKIT_AUTO_UPGRADE": read.flag("AUTO_UPGRADE", True),
