@@ -141,13 +141,15 @@ def create_app(data: str | Path, **config: Any) -> Flask:
 
 class Faults:
     """Injected misbehaviour, per endpoint: the OAuth2 token endpoint (``token``), the REST
-    API (``api``, under /api/v1/) and the LTI Advantage services (``services``).  A fault
+    API (``api``, under /api/v1/), the LTI Advantage services (``services``) and the
+    Dynamic Registration endpoint (``registration``).  A fault
     waits ``delay`` seconds (``hang``: an hour), then answers ``status`` (with
     ``Retry-After`` when given) or, without a status, lets the request through; ``times``
     limits how many requests it affects."""
 
     ENDPOINTS = {"token": ("/login/oauth2/token",), "api": ("/api/v1/",),
-                 "services": ("/api/lti/courses/", "/api/lti/names_and_roles")}
+                 "services": ("/api/lti/courses/", "/api/lti/names_and_roles"),
+                 "registration": ("/api/lti/registrations",)}
 
     def __init__(self, initial: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._lock = threading.Lock()
