@@ -1,7 +1,8 @@
 """The template, run by the README's main command, used in Chromium through the platform.
 
 ``python3 dev.py run`` runs examples/with_platform.py: the platform on localhost and the
-template tool on 127.0.0.1, the tool installed by its XML URL.  Tokens live 3 seconds here
+template tool on 127.0.0.1, the tool installed by its XML URL (LTI 1.1) and by Dynamic
+Registration (LTI 1.3).  Tokens live 3 seconds here
 and are refreshed only once expired, so a refresh is easy to provoke.
 """
 
@@ -139,7 +140,7 @@ def test_two_users_in_one_browser_never_see_each_others_data(browser, main_job):
     assert stats(base)["grant:authorization_code"] == 2
 
 
-# -- the same template over LTI 1.3 (installed from /lti/config.json by the main command) --
+# -- the same template over LTI 1.3 (installed by Dynamic Registration by the main command) --
 
 LTI13_LINK = 'nav >> text="Template tool (LTI 1.3)"'
 
@@ -199,37 +200,115 @@ def test_a_project_made_with_ltikit_new_launches_over_lti13(browser, tmp_path):
         student_refused_teacher_authorizes(browser, course_url, base, greeting="Welcome")
 
 
+def teacher_uses_roster_grades_and_content(page, course_url, base, link, title):
+    """Terry Teacher opens the tool by ``link`` (authorizing Canvas), reads the roster,
+    sends Sam Student a test grade that reaches the gradebook, and adds the tool to the
+    course's modules by content selection (deep linking)."""
+    frame = page.frame_locator("iframe#tool_content")
+    act_as(page, base, "Terry Teacher (teacher)")
+    page.goto(course_url)
+    page.click(link)
+    frame.locator("button:has-text('Authorize')").click()
+    frame.get_by_role("link", name="Roster and grades").click()
+    frame.get_by_role("heading", name="Roster and grades").wait_for()
+    names = frame.locator("#roster li").all_inner_texts()
+    assert any(n.startswith("Terry Teacher") for n in names)
+    assert any(n.startswith("Sam Student") for n in names)
+    roster_pages = stats(base).get("nrps:page", 0)
+    frame.locator("select[name=user_id]").select_option(label="Sam Student")
+    frame.locator("input[name=score]").fill("8")
+    frame.get_by_role("button", name="Send test grade").click()
+    assert "Sam Student" in frame.get_by_role("status").inner_text()
+    course_id = course_url.rsplit("/", 1)[1]
+    page.goto(f"{base}/courses/{course_id}/gradebook")
+    assert f"{title}: test grade" in page.locator("#gradebook thead").inner_text()
+    assert "8.00" in page.locator("#gradebook tbody").inner_text()
+    # Modules > link selection: the deep linking placement returns one item.
+    page.goto(course_url)
+    page.locator("a[href*='placement=link_selection']").first.click()
+    frame.get_by_role("button", name=f"Add {title}").click()
+    frame.get_by_role("status").filter(has_text="was added").wait_for()
+    page.goto(course_url)
+    assert title in page.locator("#modules").inner_text()
+    return names, roster_pages
+
+
 def test_over_lti13_a_teacher_sees_the_roster_sends_a_test_grade_and_adds_content(
         browser, tmp_path):
     with running_main_job(tmp_path, ROSTER_PAGE_SIZE="5") as (course_url, base):
         page = browser.new_context().new_page()
-        frame = page.frame_locator("iframe#tool_content")
-        act_as(page, base, "Terry Teacher (teacher)")
-        page.goto(course_url)
-        page.click(LTI13_LINK)
-        frame.locator("button:has-text('Authorize')").click()
-        frame.get_by_role("link", name="Roster and grades").click()
-        frame.get_by_role("heading", name="Roster and grades").wait_for()
-        names = frame.locator("#roster li").all_inner_texts()
-        assert any(n.startswith("Terry Teacher") for n in names)
-        assert any(n.startswith("Sam Student") for n in names)
+        names, pages = teacher_uses_roster_grades_and_content(page, course_url, base,
+                                                              LTI13_LINK, "Template tool")
         # Every member of the seeded course, read through pages of five.
-        assert len(names) >= 15 and stats(base)["nrps:page"] == -(-len(names) // 5)
-        frame.locator("select[name=user_id]").select_option(label="Sam Student")
-        frame.locator("input[name=score]").fill("8")
-        frame.get_by_role("button", name="Send test grade").click()
-        assert "Sam Student" in frame.get_by_role("status").inner_text()
-        course_id = course_url.rsplit("/", 1)[1]
-        page.goto(f"{base}/courses/{course_id}/gradebook")
-        assert "Template tool: test grade" in page.locator("#gradebook thead").inner_text()
-        assert "8.00" in page.locator("#gradebook tbody").inner_text()
-        # Modules > link selection: the deep linking placement returns one item.
-        page.goto(course_url)
-        page.locator("a[href*='placement=link_selection']").first.click()
-        frame.get_by_role("button", name="Add Template tool").click()
-        frame.get_by_role("status").filter(has_text="was added").wait_for()
-        page.goto(course_url)
-        assert "Template tool" in page.locator("#modules").inner_text()
+        assert len(names) >= 15 and pages == -(-len(names) // 5)
+        page.context.close()
+
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "src" / "ltikit" / "template" / "files"
+
+
+def registration_link(dev_dir, tool_url):
+    """What the template's README says to run: ``python manage.py registration-link``
+    (with the settings the main command gave the tool)."""
+    env = dict(os.environ, SECRET_KEY=(dev_dir / "secret-key").read_text(),
+               TOKEN_ENCRYPTION_KEYS=(dev_dir / "token-key").read_text(),
+               DATABASE_URL=f"sqlite:///{dev_dir / 'tool.sqlite3'}")
+    made = subprocess.run([sys.executable, "manage.py", "registration-link", "--url", tool_url],
+                          cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert "Single use" in made.stderr
+    return made.stdout.strip()
+
+
+def test_an_administrator_installs_the_template_by_pasting_one_link(browser, tmp_path):
+    """LTI Dynamic Registration in Chromium, Canvas's way: the administrator pastes the
+    link into the platform, which frames the tool's page; one button registers the tool,
+    whose page then closes the platform's dialog.  Then it is launched over LTI 1.3."""
+    platform_port, tool_port = free_port(), free_port()
+    tool_url = f"http://127.0.0.1:{tool_port}"
+    with running_main_job(tmp_path, ports=(platform_port, tool_port)) as (course_url, base):
+        page = browser.new_context().new_page()
+        act_as(page, base, "Ada Admin (admin)")
+        # Start from nothing: the tools the main command installed are removed.
+        page.goto(base + "/tools")
+        while page.locator("button:has-text('Remove')").count():
+            page.locator("button:has-text('Remove')").first.click()
+            page.locator(".flash").filter(has_text="Tool removed").wait_for()
+        link = registration_link(tmp_path, tool_url)
+        assert link.startswith(f"{tool_url}/lti13/register/")
+
+        page.fill("input[name=registration_url]", link)
+        page.click("button:has-text('Register tool')")
+        frame = page.frame_locator("#registration-frame")
+        heading = frame.locator("h1").inner_text()
+        assert heading == "Register Template tool with Canvas (ltikit platform, localhost)?"
+        shown = frame.locator("table").inner_text()
+        assert "https://canvas.instructure.com" in shown
+        assert f"{tool_url}/launch" in shown and f"{tool_url}/deep-link" in shown
+        assert "course_navigation" in shown and "link_selection" in shown
+        assert "contextmembership.readonly" in shown and "scope/score" in shown
+        frame.get_by_role("button", name="Register").click()
+        # The tool's page posted org.imsglobal.lti.close: the platform shows the new tool.
+        page.wait_for_url(base + "/tools")
+        assert "Registered Template tool (LTI 1.3, client id" in page.locator(".flash").inner_text()
+        assert "Template tool" in page.locator("table").inner_text()
+
+        # The same link again: refused, and nothing more is registered.
+        page.fill("input[name=registration_url]", link)
+        page.click("button:has-text('Register tool')")
+        assert "already used" in frame.locator("body").inner_text()
+        assert "(registration_link_used)" in frame.locator("body").inner_text()
+
+        student = browser.new_context().new_page()
+        act_as(student, base, "Sam Student (student)")
+        student.goto(course_url)
+        student.click('nav >> text="Template tool"')
+        refused = student.frame_locator("iframe#tool_content").locator("h1").inner_text()
+        assert "This tool is not available to you" in refused
+        student.context.close()
+
+        teacher_uses_roster_grades_and_content(page, course_url, base,
+                                               'nav >> text="Template tool"', "Template tool")
         page.context.close()
 
 
