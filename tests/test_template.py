@@ -28,7 +28,7 @@ def test_a_new_project_passes_its_own_tests(tmp_path):
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=project, capture_output=True, text=True, timeout=300)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "10 passed" in tests.stdout
+    assert "11 passed" in tests.stdout
     upgrade = subprocess.run(
         [sys.executable, "manage.py", "upgrade"], cwd=project, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "BASE_URL": "https://canvas.example.edu/",
@@ -91,7 +91,7 @@ def test_a_new_project_installs_into_a_fresh_venv_as_its_readme_says(tmp_path):
     tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=project, capture_output=True, text=True, env=env, timeout=300)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "10 passed" in tests.stdout
+    assert "11 passed" in tests.stdout
 
 
 def test_missing_settings_are_listed_at_once_one_line_each(tmp_path):

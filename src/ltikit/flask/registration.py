@@ -38,7 +38,19 @@ def registration_flow(state: _AppState) -> RegistrationFlow:
         tool_configuration=state.tool_configuration,
         login_path=settings.lti13_login_path, jwks_path=settings.lti13_jwks_path,
         redirect_uri=settings.lti13_redirect_uri,
-        timeout=settings.lti13_registration_timeout, clock=state.clock)
+        timeout=settings.lti13_registration_timeout, clock=state.clock,
+        prepare=lambda: _first_tool_key(state))
+
+
+def _first_tool_key(state: _AppState) -> None:
+    """A tool registered with a platform publishes a key at its JWKS URL: make the first
+    one (``ltikit tool-keys generate``) when there is none and keys can be stored
+    encrypted."""
+    if state.store.box is None:
+        return
+    keys = state.store.tool_keys
+    if not keys.jwks()["keys"]:
+        keys.generate()
 
 
 def registration_view(link: str | None = None) -> Response:

@@ -395,7 +395,9 @@ class RegistrationFlow:
     ``tool_configuration(platform)`` is the app's: what to register with that platform.
     ``registration_path`` is where the registration URL is served (the confirmation form
     posts back to it); ``login_path``, ``jwks_path`` and ``redirect_uri`` are the tool's
-    LTI 1.3 URLs (paths, made absolute with the request's public URL)."""
+    LTI 1.3 URLs (paths, made absolute with the request's public URL).  ``prepare()`` runs
+    before the registration is sent (the Flask adapter makes the tool's first signing
+    key there, so the JWKS URL the platform is given serves a key)."""
 
     def __init__(self, registrations: Registrations, links: RegistrationLinks, *,
                  policy: str, secret_key: str | bytes,
@@ -403,6 +405,7 @@ class RegistrationFlow:
                  login_path: str, jwks_path: str, redirect_uri: str | None,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  session_factory: Callable[[], requests.Session] | None = None,
+                 prepare: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if policy not in POLICIES:
             raise ValueError(f"registration policy must be one of {', '.join(POLICIES)}")
@@ -413,6 +416,7 @@ class RegistrationFlow:
         self.login_path, self.jwks_path, self.redirect_uri = login_path, jwks_path, redirect_uri
         self.timeout = timeout
         self.clock = clock
+        self._prepare = prepare
         self._new_session = session_factory or (lambda: _http.new_session())
         self._serializer = URLSafeTimedSerializer(secret_key, salt=_SALT)
 
@@ -450,6 +454,8 @@ class RegistrationFlow:
         platform = PlatformConfiguration.from_json(data["platform"])
         development = self._development(request)
         body = self._registration(request, platform)
+        if self._prepare is not None:
+            self._prepare()
         if link:
             self.links.claim(link)
         try:

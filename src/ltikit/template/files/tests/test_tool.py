@@ -190,3 +190,38 @@ def test_content_selection_arrives_at_the_one_redirect_uri_and_is_handed_on(tmp_
     assert location.path == "/deep-link" and "ltikit_handoff=" in location.query
     page = client.get(f"{location.path}?{location.query}", base_url="https://tool.example.edu")
     assert page.status_code == 200 and "Add" in page.get_data(as_text=True)
+
+
+def test_a_platform_installs_the_tool_from_one_registration_link(tmp_path, serve,
+                                                                  monkeypatch):
+    """LTI Dynamic Registration, as the README says: `python manage.py registration-link`
+    makes a single-use link; the platform (Canvas's way) opens it, the administrator
+    confirms, and the tool is registered on both sides, ready for LTI 1.3 launches."""
+    from app import create_app
+    from manage import registration_link
+
+    with DevPlatform(tmp_path / "platform.sqlite3", PLATFORM_STORAGE=False) as platform:
+        client_id, client_secret = platform.add_developer_key("tool", ["http://127.0.0.1/"])
+        config = settings(tmp_path, BASE_URL=platform.url + "/", OAUTH2_ID=str(client_id),
+                          OAUTH2_KEY=client_secret)
+        app = create_app(config)
+        tool_url = serve(app)
+        # The settings manage.py reads (from .env, or the environment).
+        monkeypatch.setenv("SECRET_KEY", config["SECRET_KEY"])
+        monkeypatch.setenv("TOKEN_ENCRYPTION_KEYS", config["LTIKIT_ENCRYPTION_KEYS"])
+        monkeypatch.setenv("DATABASE_URL", config["LTIKIT_DATABASE_URL"])
+        link = registration_link(tool_url, days=1)
+        tool_id, _, _ = platform.register_tool(link)
+        from ltikit.flask import LTIKit
+
+        with app.app_context():  # its first signing key, made as it registered
+            assert len(LTIKit.of(app).tool_keys.jwks()["keys"]) == 1
+        tool = platform.store.tool(tool_id)
+        assert set(tool["placements"]) == {"course_navigation", "link_selection"}
+        assert platform.store.lti13_tool(tool_id=tool_id)["redirect_uris"] == \
+            [f"{tool_url}/launch"]
+        teacher = PlatformUser(platform, "teacher")
+        consent = teacher.launch13(tool_id, platform.course_id("BIO101"))
+        assert consent.url.startswith(platform.url + "/login/oauth2/confirm")
+        page = teacher.authorize()
+        assert "Hello, Terry Teacher" in page.text
