@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -511,3 +512,36 @@ def test_the_registration_link_command_prints_a_link_that_registers(tmp_path, pl
                           f"sqlite:///{tmp_path}/quiz.sqlite3"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--tool-url" in bad.stderr
+
+
+# -- the local platform's side ---------------------------------------------------------------
+
+def test_the_platform_checks_the_registration_token_and_the_registration(platform):
+    """As Canvas: the configuration and the registration endpoint need the registration
+    token; an incomplete registration is refused with 422 and its reasons, and leaves the
+    token unused."""
+    config_url = f"{platform.url}/api/lti/security/openid-configuration"
+    assert requests.get(config_url, timeout=10).status_code == 401
+    framed, registration_id = platform.start_registration("http://127.0.0.1:9/lti13/register")
+    token = parse_qs(urlsplit(framed).query)["registration_token"][0]
+    bearer = {"Authorization": f"Bearer {token}"}
+    config = requests.get(config_url, headers=bearer, timeout=10).json()
+    assert config["registration_endpoint"] == f"{platform.url}/api/lti/registrations"
+    lti = config[PLATFORM_CONFIGURATION]
+    assert lti["product_family_code"] == "canvas"
+    endpoint = config["registration_endpoint"]
+    assert requests.post(endpoint, json={}, timeout=10).status_code == 401
+    refused = requests.post(endpoint, headers=bearer, timeout=10, json={
+        "application_type": "web", "grant_types": ["implicit"], "response_types": ["id_token"],
+        "initiate_login_uri": "http://127.0.0.1:9/login", "redirect_uris": [],
+        "client_name": "T", "jwks_uri": "http://127.0.0.1:9/jwks",
+        "token_endpoint_auth_method": "private_key_jwt",
+        TOOL_CONFIGURATION: {"domain": "http://127.0.0.1:9", "target_link_uri":
+                             "http://127.0.0.1:9/", "claims": [], "messages": [
+                                 {"type": "LtiResourceLinkRequest",
+                                  "placements": ["everywhere"]}]}})
+    assert refused.status_code == 422
+    reasons = " ".join(e["message"] for e in refused.json()["errors"])
+    for expected in ("grant_types", "redirect_uris", "domain", "everywhere"):
+        assert expected in reasons
+    assert platform.store.registration(registration_id)["used_at"] is None

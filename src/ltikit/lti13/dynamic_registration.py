@@ -574,10 +574,14 @@ class RegistrationFlow:
 
     # -- the registration -----------------------------------------------------------------
     def _base(self, request: Request) -> str:
-        found = origin(request.url)
-        if found is None:
+        """The tool's public URL: the request's, without the path under the app (a tool
+        mounted under a prefix keeps it)."""
+        url = request.url
+        if origin(url) is None:
             raise _refuse("The tool's own URL cannot be read.", "bad_registration_request")
-        return str(found)
+        if request.path and request.path != "/" and url.endswith(request.path):
+            return url[: -len(request.path)]
+        return str(origin(url))
 
     def _registration(self, request: Request, platform: PlatformConfiguration
                       ) -> dict[str, Any]:

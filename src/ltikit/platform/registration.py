@@ -20,6 +20,7 @@ parent window, which then shows the new tool.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from html.parser import HTMLParser
@@ -109,8 +110,20 @@ def _http_url(value: Any) -> bool:
         len(value) < 2048
 
 
+# Canvas's schema (lib/schemas/lti/ims/lti_tool_configuration.rb): a host name, with a
+# port perhaps, and no scheme.
+_DOMAIN = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*"
+                     r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(:[0-9]{1,5})?$")
+
+
+def _custom_ok(value: Any) -> bool:
+    return value is None or (isinstance(value, Mapping) and
+                             all(isinstance(v, str) for v in value.values()))
+
+
 def registration_errors(body: Any) -> list[str]:
-    """What Canvas (and Moodle) would refuse in a client registration."""
+    """What Canvas (lib/schemas/lti/ims/oidc_registration.rb and lti_tool_configuration.rb)
+    and Moodle (registration_helper.php) refuse in a client registration."""
     if not isinstance(body, Mapping):
         return ["the registration must be a JSON object"]
     errors = []
@@ -138,8 +151,10 @@ def registration_errors(body: Any) -> list[str]:
     config = body.get(TOOL_CONFIGURATION)
     if not isinstance(config, Mapping):
         return [*errors, f"{TOOL_CONFIGURATION} is required"]
-    if not isinstance(config.get("domain"), str) or not config["domain"]:
-        errors.append("domain is required")
+    if not isinstance(config.get("domain"), str) or not _DOMAIN.match(config["domain"]):
+        errors.append("domain must be a host name (and port), without a scheme")
+    if not _custom_ok(config.get("custom_parameters")):
+        errors.append("custom_parameters must be an object of strings")
     if not _http_url(config.get("target_link_uri")):
         errors.append("target_link_uri must be an http(s) URL")
     messages = config.get("messages")
@@ -149,6 +164,18 @@ def registration_errors(body: Any) -> list[str]:
             for m in messages):
         errors.append("messages must be a list of LtiResourceLinkRequest and "
                       "LtiDeepLinkingRequest messages")
+    else:
+        for message in messages:
+            placements = message.get("placements") or []
+            if not isinstance(placements, list) or any(p not in lti11.PLACEMENTS
+                                                       for p in placements):
+                errors.append(f"unknown placements in {message['type']}: {placements!r}")
+            if not _custom_ok(message.get("custom_parameters")):
+                errors.append("a message's custom_parameters must be an object of strings")
+            visibility = message.get(CANVAS + "visibility")
+            if visibility not in (None, "admins", "members", "public"):
+                errors.append(f"visibility must be admins, members or public, not "
+                              f"{visibility!r}")
     if not isinstance(config.get("claims"), list):
         errors.append("claims must be a list")
     privacy = config.get(CANVAS + "privacy_level", "anonymous")
