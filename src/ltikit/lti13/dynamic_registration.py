@@ -373,9 +373,10 @@ class Registered:
 def _address_policy(policy: str, development: bool) -> Callable[[Any], bool]:
     """Which addresses the registration calls may reach.  Never link-local (cloud metadata
     services live there), multicast or unspecified ones; loopback only for a tool on
-    this machine; private networks only through a link (a tool open to anyone must not
-    let a stranger probe its network; a university's platform on its intranet is
-    registered with a link)."""
+    this machine (development, where a platform in a container on a private network is
+    fine too); private networks otherwise only through a link (a tool open to anyone
+    must not let a stranger probe its network; a university's platform on its intranet
+    is registered with a link)."""
 
     def allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         if address.is_link_local or address.is_multicast or address.is_unspecified:
@@ -384,7 +385,7 @@ def _address_policy(policy: str, development: bool) -> Callable[[Any], bool]:
             return development
         if address.is_global:
             return True
-        return policy == LINKS and address.is_private
+        return (development or policy == LINKS) and address.is_private
 
     return allowed
 
