@@ -13,16 +13,14 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from flask import Flask, jsonify, redirect, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
+from browser import serve
 from ltikit import _http
 from ltikit.errors import LTIConfigurationError
 from ltikit.flask import LTIKit
@@ -36,23 +34,6 @@ NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonl
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-@contextmanager
-def serving(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def quiz_configuration(platform):
@@ -80,7 +61,7 @@ def quiz_tool(tmp_path, clock=time.time, **config):
 @pytest.fixture
 def quiz(tmp_path):
     app, kit = quiz_tool(tmp_path)
-    with serving(app) as url:
+    with serve(app) as url:
         yield app, kit, url
 
 
@@ -168,7 +149,7 @@ def test_a_used_link_is_refused_and_nothing_is_registered_again(quiz, platform):
 def test_an_expired_link_is_refused(tmp_path, platform):
     clock = Clock()
     app, kit = quiz_tool(tmp_path, clock=clock)
-    with serving(app) as url:
+    with serve(app) as url:
         link = new_link(app, kit, lifetime=3600)
         clock.advance(3601)
         page, _ = open_registration(platform, f"{url}/lti13/register/{link}")
@@ -194,7 +175,7 @@ def test_a_link_is_given_back_when_the_platform_refuses_the_registration(quiz, p
 
 def test_registrations_are_off_unless_the_deployer_turns_them_on(tmp_path, platform):
     app, kit = quiz_tool(tmp_path, LTIKIT_LTI13_REGISTRATION="off")
-    with serving(app) as url:
+    with serve(app) as url:
         page, registration_id = open_registration(platform, f"{url}/lti13/register")
         assert page.status_code == 403 and "registration_disabled" in page.text
     assert platform.store.registration(registration_id)["used_at"] is None
@@ -209,7 +190,7 @@ def test_with_links_the_bare_registration_url_is_refused(quiz, platform):
 
 def test_an_open_tool_registers_any_platform_without_a_link(tmp_path, platform):
     app, kit = quiz_tool(tmp_path, LTIKIT_LTI13_REGISTRATION="open")
-    with serving(app) as url:
+    with serve(app) as url:
         platform.register_tool(f"{url}/lti13/register")
         platform.register_tool(f"{url}/lti13/register")
     assert len(registrations_of(app, kit)) == 2  # the platform made two client ids
@@ -331,7 +312,7 @@ def register_at(url, link, config_url):
 def test_moodle_registers_the_tool_under_its_wwwroot(quiz):
     app, kit, url = quiz
     moodle = stand_in(moodle_configuration(), registration=moodle_registers)
-    with serving(moodle) as base:
+    with serve(moodle) as base:
         link = new_link(app, kit)
         page = requests.get(f"{url}/lti13/register/{link}", timeout=30, params={
             "openid_configuration": f"{base}/moodle/config", "registration_token": "t"})
@@ -359,7 +340,7 @@ def test_registering_the_same_client_again_updates_it(quiz):
             "deployment_id": next(deployments)}})
 
     moodle = stand_in(moodle_configuration(), registration=answer)
-    with serving(moodle) as base:
+    with serve(moodle) as base:
         for _ in range(2):
             done = register_at(url, new_link(app, kit), f"{base}/moodle/config")
             assert done.status_code == 200, done.text
@@ -383,7 +364,7 @@ def test_canvas_issuer_from_another_site_may_not_take_over_a_registration(quiz, 
         "jwks_uri": "{base}/jwks", "registration_endpoint": "{base}/register",
         PLATFORM_CONFIGURATION: {"product_family_code": "canvas"}},
         registration=lambda body: {"client_id": client_id})
-    with serving(impostor) as base:
+    with serve(impostor) as base:
         done = register_at(url, new_link(app, kit), f"{base}/config")
     assert done.status_code == 403 and "registration_origin_changed" in done.text
     with app.app_context():
@@ -413,7 +394,7 @@ def test_a_configuration_that_does_not_check_out_is_refused(quiz, config, reason
     values.update(config)
     values = {k: v for k, v in values.items() if v is not None}
     platform = stand_in(values, registration=moodle_registers)
-    with serving(platform) as base:
+    with serve(platform) as base:
         page = register_at(url, new_link(app, kit), f"{base}/other/config")
     assert page.status_code == 400 and reason in page.text
     assert not [c for c in platform.calls if c[1] == "/register"]
@@ -432,7 +413,7 @@ def test_a_tool_in_production_fetches_no_http_and_no_loopback_configuration(tmp_
     app, _kit = quiz_tool(tmp_path, LTIKIT_LTI13_REGISTRATION="open")
     client = app.test_client()
     moodle = stand_in(moodle_configuration("{base}"))
-    with serving(moodle) as base:
+    with serve(moodle) as base:
         page = client.get("/lti13/register", base_url="https://tool.example.edu",
                           query_string={"openid_configuration": f"{base}/config"})
     assert page.status_code == 400 and b"insecure_openid_configuration" in page.data
@@ -443,7 +424,7 @@ def test_a_redirecting_configuration_is_refused_and_not_followed(quiz):
     app, kit, url = quiz
     platform = stand_in(moodle_configuration("{base}"), status=302,
                         location="{base}/elsewhere/config2")
-    with serving(platform) as base:
+    with serve(platform) as base:
         page = register_at(url, new_link(app, kit), f"{base}/config")
     assert page.status_code == 400 and "bad_openid_configuration" in page.text
     assert "redirect" in page.text
@@ -452,15 +433,15 @@ def test_a_redirecting_configuration_is_refused_and_not_followed(quiz):
 
 def test_a_slow_or_huge_configuration_ends_at_the_deadline_or_the_size_limit(tmp_path):
     app, kit = quiz_tool(tmp_path, LTIKIT_LTI13_REGISTRATION_TIMEOUT="1 1")
-    with serving(app) as url:
+    with serve(app) as url:
         slow = stand_in(moodle_configuration("{base}"), delay=3)
-        with serving(slow) as base:
+        with serve(slow) as base:
             started = time.monotonic()
             page = register_at(url, new_link(app, kit), f"{base}/config")
             assert time.monotonic() - started < 2.5
         assert page.status_code == 504 and "openid_configuration_unavailable" in page.text
         huge = stand_in(body="[" + "1," * 600_000 + "1]")
-        with serving(huge) as base:
+        with serve(huge) as base:
             page = register_at(url, new_link(app, kit), f"{base}/config")
         assert page.status_code == 502 and "bad_openid_configuration" in page.text
 
@@ -469,7 +450,7 @@ def test_calls_to_refused_addresses_send_nothing():
     """The address check sits on the connected socket: a host name that resolves to an
     internal address is refused as its address would be, before a byte is sent."""
     seen = stand_in({})
-    with serving(seen) as base:
+    with serve(seen) as base:
         session = _http.new_session()
         with pytest.raises(_http.AddressRefused):
             _http.send(session, "GET", base.replace("127.0.0.1", "localhost") + "/config",
@@ -494,7 +475,7 @@ def test_registration_settings_are_checked_at_start_up(tmp_path):
 
 def test_the_registration_link_command_prints_a_link_that_registers(tmp_path, platform):
     app, kit = quiz_tool(tmp_path)
-    with serving(app) as url:
+    with serve(app) as url:
         made = subprocess.run(
             [sys.executable, "-m", "ltikit.cli", "registration-link", "--tool-url", url,
              "--days", "1", "--database-url", f"sqlite:///{tmp_path}/quiz.sqlite3"],
@@ -545,3 +526,22 @@ def test_the_platform_checks_the_registration_token_and_the_registration(platfor
     for expected in ("grant_types", "redirect_uris", "domain", "everywhere"):
         assert expected in reasons
     assert platform.store.registration(registration_id)["used_at"] is None
+
+
+def test_which_addresses_a_registration_may_reach():
+    """Never link-local (a cloud's metadata service), loopback only in development, a
+    private network in development or through a link, never for a tool open to anyone."""
+    from ipaddress import ip_address
+
+    from ltikit.lti13.dynamic_registration import _address_policy
+
+    metadata, loopback = ip_address("169.254.169.254"), ip_address("127.0.0.1")
+    private, public = ip_address("10.1.2.3"), ip_address("93.184.215.14")
+    for policy in ("open", "links"):
+        for development in (False, True):
+            allowed = _address_policy(policy, development)
+            assert not allowed(metadata) and allowed(public)
+            assert allowed(loopback) == development
+            assert allowed(private) == (development or policy == "links")
+    assert not _address_policy("links", True)(ip_address("fe80::1"))
+    assert not _address_policy("links", True)(ip_address("::"))  # unspecified
