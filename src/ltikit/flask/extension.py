@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -14,13 +13,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Request, Response
 
-from ..canvas.instances import instances_from_config
-from ..cookies import CookiePolicy
-from ..errors import LTIConfigurationError, LTIException, LTIRequestTooLarge
+from ..errors import LTIException, LTIRequestTooLarge
 from ..flow import LaunchFlow
 from ..http import Reply
 from ..launches import LaunchManager
-from ..lti11.consumers import ConsumerRegistry, consumers_from_config
+from ..lti11.consumers import ConsumerRegistry
 from ..lti13 import Registrations
 from ..lti13.dynamic_registration import (
     PlatformConfiguration,
@@ -29,16 +26,16 @@ from ..lti13.dynamic_registration import (
     ToolConfiguration,
 )
 from ..lti13.tool_keys import ToolKeys
-from ..roles import ANY, RoleGroups
+from ..roles import ANY
 from ..settings import DEFAULTS, Settings
 from ..storage import SQLStorage
 from ..storage.cache import TTLCache
-from ..storage.sql import current_revision, head_revision, upgrade
 from ..store import Store
+from ..tool import LTI13Services, Tool
 from .canvas import CanvasSupport, canvas_callback
-from .lti13 import LTI13Support, jwks_view, login_view
+from .lti13 import jwks_view, login_view
 from .pages import _with_retry_after, error_page
-from .registration import registration_flow, registration_view
+from .registration import registration_view
 from .translate import to_request, to_response
 from .view import LTI
 
@@ -51,7 +48,9 @@ CONFIG_DEFAULTS = DEFAULTS
 
 
 class _AppState:
-    """What the extension keeps per Flask app (one extension may serve several apps)."""
+    """What the extension keeps per Flask app (one extension may serve several apps): the
+    app's :class:`ltikit.tool.Tool` (everything ltikit decides and keeps), and the Flask
+    parts (the error callback, Canvas's routes, URLs)."""
 
     def __init__(self, app: Flask, role_groups: Mapping[str, Any] | None,
                  storage: Store | SQLStorage | None,
@@ -62,68 +61,41 @@ class _AppState:
         for name, value in CONFIG_DEFAULTS.items():
             config.setdefault(name, value)
         self.app = app
-        # Parsed and checked once: a bad setting fails here, at start-up.
-        self.settings = settings = Settings.load(config)
-        static = consumers_from_config((config.get("PYLTI_CONFIG") or {}).get("consumers"))
-        static.update(consumers_from_config(config["LTIKIT_CONSUMERS"]))
-        keys = config.get("LTIKIT_ENCRYPTION_KEYS") or None
-        if isinstance(storage, Store):
-            self.store = storage
-        else:
-            self.store = Store(storage or config["LTIKIT_DATABASE_URL"] or
-                               f"sqlite:///{app.instance_path}/ltikit.sqlite3",
-                               encryption_keys=keys, clock=clock or time.time)
-        # One clock for everything the app times: the one given, else the store's.
-        self.clock: Callable[[], float] = clock or self.store.clock
-        self.storage = storage = self.store.sql
-        if config["LTIKIT_AUTO_UPGRADE"]:
-            _upgrade_once(storage)
-        self.consumers = ConsumerRegistry(static, storage)
-        groups = dict(config["LTIKIT_ROLE_GROUPS"])
-        groups.update(role_groups or {})
-        self.role_groups = RoleGroups(groups)
+        self.tool = tool = Tool(
+            config, secret_key=lambda: app.secret_key, database=storage,
+            default_database=f"sqlite:///{app.instance_path}/ltikit.sqlite3",
+            role_groups=role_groups, clock=clock, tool_configuration=tool_configuration)
+        self.settings = tool.settings
+        self.store = tool.store
+        self.clock = tool.clock
+        self.storage = tool.storage
+        self.consumers = tool.consumers
+        self.role_groups = tool.role_groups
+        self.cookies = tool.cookies
         self.default_error: Callable[..., Any] | None = None
         self.default_role: str = ANY
-        self._launches: LaunchManager | None = None
-        self._lock = threading.Lock()
         self._urls: TTLCache[tuple[str | None, ...], str] = TTLCache(256)
-        self._lti13: LTI13Support | None = None
-        self._flow: LaunchFlow | None = None
-        self._registration: RegistrationFlow | None = None
-        self.tool_configuration = tool_configuration
-        if settings.lti13_registration != "off" and tool_configuration is None:
-            raise LTIConfigurationError(
-                f"LTIKIT_LTI13_REGISTRATION is {settings.lti13_registration!r}, but the app "
-                "gives no tool configuration: LTIKit(app, tool_configuration=...) says what "
-                "to register.", reason="bad_setting")
         self.canvas: CanvasSupport | None = None
-        instances = instances_from_config(config["LTIKIT_CANVAS_INSTANCES"])
-        if instances:
-            self.canvas = CanvasSupport(self, instances)
-        self.cookies = CookiePolicy(secure=settings.cookie_secure,
-                                    partitioned=settings.cookie_partitioned)
+        if tool.canvas_instances:
+            self.canvas = CanvasSupport(self, tool.canvas_instances)
 
     @property
     def launches(self) -> LaunchManager:
-        # Created on first use: PyLTI apps often set app.secret_key after creating the app.
-        if self._launches is None:
-            with self._lock:
-                if self._launches is None:
-                    self._launches = LaunchManager(
-                        self.storage, self.app.secret_key or "",
-                        lifetime=self.settings.launch_lifetime,
-                        timestamp_window=self.settings.timestamp_window, clock=self.clock)
-        return self._launches
+        return self.tool.launches
+
+    @property
+    def lti13(self) -> LTI13Services:
+        return self.tool.lti13
+
+    @property
+    def registration(self) -> RegistrationFlow:
+        return self.tool.registration
+
+    @property
+    def flow(self) -> LaunchFlow:
+        return self.tool.flow
 
     # -- request handling -----------------------------------------------------------------
-    @property
-    def lti13(self) -> LTI13Support:
-        if self._lti13 is None:
-            with self._lock:
-                if self._lti13 is None:
-                    self._lti13 = LTI13Support(self)
-        return self._lti13
-
     def bound(self, request: Request) -> None:
         """Refuse (413) a request too large to parse, before anything reads its form: a
         5 MB launch or 10,000 fields cost a worker hundreds of milliseconds and megabytes
@@ -170,24 +142,6 @@ class _AppState:
 
             after_this_request(set_cookies)
         return LTI(self, decision.active)
-
-    @property
-    def registration(self) -> RegistrationFlow:
-        if self._registration is None:
-            with self._lock:
-                if self._registration is None:
-                    self._registration = registration_flow(self)
-        return self._registration
-
-    @property
-    def flow(self) -> LaunchFlow:
-        if self._flow is None:
-            with self._lock:
-                if self._flow is None:
-                    self._flow = LaunchFlow(self.settings, self.consumers, self.role_groups,
-                                            self.cookies, lambda: self.launches,
-                                            lambda: self.lti13.flow)
-        return self._flow
 
     def public_url(self, request: Request) -> str:
         """The URL the platform signed: the request's, or the proxy's when trusted."""
@@ -240,22 +194,6 @@ def _forwarded(value: str | None, trusted: int) -> str | None:
         return None
     values = [v.strip() for v in value.split(",")]
     return values[-trusted] if len(values) >= trusted else None
-
-
-_upgrade_lock = threading.Lock()
-
-
-def _upgrade_once(storage: SQLStorage) -> None:
-    with _upgrade_lock:
-        try:
-            if current_revision(storage.engine) == head_revision():
-                return
-            upgrade(storage.engine)
-        except Exception:
-            # Another worker may have run the same migration at the same moment.
-            time.sleep(0.2)
-            if current_revision(storage.engine) != head_revision():
-                raise
 
 
 class LTIKit:

@@ -14,43 +14,16 @@ from typing import TYPE_CHECKING
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
-from ..errors import LTIConfigurationError, LTIException
-from ..lti13.dynamic_registration import RegistrationFlow
+from ..errors import LTIException
 from .pages import error_page
 from .translate import to_request, to_response
 
 if TYPE_CHECKING:
     from .extension import _AppState
 
-__all__ = ["registration_flow", "registration_view"]
+__all__ = ["registration_view"]
 
 log = logging.getLogger("ltikit")
-
-
-def registration_flow(state: _AppState) -> RegistrationFlow:
-    settings = state.settings
-    if not state.app.secret_key:
-        raise LTIConfigurationError("Dynamic Registration needs a secret key (Flask: set "
-                                    "SECRET_KEY).", reason="no_secret_key")
-    return RegistrationFlow(
-        state.store.registrations, state.store.registration_links,
-        policy=settings.lti13_registration, secret_key=state.app.secret_key,
-        tool_configuration=state.tool_configuration,
-        login_path=settings.lti13_login_path, jwks_path=settings.lti13_jwks_path,
-        redirect_uri=settings.lti13_redirect_uri,
-        timeout=settings.lti13_registration_timeout, clock=state.clock,
-        prepare=lambda: _first_tool_key(state))
-
-
-def _first_tool_key(state: _AppState) -> None:
-    """A tool registered with a platform publishes a key at its JWKS URL: make the first
-    one (``ltikit tool-keys generate``) when there is none and keys can be stored
-    encrypted."""
-    if state.store.box is None:
-        return
-    keys = state.store.tool_keys
-    if not keys.jwks()["keys"]:
-        keys.generate()
 
 
 def registration_view(link: str | None = None) -> Response:
