@@ -141,18 +141,28 @@ class BaseLTI:
         return url
 
     # -- LTI Advantage services (1.3) -----------------------------------------------------
-    @functools.cached_property
+    @property
     def ags(self) -> AssignmentGradeService:
         """The Assignment and Grade Services of this launch
         (:class:`ltikit.lti13.ags.AssignmentGradeService`); a 502 page if not offered."""
-        endpoint = _offered(self.launch.ags_endpoint, "grade", Reason.NO_AGS)
-        return AssignmentGradeService(self._tool.lti13.service_client(self.launch), endpoint)
+        return self._ags
 
-    @functools.cached_property
+    @property
     def nrps(self) -> NamesRoleService:
         """The Names and Role Provisioning Services of this launch
         (:class:`ltikit.lti13.nrps.NamesRoleService`); a 502 page if not offered.  One
         object per request, so what a read learnt (``differences_url``, ``context``) stays."""
+        return self._nrps
+
+    # One object per request (an adapter's ``ags`` may wrap it: the grade methods below
+    # use it directly).
+    @functools.cached_property
+    def _ags(self) -> AssignmentGradeService:
+        endpoint = _offered(self.launch.ags_endpoint, "grade", Reason.NO_AGS)
+        return AssignmentGradeService(self._tool.lti13.service_client(self.launch), endpoint)
+
+    @functools.cached_property
+    def _nrps(self) -> NamesRoleService:
         endpoint = _offered(self.launch.nrps_endpoint, "roster", Reason.NO_NRPS)
         return NamesRoleService(self._tool.lti13.service_client(self.launch), endpoint)
 
@@ -198,7 +208,7 @@ class BaseLTI:
         return True
 
     def _post_ags_score(self, value: float, *, comment: str | None) -> None:
-        ags = self.ags
+        ags = self._ags
         if not ags.endpoint.lineitem:
             raise LTIPostMessageException(
                 "This launch cannot take a grade: it is not tied to a gradebook column "
@@ -246,7 +256,7 @@ class BaseLTI:
         return service.read_result(url, sourcedid).score
 
     def _read_ags_result(self) -> float | None:
-        ags = self.ags
+        ags = self._ags
         if not ags.endpoint.lineitem:
             raise LTIPostMessageException(
                 "This launch has no grade to read: it is not tied to a gradebook column "

@@ -1,0 +1,291 @@
+"""The Starlette (and FastAPI) adapter: :class:`LTIKit`.
+
+Every decision is the framework-neutral core's (:class:`ltikit.tool.Tool`: the same
+:class:`~ltikit.flow.LaunchFlow`, LTI 1.3 flow, launches and registrations as the Flask
+adapter); this module translates requests and replies.  The core's work (database
+statements, a platform's key set fetched on a new ``kid``) runs in a worker thread, so the
+event loop goes on serving other requests meanwhile; each outbound call has its deadline.
+
+FastAPI::
+
+    kit = LTIKit(app, config={"LTIKIT_DATABASE_URL": ..., ...}, secret_key=SECRET)
+
+    @app.post("/launch")
+    async def launch(lti: Annotated[LTI, Depends(kit.launch(request="initial"))]):
+        return RedirectResponse(lti.url_for("index"), 303)
+
+Plain Starlette routes take the decorator: ``@kit.lti(request="session")`` on
+``async def page(request, lti)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from ..errors import LTIConfigurationError, LTIException
+from ..http import Reply
+from ..lti13.dynamic_registration import PlatformConfiguration, ToolConfiguration
+from ..pages import refusal_page
+from ..roles import ANY
+from ..storage import SQLStorage
+from ..store import Store
+from ..tool import Tool
+from .translate import public_url, to_request, to_response
+from .view import LTI
+
+__all__ = ["LTIKit"]
+
+log = logging.getLogger("ltikit")
+
+_REQUEST_TYPES = ("any", "initial", "session")
+ErrorCallback = Callable[..., Any]
+
+
+class _Continue(Exception):
+    """The launch goes on in the browser (the platform-storage check page): answered
+    with ``reply`` instead of the view."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__("the launch continues in the browser")
+        self.reply = reply
+
+
+class _Refused(Exception):
+    """A refusal to answer with a route's own error callback."""
+
+    def __init__(self, exc: LTIException, error: ErrorCallback | None) -> None:
+        super().__init__(exc.message)
+        self.exc = exc
+        self.error = error
+
+
+async def _run(call: Callable[[], Any]) -> Any:
+    return await anyio.to_thread.run_sync(call)
+
+
+class LTIKit:
+    """ltikit for a Starlette or FastAPI app (see the module docstring).
+
+    ``config``: the ``LTIKIT_*`` settings, as for Flask (``LTIKIT_DATABASE_URL`` is
+    required unless ``database`` is given); ``secret_key`` signs launch ids, login states
+    and registration forms.  ``error`` and ``role`` are the defaults of every protected
+    route, as ``LTIKit(app, error=..., role=...)`` on Flask: ``error(exception={
+    "exception": exc, "kwargs": {}, "args": ()})`` (PyLTI's contract; it may be async)
+    answers a refusal, else ltikit's refusal page.  ``tool_configuration`` answers what
+    to register by LTI Dynamic Registration.  ``clock`` times launches, keys and tokens.
+    """
+
+    def __init__(self, app: Starlette | None = None, *, config: Mapping[str, Any],
+                 secret_key: str | bytes, database: str | Store | SQLStorage | None = None,
+                 role_groups: Mapping[str, Any] | None = None,
+                 error: ErrorCallback | None = None, role: str | None = None,
+                 clock: Callable[[], float] | None = None,
+                 tool_configuration: Callable[[PlatformConfiguration], ToolConfiguration]
+                 | None = None) -> None:
+        if not secret_key:
+            raise LTIConfigurationError("LTIKit needs a secret_key.", reason="no_secret_key")
+        self.tool = Tool(config, secret_key=secret_key, database=database,
+                         role_groups=role_groups, clock=clock,
+                         tool_configuration=tool_configuration)
+        self.default_error = error
+        self.default_role = role or ANY
+        if app is not None:
+            self.init_app(app)
+
+    # -- the members of the Flask extension ---------------------------------------------
+    @property
+    def settings(self) -> Any:
+        return self.tool.settings
+
+    @property
+    def store(self) -> Store:
+        return self.tool.store
+
+    @property
+    def registrations(self) -> Any:
+        return self.tool.store.registrations
+
+    @property
+    def tool_keys(self) -> Any:
+        return self.tool.store.tool_keys
+
+    @property
+    def consumers(self) -> Any:
+        return self.tool.consumers
+
+    @property
+    def registration_links(self) -> Any:
+        return self.tool.store.registration_links
+
+    # -- routes ---------------------------------------------------------------------------
+    def init_app(self, app: Starlette) -> None:
+        """Add ltikit's routes (the LTI 1.3 login, the JWKS, the registration URL) and its
+        refusal handlers to ``app``."""
+        settings = self.tool.settings
+        app.add_route(settings.lti13_login_path, self._login, methods=["GET", "POST"],
+                      name="ltikit_lti13_login")
+        app.add_route(settings.lti13_jwks_path, self._jwks, methods=["GET"],
+                      name="ltikit_lti13_jwks")
+        path = settings.lti13_registration_path
+        app.add_route(path, self._register, methods=["GET", "POST"],
+                      name="ltikit_lti13_register")
+        app.add_route(f"{path}/{{link}}", self._register, methods=["GET", "POST"],
+                      name="ltikit_lti13_register_link")
+        app.add_exception_handler(LTIException, self._on_refusal)  # type: ignore[arg-type]
+        app.add_exception_handler(_Refused, self._on_route_refusal)  # type: ignore[arg-type]
+        app.add_exception_handler(_Continue, self._on_continue)  # type: ignore[arg-type]
+
+    async def _login(self, request: StarletteRequest) -> Response:
+        try:
+            req = await to_request(request, self.tool.settings)
+            reply = await _run(functools.partial(self.tool.lti13.flow.login, req))
+            return to_response(reply)
+        except LTIException as exc:
+            log.warning("LTI 1.3 login refused: status=%s reason=%s: %s", exc.status,
+                        exc.reason, exc.message)
+            return to_response(refusal_page(exc))
+
+    async def _jwks(self, request: StarletteRequest) -> Response:
+        keys = await _run(lambda: self.tool.lti13.tool_keys().jwks())
+        return JSONResponse(keys, headers={"Cache-Control": "max-age=3600"})
+
+    async def _register(self, request: StarletteRequest) -> Response:
+        link = request.path_params.get("link")
+        try:
+            req = await to_request(request, self.tool.settings)
+            flow = self.tool.registration
+            if request.method == "POST":
+                reply, _ = await _run(functools.partial(flow.confirm, req, link))
+            else:
+                reply = await _run(functools.partial(flow.start, req, link))
+            return to_response(reply)
+        except LTIException as exc:
+            log.warning("LTI registration refused: status=%s reason=%s: %s", exc.status,
+                        exc.reason, exc.message)
+            response = to_response(refusal_page(
+                exc, title="The tool could not be registered", hint=(
+                    "Nothing was registered. Start again from the platform once the cause "
+                    "is fixed; the tool's administrator finds this refusal in its log.")))
+            response.headers["Referrer-Policy"] = "no-referrer"
+            return response
+
+    # -- protecting routes ---------------------------------------------------------------
+    async def authenticate(self, request: StarletteRequest, request_type: str = "any",
+                           role: str | None = None,
+                           message_types: Collection[str] | None = None) -> LTI:
+        """The ``lti`` object of an authenticated request; refusals raise
+        :class:`~ltikit.errors.LTIException` (an LTI 1.3 launch that goes on in the
+        browser raises an exception the app's handler answers with that page)."""
+        if request_type not in _REQUEST_TYPES:
+            raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+        req = await to_request(request, self.tool.settings)
+        decision = await _run(functools.partial(
+            self.tool.flow.authenticate, req, request_type=request_type,
+            role=role or self.default_role, message_types=message_types))
+        if isinstance(decision, Reply):
+            raise _Continue(decision)
+        the_lti = LTI(self.tool, decision.active, request)
+        the_lti._cookie_headers.extend(decision.cookies)
+        return the_lti
+
+    def launch(self, request: str = "any", role: str | None = None, *,
+               message_types: Collection[str] | None = None,
+               error: ErrorCallback | None = None) -> Callable[..., Awaitable[LTI]]:
+        """A FastAPI dependency giving the view its ``lti`` (the arguments of Flask's
+        ``@lti``): ``lti: Annotated[LTI, Depends(kit.launch(request="initial"))]``."""
+        request_type = request
+        if request_type not in _REQUEST_TYPES:
+            raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+
+        async def dependency(request: StarletteRequest, response: Response) -> LTI:
+            try:
+                the_lti = await self.authenticate(request, request_type, role, message_types)
+            except LTIException as exc:
+                raise _Refused(exc, error) from None
+            # FastAPI adds this response's headers to the view's answer.
+            the_lti._response = response
+            for cookie in the_lti._cookie_headers:
+                response.headers.append("set-cookie", cookie)
+            the_lti._cookie_headers.clear()
+            return the_lti
+
+        return dependency
+
+    def lti(self, request: str = "any", role: str | None = None, *,
+            message_types: Collection[str] | None = None,
+            error: ErrorCallback | None = None) -> Callable[[Callable[..., Any]],
+                                                            Callable[..., Any]]:
+        """The decorator for plain Starlette routes: ``async def view(request, lti)``."""
+        request_type = request
+        if request_type not in _REQUEST_TYPES:
+            raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(view)
+            async def wrapper(request: StarletteRequest) -> Response:
+                try:
+                    the_lti = await self.authenticate(request, request_type, role,
+                                                      message_types)
+                    response: Response = await view(request, the_lti)
+                except _Continue as going_on:
+                    return to_response(going_on.reply)
+                except LTIException as exc:
+                    return await self.refuse(request, exc, error)
+                for cookie in the_lti._cookie_headers:
+                    response.headers.append("set-cookie", cookie)
+                return response
+
+            return wrapper
+
+        return decorator
+
+    # -- refusals -------------------------------------------------------------------------
+    async def refuse(self, request: StarletteRequest, exc: LTIException,
+                     error: ErrorCallback | None = None) -> Response:
+        """The answer to a refusal: the route's or the app's error callback, else ltikit's
+        refusal page; a log line with the reason and no secret."""
+        key = request.query_params.get("oauth_consumer_key")
+        body = getattr(request, "_body", None)  # the form, when the adapter read it
+        if key is None and isinstance(body, bytes) and b"oauth_consumer_key=" in body:
+            key = next((v for k, v in parse_qsl(body.decode("utf-8", "replace"))
+                        if k == "oauth_consumer_key"), None)
+        log.warning("LTI request refused: status=%s reason=%s path=%s key=%s: %s",
+                    exc.status, exc.reason, request.url.path, key, exc.message)
+        error = error or self.default_error
+        if error is None:
+            return to_response(refusal_page(exc))
+        answer = error(exception={"exception": exc, "kwargs": {}, "args": ()})
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, tuple):  # (body, status), as Flask views may answer
+            body, status = answer
+            return HTMLResponse(str(body), status_code=int(status))
+        if not isinstance(answer, Response):
+            return HTMLResponse(str(answer), status_code=exc.status)
+        if answer.status_code == 200:
+            # PyLTI error callbacks usually return a bare page; a refusal is never a 200.
+            answer.status_code = exc.status
+        return answer
+
+    async def _on_refusal(self, request: StarletteRequest, exc: LTIException) -> Response:
+        return await self.refuse(request, exc)
+
+    async def _on_route_refusal(self, request: StarletteRequest, refused: _Refused) -> Response:
+        return await self.refuse(request, refused.exc, refused.error)
+
+    async def _on_continue(self, request: StarletteRequest, going_on: _Continue) -> Response:
+        return to_response(going_on.reply)
+
+    def public_url(self, request: StarletteRequest) -> str:
+        """The URL the client used for ``request``, trusted proxies considered."""
+        return public_url(request, self.tool.settings.trusted_proxies)

@@ -1,0 +1,144 @@
+"""The ``lti`` object a Starlette or FastAPI view receives: :class:`ltikit.view.BaseLTI`
+plus what needs Starlette, and awaitable LTI Advantage services.
+
+The services of :class:`~ltikit.view.BaseLTI` call the platform (grades, rosters, outcome
+services) and wait for it; here they are awaited instead: each call runs in a worker
+thread (:func:`anyio.to_thread.run_sync`), so a slow platform holds a thread of the pool,
+never the event loop, and the call is the same code as on Flask (one implementation of its
+checks, deadlines and token handling).  ``await lti.ags.post_score(...)``,
+``await lti.nrps.members()`` (a list), ``await lti.post_grade(0.9)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import HTMLResponse, Response
+
+from ..launches import ActiveLaunch
+from ..lti11.outcomes import OutcomeResponse
+from ..lti13.ags import AssignmentGradeService
+from ..lti13.deep_linking import ContentItem
+from ..lti13.nrps import NamesRoleService
+from ..view import BaseLTI
+
+if TYPE_CHECKING:
+    from ..tool import Tool
+
+__all__ = ["LTI", "Threaded"]
+
+_Service = TypeVar("_Service")
+_T = TypeVar("_T")
+
+
+async def in_thread(call: Callable[[], _T]) -> _T:
+    """``call()`` in a worker thread; an iterator it returns is read there too (a roster's
+    pages are fetched as it is read)."""
+
+    def run() -> Any:
+        result = call()
+        return list(result) if isinstance(result, Iterator) else result
+
+    return await anyio.to_thread.run_sync(run)
+
+
+class Threaded(Generic[_Service]):
+    """A service whose methods are awaited: each call runs in a worker thread.
+    Attributes that are not methods (``endpoint``) are read as they are."""
+
+    def __init__(self, service: _Service) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._service, name)
+        if not callable(value) or inspect.isclass(value):
+            return value
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await in_thread(functools.partial(value, *args, **kwargs))
+
+        return call
+
+
+class LTI(BaseLTI):
+    """The ``lti`` object of a Starlette or FastAPI view (see the module docstring)."""
+
+    def __init__(self, tool: Tool, active: ActiveLaunch, request: StarletteRequest) -> None:
+        super().__init__(tool, active)
+        self._request = request
+        self._cookie_headers: list[str] = []
+        # FastAPI: the response whose headers are added to the view's answer.
+        self._response: Response | None = None
+
+    # -- awaitable services -----------------------------------------------------------------
+    @property
+    def ags(self) -> Threaded[AssignmentGradeService]:  # type: ignore[override]
+        """Assignment and Grade Services, awaited (``await lti.ags.post_score(score)``)."""
+        return Threaded(self._ags)
+
+    @property
+    def nrps(self) -> Threaded[NamesRoleService]:  # type: ignore[override]
+        """Names and Role Provisioning, awaited (``await lti.nrps.members()``: a list)."""
+        return Threaded(self._nrps)
+
+    async def post_grade(self, score: float, *, result_text: str | None = None,  # type: ignore[override]
+                         result_url: str | None = None) -> bool:
+        """:meth:`ltikit.view.BaseLTI.post_grade`, awaited."""
+        return await in_thread(functools.partial(BaseLTI.post_grade, self, score,
+                                                 result_text=result_text,
+                                                 result_url=result_url))
+
+    async def read_grade(self) -> float | None:  # type: ignore[override]
+        return await in_thread(functools.partial(BaseLTI.read_grade, self))
+
+    async def delete_grade(self) -> OutcomeResponse:  # type: ignore[override]
+        return await in_thread(functools.partial(BaseLTI.delete_grade, self))
+
+    async def post_grade2(self, grade: float, user: str | None = None,  # type: ignore[override]
+                          comment: str = "") -> bool:
+        return await in_thread(functools.partial(BaseLTI.post_grade2, self, grade, user,
+                                                 comment))
+
+    async def close_session(self) -> None:  # type: ignore[override]
+        """End this launch: later requests carrying its id are refused."""
+        await in_thread(functools.partial(BaseLTI.close_session, self))
+
+    async def deep_link_response(self, items: Iterable[ContentItem], *,
+                                 message: str | None = None, log: str | None = None,
+                                 error_message: str | None = None,
+                                 error_log: str | None = None) -> Response:
+        """The page that posts the signed ``LtiDeepLinkingResponse`` with ``items`` back
+        to the platform."""
+        page = await in_thread(functools.partial(
+            self._deep_link_page, list(items), message=message, log=log,
+            error_message=error_message, error_log=error_log))
+        return HTMLResponse(page.body, headers=page.headers)
+
+    def _forget_cookie(self, name: str) -> None:
+        if self._request.cookies.get(name) == self._active.token:
+            deletion = self._tool.cookies.deletion(name)
+            if self._response is not None:
+                self._response.headers.append("set-cookie", deletion)
+            else:
+                self._cookie_headers.append(deletion)
+
+    # -- carrying the launch to the next request ------------------------------------------
+    def url_for(self, endpoint: str, **values: Any) -> str:
+        """The path of the route named ``endpoint`` (path parameters from ``values``, the
+        rest as the query) plus this launch's id, so the link works in this tab even
+        when cookies are blocked or another launch happened in another tab."""
+        router = self._request.scope["router"]
+        route = next((r for r in router.routes if getattr(r, "name", None) == endpoint),
+                     None)
+        names = set(getattr(route, "param_convertors", {}) or {})
+        path = str(self._request.url_for(endpoint, **{k: v for k, v in values.items()
+                                                      if k in names}).path)
+        query = {k: str(v) for k, v in values.items() if k not in names}
+        query[self._tool.settings.launch_param] = self.launch_id
+        return f"{path}?{urlencode(query)}"
