@@ -8,12 +8,13 @@ Flask adapter does; only urlencoded POST bodies are read (LTI sends nothing else
 
 from __future__ import annotations
 
+import codecs
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
-from ..errors import LTIMalformedRequest, LTIRequestTooLarge
+from ..errors import LTIRequestTooLarge
 from ..http import Headers, Reply, Request
 from ..settings import Settings
 
@@ -72,14 +73,22 @@ async def to_request(request: StarletteRequest, settings: Settings) -> Request:
                    headers=Headers.view(request.headers), cookies=request.cookies)
 
 
+def _keep_escaped(error: UnicodeError) -> tuple[str, int]:
+    """Bytes of a percent escape that are not UTF-8 stay escaped (``%FF``), as Werkzeug
+    reads them for the Flask adapter: both adapters see the same values."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return "".join(f"%{byte:02X}" for byte in bad), error.end
+
+
+codecs.register_error("ltikit.url_quote", _keep_escaped)
+
+
 def _urlencoded(text: str) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
-    try:
-        return tuple(parse_qsl(text, keep_blank_values=True, errors="strict"))
-    except UnicodeDecodeError:
-        raise LTIMalformedRequest("The request's parameters are not valid text.",
-                                  reason="bad_encoding") from None
+    return tuple(parse_qsl(text, keep_blank_values=True, errors="ltikit.url_quote"))
 
 
 def to_response(reply: Reply) -> Response:

@@ -1,0 +1,295 @@
+"""What a tool decides is the same on every adapter: the refusal matrix of LTI 1.1 and 1.3
+launches, later requests and roles, run against the Flask adapter and against FastAPI
+(ltikit.starlette), the same tool on each (tests/adapters.py).  (No "from __future__
+import annotations": FastAPI reads the views' annotations.)"""
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from adapters import ADAPTERS, BASE, KEY, SECRET, Tool
+from browser import serve
+from ltikit.testing import Clock, launch_params, sign_launch
+from ltikit.testing.lti13 import TestPlatform
+from servers import free_port
+
+LAUNCH = BASE + "/launch"
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request):
+    return request.param
+
+
+def signed(url=LAUNCH, *, key=KEY, secret=SECRET, **options):
+    params = options.pop("params", None) or launch_params()
+    return sign_launch(url, params, key=key, secret=secret, **options)
+
+
+def test_a_launch_then_later_pages_of_it(adapter, tmp_path):
+    tool = Tool(adapter, tmp_path)
+    answer = tool.launch(signed())
+    assert answer.status == 200 and "hello" in answer.text
+    assert "Partitioned" in answer.header("set-cookie")
+    assert tool.get("/page").text.startswith("page for ")
+
+
+@pytest.mark.parametrize("change, status, reason", [
+    ({"secret": "wrong"}, 401, "bad_signature"),
+    ({"key": "unknown"}, 401, "unknown_consumer_key"),
+    ({"signature_method": "PLAINTEXT"}, 401, "unsupported_signature_method"),
+    ({"timestamp": int(time.time()) - 3600}, 401, "stale_timestamp"),
+    ({"timestamp": int(time.time()) + 3600}, 401, "future_timestamp"),
+    ({"params": launch_params(lti_message_type="ContentItemSelectionRequest")}, 400,
+     "wrong_message_type"),
+    ({"params": launch_params(lti_version="LTI-2p0")}, 400, "bad_lti_version"),
+])
+def test_a_launch_that_does_not_verify_is_refused(adapter, tmp_path, change, status, reason):
+    tool = Tool(adapter, tmp_path)
+    answer = tool.launch(signed(**change))
+    assert answer.status == status and f"({reason})" in answer.text
+    assert tool.get("/page").status == 401  # nothing was stored
+
+
+def test_a_replayed_launch_is_refused(adapter, tmp_path):
+    tool = Tool(adapter, tmp_path)
+    launch = signed()
+    assert tool.launch(launch).status == 200
+    replay = tool.launch(launch)
+    assert replay.status == 401 and "(replayed_nonce)" in replay.text
+
+
+def test_a_later_page_without_a_launch_is_refused(adapter, tmp_path):
+    tool = Tool(adapter, tmp_path)
+    answer = tool.get("/page")
+    assert answer.status == 401 and "(no_launch)" in answer.text
+    forged = tool.get("/page", ltikit_launch="1-forged.token")
+    assert forged.status == 401
+
+
+def test_a_student_at_a_staff_page_is_refused_and_nothing_is_kept(adapter, tmp_path):
+    tool = Tool(adapter, tmp_path)
+    student = signed(BASE + "/staff", params=launch_params(roles="Learner"))
+    answer = tool.post("/staff", data=student.body, headers=student.headers)
+    assert answer.status == 403 and "(role)" in answer.text
+    assert tool.get("/page").status == 401
+    teacher = signed(BASE + "/staff")
+    assert tool.post("/staff", data=teacher.body, headers=teacher.headers).status == 200
+
+
+def test_launches_expire_and_end(adapter, tmp_path):
+    clock = Clock()
+    tool = Tool(adapter, tmp_path, clock=clock, LTIKIT_LAUNCH_LIFETIME=200)
+    assert tool.launch(signed(timestamp=int(clock()))).status == 200
+    assert tool.get("/page").status == 200
+    clock.advance(201)
+    assert tool.get("/page").status == 401
+    assert tool.launch(signed(timestamp=int(clock()))).status == 200
+    assert tool.post("/end").text == "ended"
+    assert tool.get("/page").status == 401
+
+
+def test_too_large_or_unreadable_requests_are_refused_before_parsing(adapter, tmp_path):
+    tool = Tool(adapter, tmp_path, LTIKIT_MAX_REQUEST_BYTES=4096)
+    big = signed(params=launch_params(custom_blob="x" * 8000))
+    assert tool.launch(big).status == 413
+    many = "&".join(f"f{i}=1" for i in range(1200))
+    assert tool.post("/launch", data=many, headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).status == 413
+    # Escapes that are not UTF-8 are read as Werkzeug reads them (kept escaped), not a 500.
+    unreadable = tool.get("/page?name=%ff%fe")
+    assert unreadable.status == 401 and "(no_launch)" in unreadable.text
+
+
+def test_the_error_callback_gets_the_refusal_and_keeps_its_status(adapter, tmp_path):
+    errors = []
+    tool = Tool(adapter, tmp_path, errors=errors)
+    answer = tool.launch(signed(secret="wrong"))
+    assert answer.status == 401 and answer.text == "refused: bad_signature"
+    assert [e.reason for e in errors] == ["bad_signature"]
+
+
+# -- LTI 1.3 ----------------------------------------------------------------------------------
+
+def lti13_tool(adapter, tmp_path, **config):
+    tool = Tool(adapter, tmp_path, **config)
+    platform = TestPlatform()
+    platform.register(tool.kit.registrations)
+    return tool, platform
+
+
+def test_an_lti13_launch_then_later_pages_of_it(adapter, tmp_path):
+    tool, platform = lti13_tool(adapter, tmp_path)
+    answer = tool.launch13(platform, roles=["Instructor"], name="Ada Teacher")
+    assert answer.status == 200 and answer.text == "hello Ada Teacher"
+    assert tool.get("/page").status == 200
+
+
+@pytest.mark.parametrize("claims, status, reason", [
+    ({"exp": int(time.time()) - 3600}, 401, "expired_id_token"),
+    ({"aud": "another-client"}, 401, None),
+    ({"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "unknown"}, 401,
+     "unknown_deployment"),
+    ({"message_type": "LtiDeepLinkingRequest"}, 400, "wrong_message_type"),
+])
+def test_an_lti13_launch_that_does_not_verify_is_refused(adapter, tmp_path, claims, status,
+                                                           reason):
+    tool, platform = lti13_tool(adapter, tmp_path)
+    answer = tool.launch13(platform, **claims)
+    assert answer.status == status, answer.text[-200:]
+    if reason:
+        assert f"({reason})" in answer.text
+    assert tool.get("/page").status == 401
+
+
+def test_a_deep_linking_page_takes_only_deep_linking_requests(adapter, tmp_path):
+    tool, platform = lti13_tool(adapter, tmp_path)
+    refused = tool.launch13(platform, path="/pick")
+    assert refused.status == 400 and "(wrong_message_type)" in refused.text
+    settings = {"deep_link_return_url": "https://platform.example.edu/return",
+                "accept_types": ["ltiResourceLink"],
+                "accept_presentation_document_targets": ["iframe"]}
+    taken = tool.launch13(platform, path="/pick", message_type="LtiDeepLinkingRequest", **{
+        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings})
+    assert taken.status == 200 and taken.text.startswith("pick for ")
+
+
+def test_the_login_refuses_an_unknown_platform_and_a_foreign_target(adapter, tmp_path):
+    tool, platform = lti13_tool(adapter, tmp_path)
+    unknown = tool.get("/lti13/login", iss="https://evil.example", login_hint="x",
+                       target_link_uri=LAUNCH, client_id="x")
+    assert unknown.status in (400, 401) and "(unknown_platform)" in unknown.text
+    foreign = tool.get("/lti13/login", iss=platform.issuer, login_hint="x",
+                       target_link_uri="https://evil.example/launch",
+                       client_id=platform.client_id)
+    assert foreign.status == 400 and "(foreign_target_link_uri)" in foreign.text
+
+
+def test_the_tools_keys_are_published(adapter, tmp_path):
+    from ltikit.crypto import SecretBox
+
+    tool = Tool(adapter, tmp_path, LTIKIT_ENCRYPTION_KEYS=SecretBox.generate_key())
+    kid = tool.kit.tool_keys.generate()
+    answer = tool.get("/lti13/jwks")
+    assert answer.status == 200 and kid in answer.text
+    assert answer.header("Cache-Control") == "max-age=3600"
+
+
+# -- the event loop stays free ------------------------------------------------------------------
+
+@contextmanager
+def uvicorn_serving(app):
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_slow_platform_holds_a_worker_thread_not_the_event_loop(tmp_path):
+    """A launch whose platform takes two seconds to publish its keys waits in a worker
+    thread: meanwhile the same uvicorn worker answers other requests at once, a page of
+    another launch included."""
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import PlainTextResponse
+    from flask import Flask, jsonify
+
+    from ltikit.starlette import LTI, LTIKit
+    from ltikit.testing.platform import browser_session
+
+    platform = TestPlatform()
+    keys = Flask("slow_platform")
+
+    @keys.get("/jwks")
+    def jwks():
+        time.sleep(2)
+        return jsonify({"keys": [platform.jwk]})
+
+    app = FastAPI()
+    kit = LTIKit(app, config={"LTIKIT_DATABASE_URL": f"sqlite:///{tmp_path}/tool.sqlite3",
+                              "LTIKIT_CONSUMERS": {KEY: SECRET}}, secret_key="k" * 32)
+
+    @app.post("/launch", response_class=PlainTextResponse)
+    async def launch(lti: Annotated[LTI, Depends(kit.launch(request="initial"))]):
+        return f"hello {lti.user.name}"
+
+    @app.get("/page", response_class=PlainTextResponse)
+    async def page(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
+        return f"page for {lti.user_id}"
+
+    @app.get("/ping", response_class=PlainTextResponse)
+    async def ping():
+        return "pong"
+
+    with serve(keys) as keys_url, uvicorn_serving(app) as tool_url:
+        platform.register(kit.registrations, public_jwk=None, jwks_url=f"{keys_url}/jwks")
+        # Another user's LTI 1.1 launch, already made.
+        other = browser_session()
+        first = sign_launch(f"{tool_url}/launch", launch_params(), key=KEY, secret=SECRET)
+        assert other.post(first.url, data=first.body, headers=first.headers,
+                          timeout=10).status_code == 200
+
+        browser = browser_session()
+        target = f"{tool_url}/launch"
+        login = browser.get(f"{tool_url}/lti13/login", allow_redirects=False, timeout=10,
+                            params={"iss": platform.issuer, "login_hint": "h",
+                                    "target_link_uri": target,
+                                    "client_id": platform.client_id})
+        auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query)
+                .items()}
+        token = platform.id_token(platform.claims(nonce=auth["nonce"], target_link_uri=target,
+                                                  name="Slow Platform User"))
+        answers = {}
+
+        def launch13():
+            started = time.monotonic()
+            answers["launch"] = browser.post(target, timeout=20, data={
+                "id_token": token, "state": auth["state"]})
+            answers["launch_seconds"] = time.monotonic() - started
+
+        launching = threading.Thread(target=launch13)
+        launching.start()
+        time.sleep(0.3)  # the launch is waiting for the platform's keys now
+        timings = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert requests.get(f"{tool_url}/ping", timeout=5).text == "pong"
+            assert other.get(f"{tool_url}/page", timeout=5).text.startswith("page for ")
+            timings.append(time.monotonic() - started)
+        launching.join(timeout=20)
+    assert answers["launch"].status_code == 200
+    assert answers["launch"].text == "hello Slow Platform User"
+    assert answers["launch_seconds"] >= 1.5
+    assert max(timings) < 0.5, timings
+
+
+def test_both_adapters_read_urlencoded_text_alike():
+    """Starlette's reading of query strings and forms is Werkzeug's (hypothesis)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ltikit.flask.translate import _urlencoded as werkzeug_reading
+    from ltikit.starlette.translate import _urlencoded as starlette_reading
+
+    alphabet = st.sampled_from([*list("ab=&%+;é"), "%ff", "%C3%A9", "%e9", "%2", "%zz"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(alphabet, max_size=30).map("".join))
+    def agree(text):
+        assert starlette_reading(text) == werkzeug_reading(text)
+
+    agree()
