@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .canvas.instances import CanvasInstance, instances_from_config
+from .canvas.services import CanvasServices
 from .cookies import CookiePolicy
 from .errors import LTIConfigurationError, LTIException
 from .flow import LaunchFlow
@@ -96,6 +97,9 @@ class Tool:
                                     partitioned=settings.cookie_partitioned)
         self.canvas_instances: dict[str, CanvasInstance] = \
             instances_from_config(merged["LTIKIT_CANVAS_INSTANCES"])
+        #: The Canvas API as the launching user, when Canvas instances are configured.
+        self.canvas: CanvasServices | None = \
+            CanvasServices(self, self.canvas_instances) if self.canvas_instances else None
         self.tool_configuration = tool_configuration
         if settings.lti13_registration != "off" and tool_configuration is None:
             raise LTIConfigurationError(

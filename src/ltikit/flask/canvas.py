@@ -17,7 +17,6 @@ that authorization (the ``state``, the session binding, the Canvas user match) i
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -25,14 +24,9 @@ from flask import current_app, request
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wrappers import Response
 
-from .. import _http
-from ..canvas import (
-    CanvasAuthorizationRequired,
-    CanvasInstance,
-    CanvasOAuthClient,
-    canvas_for_user,
-)
-from ..canvas.flow import CanvasFlow, Refused
+from ..canvas import CanvasAuthorizationRequired
+from ..canvas.flow import Refused
+from ..canvas.services import CanvasServices
 from ..errors import LTIException
 from .pages import error_page
 from .translate import to_request, to_response
@@ -46,46 +40,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("ltikit")
 
 class CanvasSupport:
-    """The Canvas parts of one app's ltikit state."""
+    """The Canvas parts of one app's ltikit state: the tool's
+    :class:`~ltikit.canvas.services.CanvasServices`, and the redirect URI and authorization
+    redirect, which need the Flask request."""
 
-    def __init__(self, state: _AppState, instances: dict[str, CanvasInstance]) -> None:
+    def __init__(self, state: _AppState, services: CanvasServices) -> None:
         self.state = state
-        self.instances = instances
-        settings = state.settings
-        self.token_timeout = settings.canvas_token_timeout
-        self.api_timeout = settings.canvas_api_timeout
-        self.tokens = state.store.canvas_tokens(refresh_margin=settings.canvas_refresh_margin,
-                                                wait_seconds=settings.canvas_refresh_wait)
-        self.states = state.store.oauth_states
-        self._sessions = threading.local()
-        self.flow = CanvasFlow(instances, self.tokens, self.states, lambda: state.launches,
-                               self.oauth_client, launch_param=settings.launch_param,
-                               cookie_name=settings.cookie_name)
-
-    def oauth_client(self, instance: CanvasInstance) -> CanvasOAuthClient:
-        """The OAuth client for ``instance``, with the configured deadlines (one session
-        per thread, so connections to Canvas are kept alive between requests)."""
-        session = getattr(self._sessions, "session", None)
-        if session is None:
-            session = self._sessions.session = _http.new_session()
-        return CanvasOAuthClient(instance, session=session, timeout=self.token_timeout)
+        self.services = services
+        self.instances = services.instances
+        self.tokens = services.tokens
+        self.states = services.states
+        self.flow = services.flow
+        self.oauth_client = services.oauth_client
 
     # -- for the LTI object ---------------------------------------------------------------
     def client(self, lti: LTI) -> Canvas:
-        instance, user_id = self.flow.user_of(lti.launch)
-        return canvas_for_user(self.tokens, instance, user_id,
-                               oauth=self.oauth_client(instance), timeouts=self.api_timeout)
+        return self.services.client(lti.launch)
 
     def logout(self, lti: LTI) -> bool:
         """Revoke the user's token at Canvas and forget it; True if there was one."""
-        instance, user_id = self.flow.user_of(lti.launch)
-        token = self.tokens.load(instance, user_id)
-        if token is None:
-            return False
-        self.oauth_client(instance).revoke(token.access_token)
-        self.tokens.delete(instance, user_id)
-        log.info("Canvas token revoked: user=%s instance=%s", user_id, instance.domain)
-        return True
+        return self.services.logout(lti.launch)
 
     # -- the authorization redirect and the callback ----------------------------------------
     def redirect_uri(self) -> str:

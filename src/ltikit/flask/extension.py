@@ -76,8 +76,8 @@ class _AppState:
         self.default_role: str = ANY
         self._urls: TTLCache[tuple[str | None, ...], str] = TTLCache(256)
         self.canvas: CanvasSupport | None = None
-        if tool.canvas_instances:
-            self.canvas = CanvasSupport(self, tool.canvas_instances)
+        if tool.canvas is not None:
+            self.canvas = CanvasSupport(self, tool.canvas)
 
     @property
     def launches(self) -> LaunchManager:
