@@ -32,6 +32,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from ..canvas import CanvasAuthorizationRequired
+from ..canvas.flow import Refused
 from ..errors import LTIConfigurationError, LTIException
 from ..http import Reply
 from ..lti13.dynamic_registration import PlatformConfiguration, ToolConfiguration
@@ -81,7 +83,7 @@ class LTIKit:
     and registration forms.  ``error`` and ``role`` are the defaults of every protected
     route, as ``LTIKit(app, error=..., role=...)`` on Flask: ``error(exception={
     "exception": exc, "kwargs": {}, "args": ()})`` (PyLTI's contract; it may be async)
-    answers a refusal, else ltikit's refusal page.  ``tool_configuration`` answers what
+    answers a refusal (``kwargs`` holds the ``request``), else ltikit's refusal page.  ``tool_configuration`` answers what
     to register by LTI Dynamic Registration.  ``clock`` times launches, keys and tokens.
     """
 
@@ -141,6 +143,9 @@ class LTIKit:
                       name="ltikit_lti13_register")
         app.add_route(f"{path}/{{link}}", self._register, methods=["GET", "POST"],
                       name="ltikit_lti13_register_link")
+        if self.tool.canvas is not None:
+            app.add_route(settings.canvas_callback_path, self._canvas_callback,
+                          methods=["GET"], name="ltikit_canvas_callback")
         app.add_exception_handler(LTIException, self._on_refusal)  # type: ignore[arg-type]
         app.add_exception_handler(_Refused, self._on_route_refusal)  # type: ignore[arg-type]
         app.add_exception_handler(_Continue, self._on_continue)  # type: ignore[arg-type]
@@ -178,6 +183,48 @@ class LTIKit:
                     "is fixed; the tool's administrator finds this refusal in its log.")))
             response.headers["Referrer-Policy"] = "no-referrer"
             return response
+
+    # -- Canvas's authorization ----------------------------------------------------------
+    def canvas_redirect_uri(self, request: StarletteRequest) -> str:
+        """Where Canvas sends the user back (``LTIKIT_CANVAS_REDIRECT_URI``, else built
+        from the request and the callback path)."""
+        settings = self.tool.settings
+        if settings.canvas_redirect_uri:
+            return str(settings.canvas_redirect_uri)
+        public = self.public_url(request)
+        origin = public[: len(public) - len(request.url.path)]
+        return origin + str(request.scope.get("root_path", "")) + settings.canvas_callback_path
+
+    async def _start_authorization(self, request: StarletteRequest,
+                                   exc: CanvasAuthorizationRequired) -> Response | None:
+        the_lti = getattr(exc, "ltikit_lti", None)
+        canvas = self.tool.canvas
+        if the_lti is None or canvas is None:
+            return None
+        req = await to_request(request, self.tool.settings)
+        reply = await _run(functools.partial(canvas.flow.authorize, req, the_lti._active,
+                                             exc.return_to, self.canvas_redirect_uri(request)))
+        response = to_response(reply)
+        for cookie in the_lti._cookie_headers:
+            response.headers.append("set-cookie", cookie)
+        return response
+
+    async def _canvas_callback(self, request: StarletteRequest) -> Response:
+        canvas = self.tool.canvas
+        assert canvas is not None
+        try:
+            req = await to_request(request, self.tool.settings)
+        except LTIException as exc:
+            log.warning("Canvas callback refused: status=%s reason=%s", exc.status, exc.reason)
+            return to_response(refusal_page(exc))
+        decision = await _run(functools.partial(canvas.flow.callback, req,
+                                                self.canvas_redirect_uri(request)))
+        if isinstance(decision, Refused):
+            refused = LTIException(decision.message, reason=decision.reason)
+            refused.status = decision.status
+            return to_response(refusal_page(refused, title=decision.title,
+                                            retry=decision.retry))
+        return to_response(decision)
 
     # -- protecting routes ---------------------------------------------------------------
     async def authenticate(self, request: StarletteRequest, request_type: str = "any",
@@ -239,6 +286,9 @@ class LTIKit:
                     response: Response = await view(request, the_lti)
                 except _Continue as going_on:
                     return to_response(going_on.reply)
+                except CanvasAuthorizationRequired as exc:
+                    started = await self._start_authorization(request, exc)
+                    return started or await self.refuse(request, exc, error)
                 except LTIException as exc:
                     return await self.refuse(request, exc, error)
                 for cookie in the_lti._cookie_headers:
@@ -264,7 +314,7 @@ class LTIKit:
         error = error or self.default_error
         if error is None:
             return to_response(refusal_page(exc))
-        answer = error(exception={"exception": exc, "kwargs": {}, "args": ()})
+        answer = error(exception={"exception": exc, "kwargs": {"request": request}, "args": ()})
         if inspect.isawaitable(answer):
             answer = await answer
         if isinstance(answer, tuple):  # (body, status), as Flask views may answer
@@ -278,6 +328,10 @@ class LTIKit:
         return answer
 
     async def _on_refusal(self, request: StarletteRequest, exc: LTIException) -> Response:
+        if isinstance(exc, CanvasAuthorizationRequired):
+            started = await self._start_authorization(request, exc)
+            if started is not None:
+                return started
         return await self.refuse(request, exc)
 
     async def _on_route_refusal(self, request: StarletteRequest, refused: _Refused) -> Response:

@@ -29,24 +29,23 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, redirect, render_template, request, url_for
+from tool_setup import (
+    canvas_developer_key,
+    lti11_xml_values,
+    platform_name,
+    platform_of,
+    role_names,
+    tool_configuration,
+)
 
 from ltikit.errors import Reason
-from ltikit.flask import LTI, LTIKit, lti
-from ltikit.lti13 import Message, PlatformConfiguration, ToolConfiguration
+from ltikit.flask import LTIKit, lti
 from ltikit.lti13.ags import LineItem, Score
 from ltikit.lti13.deep_linking import LtiResourceLink
 from models import record_launch
 from settings import flask_config, load_dotenv_file
-
-LTI_ADVANTAGE_SCOPES = (
-    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
-    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
-    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
-)
 
 
 def error(exception: dict[str, Any] | None = None):
@@ -61,74 +60,6 @@ def error(exception: dict[str, Any] | None = None):
         # A link that does work (ltikit never offers one that replays a used login).
         relaunch_url=getattr(exc, "relaunch_url", None)), status
 
-
-def platform_of(lti: LTI) -> str:
-    """Which platform launched, as far as the signature proves it: the issuer of a 1.3
-    launch, the consumer key that signed a 1.1 launch (its ``tool_consumer_instance_guid``
-    is whatever the key's holder chose to send, so it does not keep users apart)."""
-    launch = lti.launch
-    if launch.version == "1.3":
-        return str(launch.claims.get("iss") or "")
-    return f"lti11:{launch.consumer_key or ''}"
-
-
-def platform_name(lti: LTI) -> str:
-    """What to call the launching platform on a page: its instance name, its product, or
-    its issuer's host."""
-    platform = lti.launch.platform
-    if platform.name:
-        return platform.name
-    if platform.product_family_code:
-        return platform.product_family_code.capitalize()
-    return urlsplit(platform_of(lti)).netloc or "your platform"  # 1.3's issuer
-
-
-def role_names(lti: LTI) -> str:
-    """The user's roles in the course, short ("Instructor, TeachingAssistant"); the
-    institution and system roles only when there is no course role."""
-    context = [role.name for role in lti.roles if role.kind == "context"]
-    return ", ".join(dict.fromkeys(context or [role.name for role in lti.roles])) or "none"
-
-
-# Canvas sends no Canvas ids in 1.3 unless asked: these fill lti.canvas.
-CANVAS_CUSTOM_FIELDS = {"canvas_user_id": "$Canvas.user.id",
-                        "canvas_user_login_id": "$Canvas.user.loginId",
-                        "canvas_course_id": "$Canvas.course.id",
-                        "canvas_api_domain": "$Canvas.api.domain"}
-CANVAS_VISIBILITY = "https://canvas.instructure.com/lti/visibility"
-
-
-def tool_configuration(config: dict[str, Any]):
-    """What this tool registers with a platform that installs it by LTI Dynamic
-    Registration: the same placements, services and content selection as
-    /lti/config.json, for Canvas, Moodle or any other platform."""
-
-    def configure(platform: PlatformConfiguration) -> ToolConfiguration:
-        title = config["TOOL_TITLE"]
-        enabled = [name for name, on in config["PLACEMENTS"].items() if on]
-        messages = []
-        if "course_navigation" in enabled:
-            # Who sees the course link (Canvas): the setting applies to this message only.
-            messages.append(Message(
-                "LtiResourceLinkRequest", "/launch", title, ("course_navigation",),
-                extensions={CANVAS_VISIBILITY: config["COURSE_NAVIGATION_VISIBILITY"]}))
-        others = tuple(p for p in enabled if p != "course_navigation")
-        if others or not messages:
-            messages.append(Message("LtiResourceLinkRequest", "/launch", title, others))
-        if config["DEEP_LINKING"]:
-            # Canvas's "link selection" (Modules > + > External Tool), Moodle's "Select
-            # content": a deep linking request answered by /deep-link with one item.
-            messages.append(Message("LtiDeepLinkingRequest", "/deep-link", title,
-                                    ("link_selection",)))
-        return ToolConfiguration(
-            name=title, description=config["TOOL_DESCRIPTION"], target_link_uri="/launch",
-            messages=tuple(messages),
-            scopes=LTI_ADVANTAGE_SCOPES if config["LTI_ADVANTAGE"] else (),
-            # Other platforms would send the $Canvas.* variables as written.
-            custom_parameters=CANVAS_CUSTOM_FIELDS if platform.is_canvas else {},
-            canvas_privacy_level=config["PRIVACY_LEVEL"])
-
-    return configure
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -253,51 +184,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.route("/lti/config.xml")
     def lti_config():
-        base = tool_base_url()
-        xml = render_template("lti.xml", base=base, placements=app.config["PLACEMENTS"],
-                              title=app.config["TOOL_TITLE"],
-                              description=app.config["TOOL_DESCRIPTION"],
-                              privacy_level=app.config["PRIVACY_LEVEL"],
-                              visibility=app.config["COURSE_NAVIGATION_VISIBILITY"])
+        xml = render_template("lti.xml", **lti11_xml_values(app.config, tool_base_url()))
         return Response(xml, mimetype="application/xml")
 
     @app.route("/lti/config.json")
     def lti13_config():
         """Canvas's LTI 1.3 developer key JSON (Admin > Developer Keys > + LTI Key > Paste
         JSON), from the same settings as the 1.1 XML."""
-        base = tool_base_url()
-        title = app.config["TOOL_TITLE"]
-        placements = []
-        for name, enabled in app.config["PLACEMENTS"].items():
-            if not enabled:
-                continue
-            placement = {"placement": name, "message_type": "LtiResourceLinkRequest",
-                         "target_link_uri": f"{base}/launch", "text": title}
-            if name == "course_navigation":
-                placement.update(visibility=app.config["COURSE_NAVIGATION_VISIBILITY"],
-                                 default="enabled")
-            placements.append(placement)
-        if app.config["DEEP_LINKING"]:
-            # Canvas's "link selection" (Modules > + > External Tool): a deep linking
-            # request answered by /deep-link with one item.
-            placements.append({"placement": "link_selection",
-                               "message_type": "LtiDeepLinkingRequest",
-                               "target_link_uri": f"{base}/deep-link", "text": title})
-        return {
-            "title": title, "description": app.config["TOOL_DESCRIPTION"],
-            "oidc_initiation_url": f"{base}/lti13/login",
-            "target_link_uri": f"{base}/launch",
-            "public_jwk_url": f"{base}/lti13/jwks",
-            "scopes": list(LTI_ADVANTAGE_SCOPES) if app.config["LTI_ADVANTAGE"] else [],
-            "custom_fields": CANVAS_CUSTOM_FIELDS,
-            "extensions": [{
-                "platform": "canvas.instructure.com",
-                "privacy_level": app.config["PRIVACY_LEVEL"],
-                "domain": urlsplit(base).netloc,
-                "tool_id": title.lower().replace(" ", "_"),
-                "settings": {"text": title, "placements": placements},
-            }],
-        }
+        return canvas_developer_key(app.config, tool_base_url())
 
     @app.errorhandler(404)
     def not_found(_exc):
