@@ -94,6 +94,32 @@ def test_a_new_project_installs_into_a_fresh_venv_as_its_readme_says(tmp_path):
     assert "11 passed" in tests.stdout
 
 
+def test_a_fastapi_project_installs_into_a_fresh_venv_and_passes_its_tests(tmp_path):
+    """``ltikit new --framework fastapi``: the same tool as a FastAPI app, installed the way
+    its README says, passes its own tests (uvicorn and the local platform among them)."""
+    made = subprocess.run([sys.executable, "-m", "ltikit.cli", "new", "quick",
+                           "--framework", "fastapi"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "quick"
+    assert "from fastapi import" in (project / "app.py").read_text()
+    assert "uvicorn --factory app:create_app" in (project / "README.md").read_text()
+    requirement = (project / "requirements.txt").read_text().splitlines()[1]
+    assert requirement.startswith("ltikit[fastapi] @ file://"), requirement
+    venv.create(project / ".venv", with_pip=True)
+    python = project / ".venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                              "--disable-pip-version-check", "-r", "requirements.txt"],
+                             cwd=project, capture_output=True, text=True, env=env, timeout=600)
+    assert install.returncode == 0, install.stdout + install.stderr
+    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=project, capture_output=True, text=True, env=env, timeout=300)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "9 passed" in tests.stdout
+
+
 def test_missing_settings_are_listed_at_once_one_line_each(tmp_path):
     project = create_project(tmp_path / "tool")
     run = subprocess.run([sys.executable, "manage.py", "upgrade"], cwd=project,

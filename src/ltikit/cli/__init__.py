@@ -19,7 +19,7 @@
     ltikit registration-link --tool-url https://tool.example.edu [--days 7] [--note N]
         # a single-use LTI Dynamic Registration link (LTIKIT_LTI13_REGISTRATION=links)
     ltikit tool-keys generate | rotate [--overlap-days 7] | jwks   # LTI 1.3 tool keys
-    ltikit new my-tool [--title "My Tool"]     # a new tool project from the template
+    ltikit new my-tool [--title "My Tool"] [--framework fastapi]   # a new tool project
     ltikit keys generate                      # a key for LTIKIT_ENCRYPTION_KEYS
     ltikit keys rotate                        # re-encrypt stored tokens with the first key
 
@@ -334,7 +334,8 @@ def _new(args: argparse.Namespace) -> int:
     from ..template import create_project
 
     try:
-        target = create_project(args.name, title=args.title, requirement=args.ltikit)
+        target = create_project(args.name, title=args.title, requirement=args.ltikit,
+                                framework=args.framework)
     except (FileExistsError, ValueError) as exc:
         print(f"ltikit: {exc}", file=sys.stderr)
         return 1
@@ -461,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--ltikit", metavar="REQUIREMENT",
                      help="how the project's requirements.txt installs ltikit (default: "
                           "from the checkout or wheel this ltikit came from)")
+    new.add_argument("--framework", choices=["flask", "fastapi"], default="flask",
+                     help="the web framework of the new tool (default: flask)")
     new.set_defaults(func=_new)
 
     key_commands = commands.add_parser("keys", help="encryption keys for tokens at rest") \

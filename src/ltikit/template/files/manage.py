@@ -5,6 +5,7 @@ registration-link``.
     python manage.py revision -m "add notes"  # a new migration of our tables (migrations/)
     python manage.py revision -m "..." --autogenerate   # ... written from models.py's changes
     python manage.py run                      # development server on http://127.0.0.1:5000
+                                              # (Flask's, or uvicorn for a FastAPI app)
     python manage.py keys                     # print a new TOKEN_ENCRYPTION_KEYS value
     python manage.py registration-link --url https://tool.example.edu [--days 7]
                                               # a single-use link that installs the tool
@@ -137,7 +138,13 @@ def main(argv: list[str]) -> int:
         else:
             from app import create_app
 
-            create_app().run(host="127.0.0.1", port=args.port)
+            app = create_app()
+            if hasattr(app, "run"):  # Flask
+                app.run(host="127.0.0.1", port=args.port)
+            else:  # FastAPI (ltikit new --framework fastapi)
+                import uvicorn
+
+                uvicorn.run(app, host="127.0.0.1", port=args.port)
     except SettingsError as exc:
         print("The settings need fixing (in .env or the environment; see .env.example):",
               file=sys.stderr)
