@@ -82,9 +82,9 @@ class LTIKit:
     required unless ``database`` is given); ``secret_key`` signs launch ids, login states
     and registration forms.  ``error`` and ``role`` are the defaults of every protected
     route, as ``LTIKit(app, error=..., role=...)`` on Flask: ``error(exception={
-    "exception": exc, "kwargs": {}, "args": ()})`` (PyLTI's contract; it may be async)
-    answers a refusal (``kwargs`` holds the ``request``), else ltikit's refusal page.  ``tool_configuration`` answers what
-    to register by LTI Dynamic Registration.  ``clock`` times launches, keys and tokens.
+    "exception": exc, "kwargs": {"request": request}, "args": ()})`` (PyLTI's contract;
+    it may be async) answers a refusal, else ltikit's refusal page.
+    ``tool_configuration`` answers what to register by LTI Dynamic Registration.  ``clock`` times launches, keys and tokens.
     """
 
     def __init__(self, app: Starlette | None = None, *, config: Mapping[str, Any],

@@ -31,6 +31,13 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, redirect, render_template, request, url_for
+
+from ltikit.errors import Reason
+from ltikit.flask import LTIKit, lti
+from ltikit.lti13.ags import LineItem, Score
+from ltikit.lti13.deep_linking import LtiResourceLink
+from models import record_launch
+from settings import flask_config, load_dotenv_file
 from tool_setup import (
     canvas_developer_key,
     lti11_xml_values,
@@ -39,13 +46,6 @@ from tool_setup import (
     role_names,
     tool_configuration,
 )
-
-from ltikit.errors import Reason
-from ltikit.flask import LTIKit, lti
-from ltikit.lti13.ags import LineItem, Score
-from ltikit.lti13.deep_linking import LtiResourceLink
-from models import record_launch
-from settings import flask_config, load_dotenv_file
 
 
 def error(exception: dict[str, Any] | None = None):
