@@ -84,7 +84,8 @@ class LTIKit:
     route, as ``LTIKit(app, error=..., role=...)`` on Flask: ``error(exception={
     "exception": exc, "kwargs": {"request": request}, "args": ()})`` (PyLTI's contract;
     it may be async) answers a refusal, else ltikit's refusal page.
-    ``tool_configuration`` answers what to register by LTI Dynamic Registration.  ``clock`` times launches, keys and tokens.
+    ``tool_configuration`` answers what to register by LTI Dynamic Registration;
+    ``clock`` times launches, keys and tokens.
     """
 
     def __init__(self, app: Starlette | None = None, *, config: Mapping[str, Any],
