@@ -6,7 +6,8 @@ and LMS are.  On first start the platform gets an API developer key for the tool
 installs it from its XML configuration URL, as Canvas's "By URL" does, and over LTI 1.3 by
 Dynamic Registration from a single-use registration link.  Everything is
 kept in ``.dev/`` (or ``$LTIKIT_DEV_DIR``); delete it to start over.  ``TOOL_DIR=<project>``
-runs a project made with ``ltikit new`` instead of the template in this checkout.
+runs a project made with ``ltikit new`` instead of the template in this checkout (a FastAPI
+one, ``ltikit new --framework fastapi``, runs under uvicorn).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -53,14 +55,53 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+def kit_of(tool_app):
+    """ltikit's extension of the tool: Flask's ``LTIKit.of(app)``, or the FastAPI
+    template's ``app.state.kit``."""
+    if hasattr(tool_app, "wsgi_app"):
+        from ltikit.flask import LTIKit
+
+        return LTIKit.of(tool_app)
+    return tool_app.state.kit
+
+
+class _Serving:
+    """The tool served in a thread: Werkzeug for a Flask app, uvicorn for an ASGI one."""
+
+    def __init__(self, tool_app, port: int) -> None:
+        if hasattr(tool_app, "wsgi_app"):
+            self._wsgi = make_server("127.0.0.1", port, tool_app, threaded=True,
+                                     request_handler=_Quiet)
+            threading.Thread(target=self._wsgi.serve_forever, daemon=True).start()
+            return
+        import uvicorn
+
+        self._wsgi = None
+        self._asgi = uvicorn.Server(uvicorn.Config(tool_app, host="127.0.0.1", port=port,
+                                                   log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._asgi.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._asgi.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self._asgi.started:
+            raise RuntimeError(f"the tool did not start on port {port}")
+
+    def stop(self) -> None:
+        if self._wsgi is not None:
+            self._wsgi.shutdown()
+            self._wsgi.server_close()
+        else:
+            self._asgi.should_exit = True
+            self._thread.join(timeout=10)
+
+
 def install_lti13(platform: DevPlatform, tool_app, tool_url: str) -> None:
     """The same tool again over LTI 1.3, installed by LTI Dynamic Registration: a
     single-use registration link (what ``python manage.py registration-link`` prints),
     pasted into the platform (Canvas: Developer Keys > + LTI Registration), where the
     tool's registration page is confirmed.  The platform must be serving already."""
-    from ltikit.flask import LTIKit
-
-    kit = LTIKit.of(tool_app)
+    kit = kit_of(tool_app)
     keys = kit.tool_keys
     if not keys.jwks()["keys"]:  # `ltikit tool-keys generate`, done here for you
         keys.generate()
@@ -125,9 +166,7 @@ def main() -> None:
         "ROSTER_PAGE_SIZE": os.environ.get("ROSTER_PAGE_SIZE", "50"),
     }
     tool_app = create_app(flask_config(env))
-    tool_server = make_server("127.0.0.1", tool_port, tool_app, threaded=True,
-                              request_handler=_Quiet)
-    threading.Thread(target=tool_server.serve_forever, daemon=True).start()
+    tool_server = _Serving(tool_app, tool_port)
     for tool in platform.store.tools():
         if tool["consumer_key"] == lti_key and not (tool["url"] or "").startswith(tool_url + "/"):
             platform.store.remove_tool(tool["id"])  # installed at another PORT
@@ -154,8 +193,7 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        tool_server.shutdown()
-        tool_server.server_close()
+        tool_server.stop()
         platform.stop()
 
 

@@ -200,15 +200,18 @@ def test_a_project_made_with_ltikit_new_launches_over_lti13(browser, tmp_path):
         student_refused_teacher_authorizes(browser, course_url, base, greeting="Welcome")
 
 
-def teacher_uses_roster_grades_and_content(page, course_url, base, link, title):
-    """Terry Teacher opens the tool by ``link`` (authorizing Canvas), reads the roster,
+def teacher_uses_roster_grades_and_content(page, course_url, base, link, title, *,
+                                           authorize=True):
+    """Terry Teacher opens the tool by ``link`` (authorizing Canvas, unless done before),
+    reads the roster,
     sends Sam Student a test grade that reaches the gradebook, and adds the tool to the
     course's modules by content selection (deep linking)."""
     frame = page.frame_locator("iframe#tool_content")
     act_as(page, base, "Terry Teacher (teacher)")
     page.goto(course_url)
     page.click(link)
-    frame.locator("button:has-text('Authorize')").click()
+    if authorize:
+        frame.locator("button:has-text('Authorize')").click()
     frame.get_by_role("link", name="Roster and grades").click()
     frame.get_by_role("heading", name="Roster and grades").wait_for()
     names = frame.locator("#roster li").all_inner_texts()
@@ -399,3 +402,51 @@ def test_cookies_blocked_content_selection_is_handed_from_the_redirect_uri(brows
         assert context.cookies(tool_origin) == []  # no cookie of the tool was kept
         page.goto(course_url)
         assert "Template tool" in page.locator("#modules").inner_text()
+
+
+# -- the same tool as a FastAPI app (ltikit new --framework fastapi), under uvicorn ---------
+
+def test_a_fastapi_project_in_the_platform_over_lti11_and_lti13(browser, tmp_path):
+    """The FastAPI template, run by the main command (uvicorn): over LTI 1.1 the student
+    is refused and the teacher authorizes Canvas; over LTI 1.3 (installed by Dynamic
+    Registration) the teacher reads the roster, sends a grade and adds content."""
+    made = subprocess.run([sys.executable, "-m", "ltikit.cli", "new", "quick-quiz",
+                           "--framework", "fastapi"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "quick-quiz"
+    with running_main_job(tmp_path / "dev", TOOL_DIR=str(project)) as (course_url, base):
+        page = browser.new_context().new_page()
+        frame = page.frame_locator("iframe#tool_content")
+        for link in ('nav >> text="Template tool"', LTI13_LINK):
+            act_as(page, base, "Sam Student (student)")
+            page.goto(course_url)
+            page.click(link)
+            assert "This tool is not available to you" in frame.locator("h1").inner_text()
+        act_as(page, base, "Terry Teacher (teacher)")
+        page.goto(course_url)
+        page.click('nav >> text="Template tool"')
+        assert "is requesting access to your account" in frame.locator("h1").inner_text()
+        frame.locator("button:has-text('Authorize')").click()
+        assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+        assert "Introduction to Biology" in frame.locator("#course").inner_text()
+        # Over LTI 1.3 the same Canvas user's token serves: no second authorization.
+        teacher_uses_roster_grades_and_content(page, course_url, base, LTI13_LINK,
+                                               "Template tool", authorize=False)
+        page.context.close()
+
+
+def test_a_fastapi_project_with_third_party_cookies_blocked(browser, tmp_path):
+    made = subprocess.run([sys.executable, "-m", "ltikit.cli", "new", "quick-quiz",
+                           "--framework", "fastapi"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert made.returncode == 0, made.stderr
+    with teacher_with_cookies_blocked(browser, tmp_path / "dev",
+                                      TOOL_DIR=str(tmp_path / "quick-quiz")) as (
+            context, page, frame, _course_url, _base):
+        page.click(LTI13_LINK)
+        frame.get_by_role("heading", name="is requesting access to your account").wait_for()
+        frame.locator("button:has-text('Authorize')").click()
+        assert frame.locator("#greeting").inner_text() == "Hello, Terry Teacher"
+        tool_origin = "/".join(page.frame(name="tool_content").url.split("/", 3)[:3])
+        assert context.cookies(tool_origin) == []  # no cookie of the tool was kept
