@@ -14,8 +14,9 @@ machine (keep-alive connections), after a warm-up:
   service, which takes 200 ms to answer (a slow platform: where the event loop should win),
   by ``--slow-clients`` clients (32: a class submitting at once).
 
-gunicorn runs its default sync workers (one request at a time each); uvicorn one event
-loop per worker, the core's work in AnyIO's thread pool.  The database is one SQLite file
+gunicorn runs its default sync workers (one request at a time each), then gthread workers
+(16 threads each); uvicorn one event loop per worker, the core's work in AnyIO's thread
+pool.  The database is one SQLite file
 (WAL) for both.  Clients and servers share this machine's cores, so absolute figures are
 this machine's; compare the two columns.
 """
@@ -265,6 +266,9 @@ def main() -> None:
         "Flask, gunicorn": lambda port: [str(bin_dir / "gunicorn"), "-w", str(args.workers),
                                          "-b", f"127.0.0.1:{port}", "--log-level", "error",
                                          "bench_flask_app:app"],
+        "Flask, gunicorn gthread": lambda port: [
+            str(bin_dir / "gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads",
+            "16", "-b", f"127.0.0.1:{port}", "--log-level", "error", "bench_flask_app:app"],
         "FastAPI, uvicorn": lambda port: [str(bin_dir / "uvicorn"), "--workers",
                                           str(args.workers), "--port", str(port),
                                           "--log-level", "error", "--no-access-log",
