@@ -293,3 +293,50 @@ def test_both_adapters_read_urlencoded_text_alike():
         assert starlette_reading(text) == werkzeug_reading(text)
 
     agree()
+
+
+def test_plain_starlette_routes_take_the_decorator(tmp_path):
+    """Without FastAPI: ``@kit.lti(...)`` on ``async def view(request, lti)``, refusals
+    answered by the route's own error callback, the launch cookie set on the view's
+    response, and a later page of the launch found by it."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.testclient import TestClient
+
+    from ltikit.starlette import LTIKit
+
+    app = Starlette()
+    kit = LTIKit(app, config={"LTIKIT_DATABASE_URL": f"sqlite:///{tmp_path}/t.sqlite3",
+                              "LTIKIT_CONSUMERS": {KEY: SECRET}}, secret_key="k" * 32)
+
+    async def launch(request, lti):
+        return PlainTextResponse(f"hello {lti.user.name}")
+
+    async def page(request, lti):
+        return PlainTextResponse(f"page for {lti.user_id}, {lti.url_for('page', n=2)}")
+
+    refused = []
+
+    async def staff_error(exception):
+        refused.append(exception["exception"].reason)
+        return PlainTextResponse("staff only")
+
+    async def staff(request, lti):
+        return PlainTextResponse("staff page")
+
+    app.add_route("/launch", kit.lti(request="initial")(launch), methods=["POST"])
+    app.add_route("/page", kit.lti(request="session")(page), name="page")
+    app.add_route("/staff", kit.lti(role="staff", error=staff_error)(staff),
+                  methods=["POST"])
+    client = TestClient(app, base_url=BASE, follow_redirects=False)
+    signed_launch = signed()
+    answer = client.post("/launch", content=signed_launch.body,
+                         headers=signed_launch.headers)
+    assert answer.status_code == 200 and answer.text.startswith("hello ")
+    assert "Partitioned" in answer.headers["set-cookie"]
+    later = client.get("/page")
+    assert later.status_code == 200 and "/page?n=2&ltikit_launch=" in later.text
+    student = signed(BASE + "/staff", params=launch_params(roles="Learner"))
+    answer = client.post("/staff", content=student.body, headers=student.headers)
+    assert (answer.status_code, answer.text, refused) == (403, "staff only", ["role"])
+    assert TestClient(app, base_url=BASE).get("/page").status_code == 401
