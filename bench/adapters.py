@@ -10,9 +10,10 @@ machine (keep-alive connections), after a warm-up:
 * ``1.3 login+launch``: the OIDC login (GET, state cookie), then the id_token POST, with a
   fresh id_token per launch (signed by the client, as a platform would);
 * ``later page``: a page of an earlier launch (its id in the URL);
-* ``grade, slow platform``: a later page that sends a grade to the platform's outcome
-  service, which takes 200 ms to answer (a slow platform: where the event loop should win),
-  by ``--slow-clients`` clients (32: a class submitting at once).
+* ``1.1 grade, slow platform`` and ``1.3 AGS score, slow platform``: a later page that
+  sends a grade to the platform (LTI 1.1 Basic Outcomes; an LTI Advantage score, its
+  service token fetched once), which takes 200 ms to answer (where the event loop should
+  win), by ``--slow-clients`` clients (32: a class submitting at once).
 
 gunicorn runs its default sync workers (one request at a time each), then gthread workers
 (16 threads each); uvicorn one event loop per worker, the core's work in AnyIO's thread
@@ -40,20 +41,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from ltikit.lti13 import Registrations
-from ltikit.storage import SQLStorage
+from ltikit.crypto import SecretBox
 from ltikit.storage.sql import upgrade
+from ltikit.store import Store
 from ltikit.testing import launch_params, sign_launch
 from ltikit.testing.lti13 import TestPlatform
 
 KEY, SECRET = "bench-key", "bench-secret"
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 
 APPS = '''
 import os
 KEY, SECRET = "bench-key", "bench-secret"
 CONFIG = {"LTIKIT_DATABASE_URL": os.environ["BENCH_DB"], "LTIKIT_CONSUMERS": {KEY: SECRET},
           "LTIKIT_AUTO_UPGRADE": False, "LTIKIT_COOKIE_SECURE": False,
-          "LTIKIT_LTI13_REDIRECT_URI": "/launch"}
+          "LTIKIT_LTI13_REDIRECT_URI": "/launch",
+          "LTIKIT_ENCRYPTION_KEYS": os.environ["BENCH_KEYS"]}
 '''
 
 FLASK_APP = APPS + '''
@@ -112,17 +115,26 @@ OUTCOME_OK = (b'<?xml version="1.0" encoding="UTF-8"?><imsx_POXEnvelopeResponse 
               b'</imsx_POXEnvelopeResponse>')
 
 
-class _SlowOutcomes(http.server.BaseHTTPRequestHandler):
+class _SlowPlatform(http.server.BaseHTTPRequestHandler):
+    """A platform whose grade services take 200 ms: LTI 1.1 outcomes (``/outcomes``), and
+    LTI Advantage scores (``/lineitems/1/scores``) after a quick token (``/token``)."""
+
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        time.sleep(0.2)
+        if self.path == "/token":
+            body, kind = (b'{"access_token": "bench-token", "token_type": "Bearer", '
+                          b'"expires_in": 3600}'), "application/json"
+        else:
+            time.sleep(0.2)
+            body, kind = (OUTCOME_OK, "application/xml") if self.path == "/outcomes" else \
+                (b"{}", "application/json")
         self.send_response(200)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(OUTCOME_OK)))
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(OUTCOME_OK)
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -191,7 +203,9 @@ def run(clients: int, seconds: float, make_step):
             latencies[int(len(latencies) * 0.95)] * 1000)
 
 
-def scenarios(base: str, platform: TestPlatform, outcomes: str):
+def scenarios(base: str, platform: TestPlatform, slow: str):
+    outcomes = f"{slow}/outcomes"
+
     def signed_launch(session: requests.Session, **params: str) -> str:
         launch = sign_launch(f"{base}/launch", launch_params(**params), key=KEY,
                              secret=SECRET)
@@ -204,24 +218,33 @@ def scenarios(base: str, platform: TestPlatform, outcomes: str):
         session = requests.Session()
         return lambda: signed_launch(session)
 
+    def lti13_launch(session: requests.Session, **claims: object) -> str:
+        target = f"{base}/launch"
+        login = session.get(f"{base}/lti13/login", allow_redirects=False, timeout=30,
+                            params={"iss": platform.issuer, "login_hint": "h",
+                                    "target_link_uri": target,
+                                    "client_id": platform.client_id,
+                                    "lti_message_hint": uuid.uuid4().hex})
+        auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query)
+                .items()}
+        token = platform.id_token(platform.claims(nonce=auth["nonce"], target_link_uri=target,
+                                                  **claims))
+        answer = session.post(target, data={"id_token": token, "state": auth["state"]},
+                              timeout=30)
+        answer.raise_for_status()
+        return answer.text
+
     def lti13():
         session = requests.Session()
+        return lambda: lti13_launch(session)
 
-        def step() -> None:
-            target = f"{base}/launch"
-            login = session.get(f"{base}/lti13/login", allow_redirects=False, timeout=30,
-                                params={"iss": platform.issuer, "login_hint": "h",
-                                        "target_link_uri": target,
-                                        "client_id": platform.client_id,
-                                        "lti_message_hint": uuid.uuid4().hex})
-            auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query)
-                    .items()}
-            token = platform.id_token(platform.claims(nonce=auth["nonce"],
-                                                      target_link_uri=target))
-            session.post(target, data={"id_token": token, "state": auth["state"]},
-                         timeout=30).raise_for_status()
-
-        return step
+    def ags():
+        session = requests.Session()
+        launch_id = lti13_launch(session, **{AGS_CLAIM: {
+            "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+            "lineitem": f"{slow}/lineitems/1", "lineitems": f"{slow}/lineitems"}})
+        return lambda: session.post(f"{base}/grade", data={"ltikit_launch": launch_id},
+                                    timeout=30).raise_for_status()
 
     def later():
         session = requests.Session()
@@ -237,7 +260,7 @@ def scenarios(base: str, platform: TestPlatform, outcomes: str):
                                     timeout=30).raise_for_status()
 
     return {"1.1 launch": lti11, "1.3 login+launch": lti13, "later page": later,
-            "grade, slow platform": grade}
+            "1.1 grade, slow platform": grade, "1.3 AGS score, slow platform": ags}
 
 
 def main() -> None:
@@ -252,14 +275,17 @@ def main() -> None:
     (work / "bench_flask_app.py").write_text(FLASK_APP)
     (work / "bench_fastapi_app.py").write_text(FASTAPI_APP)
     database = f"sqlite:///{work / 'tool.sqlite3'}"
-    storage = SQLStorage(database)
-    upgrade(storage.engine)
+    keys = SecretBox.generate_key()
+    store = Store(database, encryption_keys=keys)
+    upgrade(store.engine)
+    store.tool_keys.generate()  # signs the service token requests
+    slow_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowPlatform)
+    slow_server.daemon_threads = True
+    threading.Thread(target=slow_server.serve_forever, daemon=True).start()
+    slow = f"http://127.0.0.1:{slow_server.server_port}"
     platform = TestPlatform()
-    platform.register(Registrations(storage.engine))
-    outcomes_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowOutcomes)
-    threading.Thread(target=outcomes_server.serve_forever, daemon=True).start()
-    outcomes = f"http://127.0.0.1:{outcomes_server.server_port}/outcomes"
-    env = dict(os.environ, BENCH_DB=database, PYTHONPATH=str(work))
+    platform.register(store.registrations, token_url=f"{slow}/token", service_origins=(slow,))
+    env = dict(os.environ, BENCH_DB=database, BENCH_KEYS=keys, PYTHONPATH=str(work))
     bin_dir = Path(sys.executable).parent
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     servers = {
@@ -279,14 +305,14 @@ def main() -> None:
         process = start(command(port), work, env, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            for scenario, make_step in scenarios(base, platform, outcomes).items():
+            for scenario, make_step in scenarios(base, platform, slow).items():
                 clients = args.slow_clients if "slow" in scenario else args.clients
                 run(clients, 1.0, make_step)  # warm-up: connections, caches, keys
                 results.setdefault(scenario, {})[name] = run(clients, args.seconds,
                                                              make_step)
         finally:
             stop(process)
-    outcomes_server.shutdown()
+    slow_server.shutdown()
     print(f"{args.workers} workers each, {args.clients} clients ({args.slow_clients} for the "
           f"slow platform), {args.seconds:g} s per scenario, SQLite, {os.cpu_count()} cores "
           "shared with the clients")
