@@ -74,7 +74,7 @@ def flask_tool(tmp_path, clock, errors, **config):
         return Answer(response.status_code, response.get_data(as_text=True),
                       response.headers)
 
-    return kit, send
+    return app, kit, send
 
 
 def fastapi_tool(tmp_path, clock, errors, **config):
@@ -121,7 +121,7 @@ def fastapi_tool(tmp_path, clock, errors, **config):
                                   headers=headers)
         return Answer(response.status_code, response.text, response.headers)
 
-    return kit, send
+    return app, kit, send
 
 
 def _recording(errors):
@@ -143,7 +143,7 @@ class Tool:
     def __init__(self, adapter, tmp_path, *, clock=time.time, errors=None, **config):
         make = flask_tool if adapter == "flask" else fastapi_tool
         self.adapter = adapter
-        self.kit, self._send = make(tmp_path, clock, errors, **config)
+        self.app, self.kit, self._send = make(tmp_path, clock, errors, **config)
 
     def get(self, path, **query):
         return self._send("GET", path, query=query or None)

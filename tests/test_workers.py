@@ -1,9 +1,11 @@
-"""Several worker processes share one database: a launch is accepted once, by one of them."""
+"""Several worker processes share one database: a launch is accepted once, by one of them,
+whether they are Flask workers or uvicorn workers of the FastAPI adapter."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,19 +18,29 @@ HERE = Path(__file__).parent
 PROXY_HEADERS = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example.edu"}
 
 
-@pytest.fixture
-def workers(tmp_path, database_url):
-    """Three worker processes sharing one database (SQLite file, then PostgreSQL)."""
+@pytest.fixture(params=["flask", "fastapi"])
+def workers(request, tmp_path, database_url):
+    """Three worker processes sharing one database (SQLite file, then PostgreSQL): Flask
+    (serve_tool.py), or FastAPI under uvicorn (serve_fastapi_tool.py)."""
     # Deployments migrate once before starting workers; the workers then find the schema.
     upgrade(database_url)
+    script = "serve_tool.py" if request.param == "flask" else "serve_fastapi_tool.py"
     procs, ports = [], []
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, str(HERE / "serve_tool.py"), str(tmp_path),
+        proc = subprocess.Popen([sys.executable, str(HERE / script), str(tmp_path),
                                  database_url],
                                 stdout=subprocess.PIPE, text=True, cwd=HERE)
         procs.append(proc)
         ports.append(int(proc.stdout.readline()))
-    yield [f"http://127.0.0.1:{port}" for port in ports]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    for base in bases:  # uvicorn prints its port before it listens
+        for _ in range(100):
+            try:
+                requests.get(base + "/nothing", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+    yield bases
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=10)
