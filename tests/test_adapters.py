@@ -340,3 +340,68 @@ def test_plain_starlette_routes_take_the_decorator(tmp_path):
     answer = client.post("/staff", content=student.body, headers=student.headers)
     assert (answer.status_code, answer.text, refused) == (403, "staff only", ["role"])
     assert TestClient(app, base_url=BASE).get("/page").status_code == 401
+
+
+def test_the_canvas_api_as_the_user_from_fastapi(tmp_path):
+    """FastAPI under uvicorn, the local platform as Canvas: the first page sends the
+    teacher through Canvas's authorization; then canvasapi (in a worker thread) and the
+    async httpx client both act as the user; a token Canvas no longer accepts is refreshed
+    once and the call retried; a revoked grant means authorizing again."""
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import PlainTextResponse, RedirectResponse
+
+    from ltikit.crypto import SecretBox
+    from ltikit.platform import DevPlatform
+    from ltikit.starlette import LTI, LTIKit
+    from ltikit.testing.platform import PlatformUser
+
+    with DevPlatform(tmp_path / "platform.sqlite3") as platform:
+        client_id, client_secret = platform.add_developer_key("tool", ["http://127.0.0.1/"])
+        domain = platform.url.removeprefix("http://")
+        app = FastAPI()
+        kit = LTIKit(app, secret_key="k" * 32, config={
+            "LTIKIT_DATABASE_URL": f"sqlite:///{tmp_path}/tool.sqlite3",
+            "LTIKIT_CONSUMERS": {KEY: SECRET}, "LTIKIT_ENCRYPTION_KEYS":
+            SecretBox.generate_key(), "LTIKIT_CANVAS_INSTANCES": {domain: {
+                "client_id": str(client_id), "client_secret": client_secret,
+                "base_url": platform.url}}})
+
+        @app.post("/launch")
+        async def launch(lti: Annotated[LTI, Depends(kit.launch(request="initial"))]):
+            return RedirectResponse(lti.url_for("profile"), 303)
+
+        @app.get("/profile", response_class=PlainTextResponse)
+        async def profile(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
+            name = await lti.in_canvas(lambda canvas: canvas.get_current_user().name)
+            async with await lti.canvas_http() as canvas:
+                answer = await canvas.get("/users/self/profile")
+            return f"{name} / {answer.json()['name']}"
+
+        @app.get("/profile-http", response_class=PlainTextResponse)
+        async def profile_http(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
+            async with await lti.canvas_http() as canvas:
+                return (await canvas.get("/users/self/profile")).json()["name"]
+
+        with uvicorn_serving(app) as tool_url:
+            platform.add_lti11_tool("Tool", KEY, SECRET, url=f"{tool_url}/launch")
+            teacher = PlatformUser(platform, "teacher")
+            tool_id = platform.store.tools()[0]["id"]
+            consent = teacher.launch(tool_id, platform.course_id("BIO101"))
+            assert consent.url.startswith(platform.url + "/login/oauth2/confirm")
+            page = teacher.authorize()
+            assert page.text == "Terry Teacher / Terry Teacher", page.text[:300]
+
+            platform.expire_all_access_tokens()  # Canvas refuses the token now
+            again = teacher.session.get(page.url, timeout=30)
+            assert again.text == "Terry Teacher / Terry Teacher"
+            assert platform.count("grant:refresh_token") == 1  # canvasapi's 401, refreshed
+
+            platform.expire_all_access_tokens()
+            by_httpx = teacher.session.get(page.url.replace("/profile", "/profile-http"),
+                                           timeout=30)
+            assert by_httpx.text == "Terry Teacher"
+            assert platform.count("grant:refresh_token") == 2  # httpx's 401, refreshed
+
+            platform.revoke_all_tokens()  # the user removed the tool's access
+            revoked = teacher.session.get(page.url, timeout=30)
+            assert revoked.url.startswith(platform.url + "/login/oauth2/confirm")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 import anyio.to_thread
+import httpx
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import HTMLResponse, Response
 
@@ -152,6 +153,30 @@ class LTI(BaseLTI):
         canvas = self._canvas()
         instance, token = await self._authorizing(lambda: canvas.access_token(self.launch))
         return f"{instance.url}/api/v1", token
+
+    async def canvas_http(self) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` on the Canvas REST API (``base_url`` ``.../api/v1``)
+        as the launching user, awaited on the event loop: the token refreshed before it
+        expires and once after a 401, no redirects, the Canvas API deadline per request
+        (:mod:`ltikit.starlette.canvas`)::
+
+            async with await lti.canvas_http() as canvas:
+                profile = (await canvas.get("/users/self/profile")).json()
+        """
+        from .canvas import CanvasAuth, canvas_http_client
+
+        services = self._canvas()
+        launch = self.launch
+
+        def prepare() -> tuple[Any, CanvasAuth]:
+            instance, user_id = services.flow.user_of(launch)
+            oauth = services.oauth_client(instance)
+            token, version = services.tokens.access_token(instance, user_id, oauth)
+            return instance, CanvasAuth(services.tokens, instance, user_id, oauth, token,
+                                        version)
+
+        instance, auth = await self._authorizing(prepare)
+        return canvas_http_client(instance, auth, services.api_timeout)
 
     async def canvas_logout(self) -> bool:
         """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
