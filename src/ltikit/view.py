@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from markupsafe import Markup
 
 from .errors import (
+    LTIConfigurationError,
     LTIException,
     LTIPostMessageException,
     Reason,
@@ -31,7 +32,7 @@ from .lti13.nrps import NamesRoleService
 from .roles import Roles
 
 if TYPE_CHECKING:
-
+    from .canvas.services import CanvasServices
     from .tool import Tool
 
 __all__ = ["BaseLTI"]
@@ -312,9 +313,22 @@ class BaseLTI:
     # -- Canvas API as this user (each adapter's) ---------------------------------------
     @property
     def has_canvas_api(self) -> bool:
-        """Can this launch use ``canvas_api``: it came from a Canvas instance this tool has
-        a developer key for (``LTIKIT_CANVAS_INSTANCES``), with the Canvas user id?"""
-        return False
+        """Can this launch use the Canvas API as its user: it came from a Canvas instance
+        this tool has a developer key for (``LTIKIT_CANVAS_INSTANCES``), with the Canvas
+        user id?  False for launches from other platforms (Moodle, Blackboard, ...), from
+        a Canvas this tool is not set up for, and where Canvas API access is not
+        configured at all, so one page can serve every platform and add the Canvas part
+        where it can."""
+        canvas = self._tool.canvas
+        return canvas is not None and canvas.flow.serves(self.launch)
+
+    def _canvas_services(self) -> CanvasServices:
+        canvas = self._tool.canvas
+        if canvas is None:
+            raise LTIConfigurationError(
+                "Canvas API access is not configured: set LTIKIT_CANVAS_INSTANCES and "
+                "LTIKIT_ENCRYPTION_KEYS.", reason="canvas_not_configured")
+        return canvas
 
     # -- carrying the launch to the next request ------------------------------------------
     def url_for(self, endpoint: str, **values: Any) -> str:

@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 DEFAULT_API_TIMEOUT = (3.0, 15.0)
 
 
+def check_available(instance: CanvasInstance, status: int, retry_after_header: str | None
+                    ) -> None:
+    """Raise :class:`~ltikit.errors.CanvasUnavailable` for an API answer that says Canvas
+    is throttling (429, as Canvas answers since late 2025) or down (5xx): a 503 page
+    saying when to retry, instead of a client's generic exception (a 500)."""
+    if status == 429 or status >= 500:
+        raise CanvasUnavailable(
+            f"Canvas ({instance.domain}) answered HTTP {status}; try again in a moment.",
+            retry_after=retry_after(retry_after_header),
+            reason="canvas_throttled" if status == 429 else "canvas_unavailable")
+
+
 class CanvasTokenAuth(requests.auth.AuthBase):
     def __init__(self, tokens: CanvasTokens, instance: CanvasInstance, user_id: str,
                  oauth: CanvasOAuthClient, access_token: str, version: int) -> None:
@@ -45,14 +57,8 @@ class CanvasTokenAuth(requests.auth.AuthBase):
         return request
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code == 429 or response.status_code >= 500:
-            # Throttled (Canvas answers 429 since late 2025) or down: a 503 page saying when
-            # to retry, instead of canvasapi's generic exception (a 500).
-            raise CanvasUnavailable(
-                f"Canvas ({self._instance.domain}) answered HTTP {response.status_code}; try "
-                "again in a moment.", retry_after=retry_after(response.headers.get(
-                    "Retry-After")), reason="canvas_throttled" if response.status_code == 429
-                else "canvas_unavailable")
+        check_available(self._instance, response.status_code,
+                        response.headers.get("Retry-After"))
         if response.status_code != 401 or "WWW-Authenticate" not in response.headers or \
                 getattr(response.request, "_ltikit_retry", False):
             if response.status_code == 401 and "WWW-Authenticate" in response.headers:

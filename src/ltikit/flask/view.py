@@ -12,7 +12,6 @@ from flask import after_this_request, url_for
 from flask import request as flask_request
 from werkzeug.wrappers import Response
 
-from ..errors import LTIConfigurationError
 from ..launches import ActiveLaunch
 from ..lti13.deep_linking import ContentItem
 from ..view import BaseLTI
@@ -54,18 +53,6 @@ class LTI(BaseLTI):
 
     # -- Canvas API as this user -----------------------------------------------------------
     @property
-    def has_canvas_api(self) -> bool:
-        """Can this launch use :attr:`canvas_api`: it came from a Canvas instance this tool
-        has a developer key for (``LTIKIT_CANVAS_INSTANCES``), with the Canvas user id?
-
-        False for launches from other platforms (Moodle, Blackboard, ...), from a Canvas
-        this tool is not set up for, and where Canvas API access is not configured at
-        all, so one page can serve every platform and add the Canvas part where it can.
-        """
-        support = self._state.canvas
-        return support is not None and support.flow.serves(self.launch)
-
-    @property
     def canvas_api(self) -> Canvas:
         """A ``canvasapi.Canvas`` acting as the launching user on the launching Canvas.
 
@@ -80,12 +67,9 @@ class LTI(BaseLTI):
         return self._canvas_support().logout(self)
 
     def _canvas_support(self) -> CanvasSupport:
-        support = self._state.canvas
-        if support is None:
-            raise LTIConfigurationError(
-                "Canvas API access is not configured: set LTIKIT_CANVAS_INSTANCES and "
-                "LTIKIT_ENCRYPTION_KEYS.", reason="canvas_not_configured")
-        return support
+        self._canvas_services()  # configured, or a clear error
+        assert self._state.canvas is not None
+        return self._state.canvas
 
     # -- carrying the launch to the next request ------------------------------------------
     def url_for(self, endpoint: str, **values: Any) -> str:

@@ -23,8 +23,9 @@ import anyio.to_thread
 import httpx
 
 from ..canvas import CanvasAuthorizationRequired
+from ..canvas.client import check_available
 from ..canvas.instances import CanvasInstance
-from ..canvas.oauth import CanvasOAuthClient, retry_after
+from ..canvas.oauth import CanvasOAuthClient
 from ..canvas.tokens import CanvasTokens
 from ..errors import CanvasUnavailable
 
@@ -62,12 +63,8 @@ class CanvasAuth(httpx.Auth):
             raise CanvasAuthorizationRequired(reason="canvas_token_refused")
 
     def _check(self, response: httpx.Response) -> None:
-        if response.status_code == 429 or response.status_code >= 500:
-            raise CanvasUnavailable(
-                f"Canvas ({self._instance.domain}) answered HTTP {response.status_code}; try "
-                "again in a moment.", retry_after=retry_after(response.headers.get(
-                    "Retry-After")), reason="canvas_throttled" if response.status_code == 429
-                else "canvas_unavailable")
+        check_available(self._instance, response.status_code,
+                        response.headers.get("Retry-After"))
 
 
 class _Deadline(httpx.AsyncBaseTransport):

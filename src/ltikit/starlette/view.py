@@ -23,7 +23,6 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import HTMLResponse, Response
 
 from ..canvas import CanvasAuthorizationRequired
-from ..errors import LTIConfigurationError
 from ..launches import ActiveLaunch
 from ..lti11.outcomes import OutcomeResponse
 from ..lti13.ags import AssignmentGradeService
@@ -34,7 +33,6 @@ from ..view import BaseLTI
 if TYPE_CHECKING:
     from canvasapi import Canvas
 
-    from ..canvas.services import CanvasServices
     from ..tool import Tool
 
 __all__ = ["LTI", "Threaded"]
@@ -127,21 +125,13 @@ class LTI(BaseLTI):
         return HTMLResponse(page.body, headers=page.headers)
 
     # -- Canvas API as this user -----------------------------------------------------------
-    @property
-    def has_canvas_api(self) -> bool:
-        """Can this launch use the Canvas API as its user: it came from a Canvas instance
-        this tool has a developer key for (``LTIKIT_CANVAS_INSTANCES``), with the Canvas
-        user id?  False for launches from other platforms."""
-        canvas = self._tool.canvas
-        return canvas is not None and canvas.flow.serves(self.launch)
-
     async def in_canvas(self, call: Callable[[Canvas], _T]) -> _T:
         """``call(canvas)`` in a worker thread, ``canvas`` a ``canvasapi.Canvas`` acting as
         the launching user (canvasapi is synchronous: its calls wait on Canvas), e.g.
         ``await lti.in_canvas(lambda c: c.get_current_user().get_profile())``.  With no
         token yet, :class:`~ltikit.canvas.CanvasAuthorizationRequired` sends the user
         through Canvas's authorization and back to this page."""
-        canvas = self._canvas()
+        canvas = self._canvas_services()
         return await self._authorizing(lambda: call(canvas.client(self.launch)))
 
     async def canvas_token(self) -> tuple[str, str]:
@@ -150,7 +140,7 @@ class LTI(BaseLTI):
         ``base, token = await lti.canvas_token()``, then
         ``httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})``.
         The same token as canvasapi's, kept and refreshed by the same code."""
-        canvas = self._canvas()
+        canvas = self._canvas_services()
         instance, token = await self._authorizing(lambda: canvas.access_token(self.launch))
         return f"{instance.url}/api/v1", token
 
@@ -165,7 +155,7 @@ class LTI(BaseLTI):
         """
         from .canvas import CanvasAuth, canvas_http_client
 
-        services = self._canvas()
+        services = self._canvas_services()
         launch = self.launch
 
         def prepare() -> tuple[Any, CanvasAuth]:
@@ -180,16 +170,8 @@ class LTI(BaseLTI):
 
     async def canvas_logout(self) -> bool:
         """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
-        canvas = self._canvas()
+        canvas = self._canvas_services()
         return await in_thread(lambda: canvas.logout(self.launch))
-
-    def _canvas(self) -> CanvasServices:
-        canvas = self._tool.canvas
-        if canvas is None:
-            raise LTIConfigurationError(
-                "Canvas API access is not configured: set LTIKIT_CANVAS_INSTANCES and "
-                "LTIKIT_ENCRYPTION_KEYS.", reason="canvas_not_configured")
-        return canvas
 
     async def _authorizing(self, call: Callable[[], _T]) -> _T:
         try:
