@@ -405,3 +405,98 @@ def test_the_canvas_api_as_the_user_from_fastapi(tmp_path):
             platform.revoke_all_tokens()  # the user removed the tool's access
             revoked = teacher.session.get(page.url, timeout=30)
             assert revoked.url.startswith(platform.url + "/login/oauth2/confirm")
+
+
+def test_many_calls_to_a_slow_platform_leave_the_other_requests_served(tmp_path):
+    """A class grading at once against a platform that takes a second per score: those
+    calls wait in the worker's platform threads (``platform_threads=2`` here), so the
+    threads that serve requests (4 here) stay free, and other users' pages are answered
+    at once."""
+    import anyio.to_thread
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import PlainTextResponse
+    from flask import Flask, jsonify
+
+    from ltikit.crypto import SecretBox
+    from ltikit.starlette import LTI, LTIKit
+    from ltikit.testing.platform import browser_session
+
+    slow = Flask("slow_ags")
+
+    @slow.post("/token")
+    def token():
+        return jsonify({"access_token": "t", "token_type": "Bearer", "expires_in": 3600})
+
+    @slow.post("/lineitems/1/scores")
+    def scores():
+        time.sleep(1)
+        return jsonify({})
+
+    app = FastAPI()
+    kit = LTIKit(app, secret_key="k" * 32, platform_threads=2, config={
+        "LTIKIT_DATABASE_URL": f"sqlite:///{tmp_path}/tool.sqlite3",
+        "LTIKIT_CONSUMERS": {KEY: SECRET}, "LTIKIT_ENCRYPTION_KEYS": SecretBox.generate_key(),
+        "LTIKIT_LTI13_REDIRECT_URI": "/launch"})
+    kit.tool_keys.generate()
+
+    @app.middleware("http")
+    async def few_request_threads(request, call_next):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+        return await call_next(request)
+
+    @app.post("/launch", response_class=PlainTextResponse)
+    async def launch(lti: Annotated[LTI, Depends(kit.launch(request="initial"))]):
+        return lti.launch_id
+
+    @app.get("/page", response_class=PlainTextResponse)
+    async def page(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
+        return f"page for {lti.user_id}"
+
+    @app.post("/grade", response_class=PlainTextResponse)
+    async def grade(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
+        return str(await lti.post_grade(0.5))
+
+    platform = TestPlatform()
+    with serve(slow) as slow_url, uvicorn_serving(app) as tool_url:
+        platform.register(kit.registrations, token_url=f"{slow_url}/token",
+                          service_origins=(slow_url,))
+        session = browser_session()
+        target = f"{tool_url}/launch"
+        launch_ids = []
+        for _ in range(8):
+            login = session.get(f"{tool_url}/lti13/login", allow_redirects=False, timeout=10,
+                                params={"iss": platform.issuer, "login_hint": "h",
+                                        "target_link_uri": target,
+                                        "client_id": platform.client_id})
+            auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query)
+                    .items()}
+            token = platform.id_token(platform.claims(
+                nonce=auth["nonce"], target_link_uri=target, **{
+                    "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
+                        "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+                        "lineitem": f"{slow_url}/lineitems/1"}}))
+            answer = session.post(target, data={"id_token": token, "state": auth["state"]},
+                                  timeout=10)
+            assert answer.status_code == 200, answer.text[-300:]
+            launch_ids.append(answer.text)
+        graded = []
+
+        def grade_one(launch_id):
+            graded.append(requests.post(f"{tool_url}/grade", timeout=30,
+                                        data={"ltikit_launch": launch_id}).text)
+
+        grading = [threading.Thread(target=grade_one, args=(i,)) for i in launch_ids]
+        for thread in grading:
+            thread.start()
+        time.sleep(0.3)  # eight grades are waiting on the platform now
+        timings = []
+        for launch_id in launch_ids[:5]:
+            started = time.monotonic()
+            answer = requests.get(f"{tool_url}/page", params={"ltikit_launch": launch_id},
+                                  timeout=10)
+            assert answer.status_code == 200
+            timings.append(time.monotonic() - started)
+        for thread in grading:
+            thread.join(timeout=30)
+    assert graded == ["True"] * 8
+    assert max(timings) < 0.5, timings

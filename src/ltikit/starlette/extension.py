@@ -43,7 +43,7 @@ from ..storage import SQLStorage
 from ..store import Store
 from ..tool import Tool
 from .translate import public_url, to_request, to_response
-from .view import LTI
+from .view import LTI, PlatformThreads
 
 __all__ = ["LTIKit"]
 
@@ -85,7 +85,9 @@ class LTIKit:
     "exception": exc, "kwargs": {"request": request}, "args": ()})`` (PyLTI's contract;
     it may be async) answers a refusal, else ltikit's refusal page.
     ``tool_configuration`` answers what to register by LTI Dynamic Registration;
-    ``clock`` times launches, keys and tokens.
+    ``clock`` times launches, keys and tokens.  ``platform_threads``: how many threads of
+    a worker may wait on platforms and Canvas at once (grades, rosters, the Canvas API),
+    apart from the pool that serves requests (:class:`~ltikit.starlette.view.PlatformThreads`).
     """
 
     def __init__(self, app: Starlette | None = None, *, config: Mapping[str, Any],
@@ -94,7 +96,7 @@ class LTIKit:
                  error: ErrorCallback | None = None, role: str | None = None,
                  clock: Callable[[], float] | None = None,
                  tool_configuration: Callable[[PlatformConfiguration], ToolConfiguration]
-                 | None = None) -> None:
+                 | None = None, platform_threads: int = 20) -> None:
         if not secret_key:
             raise LTIConfigurationError("LTIKit needs a secret_key.", reason="no_secret_key")
         self.tool = Tool(config, secret_key=secret_key, database=database,
@@ -102,6 +104,7 @@ class LTIKit:
                          tool_configuration=tool_configuration)
         self.default_error = error
         self.default_role = role or ANY
+        self.platform_threads = PlatformThreads(platform_threads)
         if app is not None:
             self.init_app(app)
 
@@ -242,7 +245,7 @@ class LTIKit:
             role=role or self.default_role, message_types=message_types))
         if isinstance(decision, Reply):
             raise _Continue(decision)
-        the_lti = LTI(self.tool, decision.active, request)
+        the_lti = LTI(self.tool, decision.active, request, self.platform_threads)
         the_lti._cookie_headers.extend(decision.cookies)
         return the_lti
 

@@ -11,8 +11,10 @@ checks, deadlines and token handling).  ``await lti.ags.post_score(...)``,
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -35,37 +37,68 @@ if TYPE_CHECKING:
 
     from ..tool import Tool
 
-__all__ = ["LTI", "Threaded"]
+__all__ = ["LTI", "PlatformThreads", "Threaded"]
 
 _Service = TypeVar("_Service")
 _T = TypeVar("_T")
 
 
-async def in_thread(call: Callable[[], _T]) -> _T:
-    """``call()`` in a worker thread; an iterator it returns is read there too (a roster's
-    pages are fetched as it is read)."""
+async def in_thread(call: Callable[[], _T], limiter: anyio.CapacityLimiter | None = None
+                    ) -> _T:
+    """``call()`` in a worker thread (one of ``limiter``'s, else AnyIO's default pool); an
+    iterator it returns is read there too (a roster's pages are fetched as it is read)."""
 
     def run() -> Any:
         result = call()
         return list(result) if isinstance(result, Iterator) else result
 
-    return await anyio.to_thread.run_sync(run)
+    return await anyio.to_thread.run_sync(run, limiter=limiter)
+
+
+class PlatformThreads:
+    """The threads a worker lends to calls that wait on a platform or on Canvas (grades,
+    rosters, the Canvas API): at most ``total`` at once, apart from AnyIO's default pool,
+    which serves the requests' own work (launches, later pages).  So a platform that
+    answers slowly, however many of its users wait on it, holds these threads only; other
+    requests on the worker are still answered.  (One limiter per event loop: AnyIO's are
+    bound to the loop that made them.)"""
+
+    def __init__(self, total: int) -> None:
+        if total < 1:
+            raise ValueError("platform_threads must be at least 1")
+        self.total = total
+        self._by_loop: weakref.WeakKeyDictionary[Any, anyio.CapacityLimiter] = \
+            weakref.WeakKeyDictionary()
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:  # another AnyIO backend (trio): a limiter per call
+            return anyio.CapacityLimiter(self.total)
+        found = self._by_loop.get(loop)
+        if found is None:
+            found = self._by_loop[loop] = anyio.CapacityLimiter(self.total)
+        return found
 
 
 class Threaded(Generic[_Service]):
     """A service whose methods are awaited: each call runs in a worker thread.
     Attributes that are not methods (``endpoint``) are read as they are."""
 
-    def __init__(self, service: _Service) -> None:
+    def __init__(self, service: _Service, limiter: anyio.CapacityLimiter | None = None
+                 ) -> None:
         self._service = service
+        self._limiter = limiter
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._service, name)
         if not callable(value) or inspect.isclass(value):
             return value
 
+        limiter = self._limiter
+
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await in_thread(functools.partial(value, *args, **kwargs))
+            return await in_thread(functools.partial(value, *args, **kwargs), limiter)
 
         return call
 
@@ -73,9 +106,11 @@ class Threaded(Generic[_Service]):
 class LTI(BaseLTI):
     """The ``lti`` object of a Starlette or FastAPI view (see the module docstring)."""
 
-    def __init__(self, tool: Tool, active: ActiveLaunch, request: StarletteRequest) -> None:
+    def __init__(self, tool: Tool, active: ActiveLaunch, request: StarletteRequest,
+                 platform_threads: PlatformThreads | None = None) -> None:
         super().__init__(tool, active)
         self._request = request
+        self._platform_threads = platform_threads
         self._cookie_headers: list[str] = []
         # FastAPI: the response whose headers are added to the view's answer.
         self._response: Response | None = None
@@ -84,30 +119,31 @@ class LTI(BaseLTI):
     @property
     def ags(self) -> Threaded[AssignmentGradeService]:  # type: ignore[override]
         """Assignment and Grade Services, awaited (``await lti.ags.post_score(score)``)."""
-        return Threaded(self._ags)
+        return Threaded(self._ags, self._limiter())
 
     @property
     def nrps(self) -> Threaded[NamesRoleService]:  # type: ignore[override]
         """Names and Role Provisioning, awaited (``await lti.nrps.members()``: a list)."""
-        return Threaded(self._nrps)
+        return Threaded(self._nrps, self._limiter())
 
     async def post_grade(self, score: float, *, result_text: str | None = None,  # type: ignore[override]
                          result_url: str | None = None) -> bool:
         """:meth:`ltikit.view.BaseLTI.post_grade`, awaited."""
         return await in_thread(functools.partial(BaseLTI.post_grade, self, score,
                                                  result_text=result_text,
-                                                 result_url=result_url))
+                                                 result_url=result_url), self._limiter())
 
     async def read_grade(self) -> float | None:  # type: ignore[override]
-        return await in_thread(functools.partial(BaseLTI.read_grade, self))
+        return await in_thread(functools.partial(BaseLTI.read_grade, self), self._limiter())
 
     async def delete_grade(self) -> OutcomeResponse:  # type: ignore[override]
-        return await in_thread(functools.partial(BaseLTI.delete_grade, self))
+        return await in_thread(functools.partial(BaseLTI.delete_grade, self),
+                               self._limiter())
 
     async def post_grade2(self, grade: float, user: str | None = None,  # type: ignore[override]
                           comment: str = "") -> bool:
         return await in_thread(functools.partial(BaseLTI.post_grade2, self, grade, user,
-                                                 comment))
+                                                 comment), self._limiter())
 
     async def close_session(self) -> None:  # type: ignore[override]
         """End this launch: later requests carrying its id are refused."""
@@ -171,11 +207,15 @@ class LTI(BaseLTI):
     async def canvas_logout(self) -> bool:
         """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
         canvas = self._canvas_services()
-        return await in_thread(lambda: canvas.logout(self.launch))
+        return await in_thread(lambda: canvas.logout(self.launch), self._limiter())
+
+    def _limiter(self) -> anyio.CapacityLimiter | None:
+        threads = self._platform_threads
+        return threads.limiter() if threads is not None else None
 
     async def _authorizing(self, call: Callable[[], _T]) -> _T:
         try:
-            return await in_thread(call)
+            return await in_thread(call, self._limiter())
         except CanvasAuthorizationRequired as exc:
             setattr(exc, "ltikit_lti", self)  # noqa: B010 - for the app's handler
             raise
