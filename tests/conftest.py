@@ -6,6 +6,7 @@ with ltikit's own verifier code, so every accepted launch is one a real platform
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -91,11 +92,41 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_server").database()
 
 
+class _Chromium:
+    """The end-to-end tests' Chromium, started once and started again if its Playwright
+    driver died (a rare crash of the driver itself, microsoft/playwright#22208: "Assertion
+    error" in FrameManager.frameAttached; the test it happened in is run again once,
+    pyproject's ``--only-rerun``)."""
+
+    def __init__(self):
+        self._running = None
+        self.browser = None
+
+    def get(self):
+        if self.browser is None or not self.browser.is_connected():
+            self.stop()
+            from browser import chromium
+
+            self._running = chromium()
+            self.browser = self._running.__enter__()
+        return self.browser
+
+    def stop(self):
+        if self._running is not None:
+            running, self._running, self.browser = self._running, None, None
+            with contextlib.suppress(Exception):  # a dead driver cannot close cleanly
+                running.__exit__(None, None, None)
+
+
 @pytest.fixture(scope="session")
-def browser():
+def _chromium():
+    holder = _Chromium()
+    yield holder
+    holder.stop()
+
+
+@pytest.fixture
+def browser(_chromium):
     """Headless Chromium (Debian's, through Playwright), shared by the end-to-end tests;
     each test opens its own context (cookies and storage of a fresh profile)."""
-    from browser import chromium
-
-    with chromium() as browser:
-        yield browser
+    return _chromium.get()
