@@ -97,8 +97,8 @@ def test_a_13_launch_in_the_course_iframe(browser, setup, login, name, staff):
 # take the paths such browsers take.
 
 @pytest.fixture(scope="module")
-def phaseout_browser(browser):
-    with launched(browser, "--test-third-party-cookie-phaseout") as other:
+def phaseout_browser(_chromium):
+    with launched(_chromium.get(), "--test-third-party-cookie-phaseout") as other:
         yield other
 
 
