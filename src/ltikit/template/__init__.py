@@ -91,5 +91,6 @@ def _fastapi_readme(text: str) -> str:
     text = text.replace("made with `ltikit new`.", "made with `ltikit new --framework "
                         "fastapi`: a FastAPI app (`app.py`) on ltikit's Starlette adapter, "
                         "with the same settings, pages and tests as the Flask template.", 1)
-    return text.replace("`gunicorn 'app:create_app()'`",
-                        "`uvicorn --factory app:create_app --workers 4`")
+    text = text.replace("plain `ltikit[flask]`", "plain `ltikit[fastapi]`")
+    return text.replace("a WSGI server such as\n`gunicorn 'app:create_app()'`",
+                        "an ASGI server such as\n`uvicorn --factory app:create_app --workers 4`")
