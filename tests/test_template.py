@@ -28,7 +28,7 @@ def test_a_new_project_passes_its_own_tests(tmp_path):
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=project, capture_output=True, text=True, timeout=300)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "11 passed" in tests.stdout
+    assert "12 passed" in tests.stdout
     upgrade = subprocess.run(
         [sys.executable, "manage.py", "upgrade"], cwd=project, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "BASE_URL": "https://canvas.example.edu/",
@@ -97,7 +97,7 @@ def test_a_new_project_installs_into_a_fresh_venv_as_its_readme_says(tmp_path):
     assert "pip install -r requirements.txt" in readme and "python -m pytest" in readme
     requirement = (project / "requirements.txt").read_text().splitlines()[1]
     assert requirement.startswith("ltikit[flask] @ file://"), requirement
-    assert "11 passed" in installed_and_tested(project)
+    assert "12 passed" in installed_and_tested(project)
 
 
 def test_a_fastapi_project_installs_into_a_fresh_venv_and_passes_its_tests(tmp_path):

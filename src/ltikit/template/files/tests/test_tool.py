@@ -225,3 +225,38 @@ def test_a_platform_installs_the_tool_from_one_registration_link(tmp_path, serve
         assert consent.url.startswith(platform.url + "/login/oauth2/confirm")
         page = teacher.authorize()
         assert "Hello, Terry Teacher" in page.text
+
+
+def test_what_it_registers_follows_the_settings_and_the_platform(tmp_path):
+    """The Dynamic Registration answer: Canvas gets its custom fields, privacy level and the
+    course navigation's visibility; Moodle neither (it would send $Canvas.* as written)."""
+    from ltikit.lti13 import PlatformConfiguration
+    from tool_setup import tool_configuration
+
+    def platform(family):
+        return PlatformConfiguration(
+            url="https://lms.example.edu/config", issuer="https://lms.example.edu",
+            authorization_endpoint="https://lms.example.edu/auth",
+            token_endpoint="https://lms.example.edu/token",
+            jwks_uri="https://lms.example.edu/jwks",
+            registration_endpoint="https://lms.example.edu/register",
+            scopes_supported=None, claims_supported=None, product_family_code=family,
+            version="1", messages_supported={}, name=family)
+
+    configure = tool_configuration(settings(tmp_path, PLACEMENT_USER_NAVIGATION="true"))
+    canvas = configure(platform("canvas"))
+    assert canvas.custom_parameters["canvas_course_id"] == "$Canvas.course.id"
+    assert canvas.canvas_privacy_level == "public"
+    assert [(m.type, m.placements) for m in canvas.messages] == [
+        ("LtiResourceLinkRequest", ("course_navigation",)),
+        ("LtiResourceLinkRequest", ("user_navigation",)),
+        ("LtiDeepLinkingRequest", ("link_selection",))]
+    assert canvas.messages[0].extensions == {
+        "https://canvas.instructure.com/lti/visibility": "admins"}
+    assert len(canvas.scopes) == 4
+    moodle = configure(platform("moodle"))
+    assert moodle.custom_parameters == {}
+    plain = tool_configuration(settings(tmp_path, LTI_ADVANTAGE="false",
+                                        DEEP_LINKING="false"))(platform("moodle"))
+    assert plain.scopes == () and [m.type for m in plain.messages] == \
+        ["LtiResourceLinkRequest"]
