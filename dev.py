@@ -169,7 +169,11 @@ def run_example() -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
     try:
-        return child.wait()
+        while True:  # short waits: a signal's handler runs at the latest half a second on
+            try:
+                return child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                continue
     except KeyboardInterrupt:  # Ctrl-C reaches the child too (same process group)
         child.terminate()
         child.wait(timeout=15)

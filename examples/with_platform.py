@@ -189,7 +189,10 @@ def main() -> None:
     # SIGTERM (dev.py stopped, a process manager) stops both servers as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        stopping.wait()
+        # Short waits, not one: a signal that lands just before a blocking wait begins
+        # runs its handler only when the thread next wakes (seen: dev.py run not stopping).
+        while not stopping.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -11,7 +11,7 @@ tool origin.  The login initiation names the frame to talk to in ``lti_storage_t
 ltikit uses it only when the state cookie did not come back:
 
 1. The login page puts a random secret under a per-login key (``lti.put_data``), waits for
-   the platform's answer (or two seconds), then goes to the platform's auth URL.  The
+   the platform's answer (or five seconds), then goes to the platform's auth URL.  The
    state, signed by the tool, carries only the secret's SHA-256.
 2. The launch, arriving without the cookie, answers with a page that asks the platform for
    the secret back (``lti.get_data``) and posts the launch again with it; the server checks
@@ -44,8 +44,10 @@ from urllib.parse import urlsplit
 from ..urls import origin as origin_of
 from .html_pages import ScriptedPage, json_for_html, scripted_page
 
-# How long a page waits for the platform's answer before giving up on storage.
-ANSWER_TIMEOUT_MS = 2000
+# How long a page waits for the platform's answer before giving up on storage.  The answer
+# takes milliseconds; the wait only ends a failure, so it is generous: a student's slow
+# laptop, busy loading the course page's frames, may take seconds to answer.
+ANSWER_TIMEOUT_MS = 5000
 
 STORAGE_FIELD = "ltikit_storage_secret"
 
