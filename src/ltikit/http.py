@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Final, NamedTuple, Protocol
 
-__all__ = ["Headers", "Reply", "Request"]
+__all__ = ["Headers", "Reply", "Request", "forwarded"]
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -202,3 +202,13 @@ class Reply(NamedTuple):
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+def forwarded(value: str | None, trusted: int) -> str | None:
+    """The value a ``X-Forwarded-*`` header got from the outermost of ``trusted`` proxies
+    (each proxy appends to the list, so that one is ``trusted`` places from the end), or
+    None when the header is absent or shorter than that."""
+    if not value:
+        return None
+    values = [v.strip() for v in value.split(",")]
+    return values[-trusted] if len(values) >= trusted else None

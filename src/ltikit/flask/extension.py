@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..errors import LTIException, LTIRequestTooLarge
 from ..flow import LaunchFlow
-from ..http import Reply
+from ..http import Reply, forwarded
 from ..launches import LaunchManager
 from ..lti11.consumers import ConsumerRegistry
 from ..lti13 import Registrations
@@ -158,8 +158,8 @@ class _AppState:
                 url = self._urls.put(key, request.base_url)
             return url
         headers = request.headers
-        scheme = _forwarded(headers.get("X-Forwarded-Proto"), trusted) or request.scheme
-        host = _forwarded(headers.get("X-Forwarded-Host"), trusted) or request.host
+        scheme = forwarded(headers.get("X-Forwarded-Proto"), trusted) or request.scheme
+        host = forwarded(headers.get("X-Forwarded-Host"), trusted) or request.host
         return get_current_url(scheme, host, request.root_path, request.path)
 
     # -- responses ------------------------------------------------------------------------
@@ -188,12 +188,6 @@ class _AppState:
             response.status_code = exc.status
         return _with_retry_after(response, exc)
 
-
-def _forwarded(value: str | None, trusted: int) -> str | None:
-    if not value:
-        return None
-    values = [v.strip() for v in value.split(",")]
-    return values[-trusted] if len(values) >= trusted else None
 
 
 class LTIKit:

@@ -15,7 +15,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
 from ..errors import LTIRequestTooLarge
-from ..http import Headers, Reply, Request
+from ..http import Headers, Reply, Request, forwarded
 from ..settings import Settings
 
 FORM = "application/x-www-form-urlencoded"
@@ -29,16 +29,10 @@ def public_url(request: StarletteRequest, trusted_proxies: int) -> str:
     url = request.url
     scheme, netloc = url.scheme, url.netloc
     if trusted_proxies > 0:
-        scheme = _forwarded(request.headers.get("x-forwarded-proto"), trusted_proxies) or scheme
-        netloc = _forwarded(request.headers.get("x-forwarded-host"), trusted_proxies) or netloc
+        scheme = forwarded(request.headers.get("x-forwarded-proto"), trusted_proxies) or scheme
+        netloc = forwarded(request.headers.get("x-forwarded-host"), trusted_proxies) or netloc
     return f"{scheme}://{netloc}{url.path}"
 
-
-def _forwarded(value: str | None, trusted: int) -> str | None:
-    if not value:
-        return None
-    values = [v.strip() for v in value.split(",")]
-    return values[-trusted] if len(values) >= trusted else None
 
 
 async def to_request(request: StarletteRequest, settings: Settings) -> Request:
