@@ -3,27 +3,24 @@
 ``LTIKit(app, tool_configuration=...)`` serves ``LTIKIT_LTI13_REGISTRATION_PATH`` (default
 ``/lti13/register``, and ``/lti13/register/<link>`` for single-use links).  What is decided
 there is :class:`ltikit.lti13.dynamic_registration.RegistrationFlow`'s; this module only
-translates the request and the reply, and logs refusals (never the registration token).
+translates the request and the reply (the refusal page and its log line are the flow's).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
 from ..errors import LTIException
-from .pages import error_page
+from ..lti13.dynamic_registration import RegistrationFlow
 from .translate import to_request, to_response
 
 if TYPE_CHECKING:
     from .extension import _AppState
 
 __all__ = ["registration_view"]
-
-log = logging.getLogger("ltikit")
 
 
 def registration_view(link: str | None = None) -> Response:
@@ -39,11 +36,4 @@ def registration_view(link: str | None = None) -> Response:
             reply = flow.start(req, link)
         return to_response(reply)
     except LTIException as exc:
-        # The path may hold a link's secret: log the route, not the path.
-        log.warning("LTI registration refused: status=%s reason=%s: %s", exc.status,
-                    exc.reason, exc.message)
-        response = error_page(exc, title="The tool could not be registered", hint=(
-            "Nothing was registered. Start again from the platform once the cause is "
-            "fixed; the tool's administrator finds this refusal in its log."))
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
+        return to_response(RegistrationFlow.refusal(exc))

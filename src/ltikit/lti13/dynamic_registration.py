@@ -44,10 +44,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Engine, insert, select, update
 
 from .. import _http
-from ..errors import RegistrationError
+from ..errors import LTIException, RegistrationError
 from ..http import Reply, Request
+from ..pages import refusal_page
 from ..storage import tables
-from ..urls import Origin, is_loopback, origin, secure_origin
+from ..urls import is_loopback, origin, secure_origin
 from .html_pages import json_for_html, scripted_page
 from .registrations import ALLOW_LIST, CANVAS_ENVIRONMENTS, RECORD_NEW, Registrations
 
@@ -688,14 +689,12 @@ class RegistrationFlow:
             deployment = str(deployment)
         deployment_id = deployment.strip()[:255] if isinstance(deployment, str) and \
             deployment.strip() else None
-        here = origin(platform.url)
-        assert here is not None
         existing = self.registrations.get(platform.issuer, client_id, cached=False)
-        if existing is not None and not _known_origin(existing, here):
-            # Canvas's issuer is shared by every school: only the Canvas the registration
-            # came from may change it.
+        # Canvas's issuer is shared by every school: only the Canvas the registration came
+        # from (an origin it already trusts) may change it.
+        if existing is not None and not existing.service_url_allowed(platform.url):
             raise _refuse(f"{platform.issuer} client {client_id} is registered here from "
-                          f"another site; {here} may not change it.",
+                          f"another site; {platform.origin} may not change it.",
                           "registration_origin_changed", 403)
         platform_id, created = self.registrations.save(
             name=platform.name, issuer=platform.issuer, client_id=client_id,
@@ -705,10 +704,22 @@ class RegistrationFlow:
             # courses: it returns none, and each one its launches name is recorded.
             deployment_policy=ALLOW_LIST if deployment_id else RECORD_NEW,
             deployments=(deployment_id,) if deployment_id else (),
-            platform_storage=platform.is_canvas, service_origins=(str(here),))
+            platform_storage=platform.is_canvas, service_origins=(platform.origin,))
         return Registered(platform_id, created, client_id, deployment_id, platform)
 
     # -- pages ----------------------------------------------------------------------------
+    @staticmethod
+    def refusal(exc: RegistrationError | LTIException) -> Reply:
+        """The page a refused registration answers with, and its log line (an adapter's
+        path may hold a link's secret, the query the registration token: neither is
+        logged)."""
+        log.warning("LTI registration refused: status=%s reason=%s: %s", exc.status,
+                    exc.reason, exc.message)
+        page = refusal_page(exc, title="The tool could not be registered", hint=(
+            "Nothing was registered. Start again from the platform once the cause is "
+            "fixed; the tool's administrator finds this refusal in its log."))
+        return page._replace(headers=(*page.headers, ("Referrer-Policy", "no-referrer")))
+
     def _confirmation_page(self, request: Request, platform: PlatformConfiguration,
                            body: Mapping[str, Any], signed: str, token: str,
                            config_url: str) -> Reply:
@@ -774,11 +785,6 @@ class RegistrationFlow:
                   f"if(w){{w.postMessage({{subject:{json.dumps(CLOSE_MESSAGE)}}},o);}}")
         page = scripted_page("Registered", content, script, styled=True)
         return Reply.page(page.body, headers=page.headers)
-
-
-def _known_origin(existing: Any, here: Origin) -> bool:
-    allowed = (existing.issuer, existing.token_url, *existing.service_origins)
-    return here in {origin(u) for u in allowed}
 
 
 def _excerpt(raw: bytes, token: str) -> str | None:

@@ -36,7 +36,11 @@ from ..canvas import CanvasAuthorizationRequired
 from ..canvas.flow import Refused
 from ..errors import LTIConfigurationError, LTIException
 from ..http import Reply
-from ..lti13.dynamic_registration import PlatformConfiguration, ToolConfiguration
+from ..lti13.dynamic_registration import (
+    PlatformConfiguration,
+    RegistrationFlow,
+    ToolConfiguration,
+)
 from ..pages import refusal_page
 from ..roles import ANY
 from ..storage import SQLStorage
@@ -179,14 +183,7 @@ class LTIKit:
                 reply = await _run(functools.partial(flow.start, req, link))
             return to_response(reply)
         except LTIException as exc:
-            log.warning("LTI registration refused: status=%s reason=%s: %s", exc.status,
-                        exc.reason, exc.message)
-            response = to_response(refusal_page(
-                exc, title="The tool could not be registered", hint=(
-                    "Nothing was registered. Start again from the platform once the cause "
-                    "is fixed; the tool's administrator finds this refusal in its log.")))
-            response.headers["Referrer-Policy"] = "no-referrer"
-            return response
+            return to_response(RegistrationFlow.refusal(exc))
 
     # -- Canvas's authorization ----------------------------------------------------------
     def canvas_redirect_uri(self, request: StarletteRequest) -> str:
