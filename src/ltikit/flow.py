@@ -28,7 +28,7 @@ from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .cookies import CookiePolicy
-from .errors import LTIMalformedRequest, LTIRoleException
+from .errors import LTIConfigurationError, LTIMalformedRequest, LTIRoleException
 from .http import Reply, Request
 from .launches import ActiveLaunch, LaunchManager
 from .lti11.consumers import ConsumerRegistry
@@ -38,7 +38,8 @@ from .lti13.flow import Launched, LTI13Flow
 from .roles import ANY, RoleGroups, Roles
 from .settings import Settings
 
-__all__ = ["HANDOFF_PARAM", "REQUEST_TYPES", "Authenticated", "LaunchFlow"]
+__all__ = ["HANDOFF_PARAM", "REQUEST_TYPES", "Authenticated", "LaunchFlow",
+           "checked_request_type"]
 
 log = logging.getLogger("ltikit")
 
@@ -47,6 +48,14 @@ HANDOFF_PARAM = "ltikit_handoff"
 
 REQUEST_TYPES = ("any", "initial", "session")
 """PyLTI's ``request=``: a new launch, a later request of one, or either."""
+
+
+def checked_request_type(request_type: str) -> str:
+    """``request_type`` if it is one of :data:`REQUEST_TYPES`; a configuration error (at
+    decoration time, in adapters) otherwise."""
+    if request_type not in REQUEST_TYPES:
+        raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+    return request_type
 
 
 class Authenticated(NamedTuple):

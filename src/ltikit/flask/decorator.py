@@ -14,10 +14,10 @@ from werkzeug.wrappers import Request, Response
 
 from ..errors import (
     CanvasAuthorizationRequired,
-    LTIConfigurationError,
     LTIException,
     LTINotInSessionException,
 )
+from ..flow import checked_request_type
 from .extension import _AppState, _state
 from .pages import error_page
 from .view import LTI
@@ -26,7 +26,6 @@ __all__ = ["current_lti", "lti"]
 
 log = logging.getLogger("ltikit")
 
-_REQUEST_TYPES = ("any", "initial", "session")
 
 
 def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
@@ -52,8 +51,7 @@ def lti(app: Flask | Callable[..., Any] | None = None, request: str = "any",
     if callable(app) and not isinstance(app, Flask):  # bare @lti
         view: Callable[..., Any] = lti()(app)
         return view
-    if request not in _REQUEST_TYPES:
-        raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+    checked_request_type(request)
     bound_app = app
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:

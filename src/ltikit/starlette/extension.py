@@ -35,6 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from ..canvas import CanvasAuthorizationRequired
 from ..canvas.flow import Refused
 from ..errors import LTIConfigurationError, LTIException
+from ..flow import checked_request_type
 from ..http import Reply
 from ..lti13.dynamic_registration import (
     PlatformConfiguration,
@@ -53,7 +54,6 @@ __all__ = ["LTIKit"]
 
 log = logging.getLogger("ltikit")
 
-_REQUEST_TYPES = ("any", "initial", "session")
 ErrorCallback = Callable[..., Any]
 
 
@@ -234,8 +234,7 @@ class LTIKit:
         """The ``lti`` object of an authenticated request; refusals raise
         :class:`~ltikit.errors.LTIException` (an LTI 1.3 launch that goes on in the
         browser raises an exception the app's handler answers with that page)."""
-        if request_type not in _REQUEST_TYPES:
-            raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+        checked_request_type(request_type)
         req = await to_request(request, self.tool.settings)
         decision = await _run(functools.partial(
             self.tool.flow.authenticate, req, request_type=request_type,
@@ -251,9 +250,7 @@ class LTIKit:
                error: ErrorCallback | None = None) -> Callable[..., Awaitable[LTI]]:
         """A FastAPI dependency giving the view its ``lti`` (the arguments of Flask's
         ``@lti``): ``lti: Annotated[LTI, Depends(kit.launch(request="initial"))]``."""
-        request_type = request
-        if request_type not in _REQUEST_TYPES:
-            raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+        request_type = checked_request_type(request)
 
         async def dependency(request: StarletteRequest, response: Response) -> LTI:
             try:
@@ -274,9 +271,7 @@ class LTIKit:
             error: ErrorCallback | None = None) -> Callable[[Callable[..., Any]],
                                                             Callable[..., Any]]:
         """The decorator for plain Starlette routes: ``async def view(request, lti)``."""
-        request_type = request
-        if request_type not in _REQUEST_TYPES:
-            raise LTIConfigurationError("Unknown request type", reason="unknown_request_type")
+        request_type = checked_request_type(request)
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(view)
