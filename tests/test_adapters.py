@@ -200,6 +200,19 @@ def uvicorn_serving(app):
         thread.join(timeout=10)
 
 
+def logged_in(session, tool_url, platform, **claims):
+    """The OIDC login at the tool served on ``tool_url`` (its state cookie kept in
+    ``session``), and the form the platform then posts to ``/launch``: an id_token with
+    ``claims`` and the login's state."""
+    target = f"{tool_url}/launch"
+    login = session.get(f"{tool_url}/lti13/login", allow_redirects=False, timeout=10, params={
+        "iss": platform.issuer, "login_hint": "h", "target_link_uri": target,
+        "client_id": platform.client_id})
+    auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query).items()}
+    return {"id_token": platform.id_token(platform.claims(
+        nonce=auth["nonce"], target_link_uri=target, **claims)), "state": auth["state"]}
+
+
 def test_a_slow_platform_holds_a_worker_thread_not_the_event_loop(tmp_path):
     """A launch whose platform takes two seconds to publish its keys waits in a worker
     thread: meanwhile the same uvicorn worker answers other requests at once, a page of
@@ -245,20 +258,12 @@ def test_a_slow_platform_holds_a_worker_thread_not_the_event_loop(tmp_path):
 
         browser = browser_session()
         target = f"{tool_url}/launch"
-        login = browser.get(f"{tool_url}/lti13/login", allow_redirects=False, timeout=10,
-                            params={"iss": platform.issuer, "login_hint": "h",
-                                    "target_link_uri": target,
-                                    "client_id": platform.client_id})
-        auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query)
-                .items()}
-        token = platform.id_token(platform.claims(nonce=auth["nonce"], target_link_uri=target,
-                                                  name="Slow Platform User"))
+        form = logged_in(browser, tool_url, platform, name="Slow Platform User")
         answers = {}
 
         def launch13():
             started = time.monotonic()
-            answers["launch"] = browser.post(target, timeout=20, data={
-                "id_token": token, "state": auth["state"]})
+            answers["launch"] = browser.post(target, timeout=20, data=form)
             answers["launch_seconds"] = time.monotonic() - started
 
         launching = threading.Thread(target=launch13)
@@ -464,19 +469,11 @@ def test_many_calls_to_a_slow_platform_leave_the_other_requests_served(tmp_path)
         target = f"{tool_url}/launch"
         launch_ids = []
         for _ in range(8):
-            login = session.get(f"{tool_url}/lti13/login", allow_redirects=False, timeout=10,
-                                params={"iss": platform.issuer, "login_hint": "h",
-                                        "target_link_uri": target,
-                                        "client_id": platform.client_id})
-            auth = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query)
-                    .items()}
-            token = platform.id_token(platform.claims(
-                nonce=auth["nonce"], target_link_uri=target, **{
-                    "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
-                        "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
-                        "lineitem": f"{slow_url}/lineitems/1"}}))
-            answer = session.post(target, data={"id_token": token, "state": auth["state"]},
-                                  timeout=10)
+            form = logged_in(session, tool_url, platform, **{
+                "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
+                    "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+                    "lineitem": f"{slow_url}/lineitems/1"}})
+            answer = session.post(target, data=form, timeout=10)
             assert answer.status_code == 200, answer.text[-300:]
             launch_ids.append(answer.text)
         graded = []
