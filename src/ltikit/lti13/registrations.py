@@ -196,14 +196,13 @@ class Registrations:
         """The registration of ``client_id`` at ``issuer`` (answers may be up to
         ``cache_seconds`` old unless ``cached=False``)."""
         key = (issuer, client_id)
+        if cached:  # every launch asks: the cache answers first
+            found = self._cache.get(key, MISSING)
+            if found is not MISSING:
+                return found
         t = tables.platforms
-        if not cached:
-            return self._select(t.c.issuer == issuer, t.c.client_id == client_id)
-        found = self._cache.get(key, MISSING)
-        if found is not MISSING:
-            return found
-        return self._cache.put(key, self._select(t.c.issuer == issuer,
-                                                 t.c.client_id == client_id))
+        registration = self._select(t.c.issuer == issuer, t.c.client_id == client_id)
+        return self._cache.put(key, registration) if cached else registration
 
     def by_id(self, platform_id: int) -> Registration | None:
         """The registration with this row id (the id a signed login state carries)."""
