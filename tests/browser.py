@@ -15,9 +15,18 @@ from contextlib import contextmanager
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 CHROMIUM = os.environ.get("LTIKIT_TEST_CHROMIUM", "/usr/bin/chromium")
+# --disable-site-isolation-trials: every frame in its page's renderer process.  With site
+# isolation, the tool's frame changes process at each switch between the platform
+# (localhost) and the tool (127.0.0.1), four times per 1.3 launch, and Playwright 1.65 on
+# Debian's Chromium 156 now and then misses such a switch: the frame had reached the tool's
+# page (Target.getTargets said so, and the launch was stored) while Playwright still saw
+# the platform's auth page and waited 30 s for what the tool showed (1 run in 12 to 60 of
+# one test under load).  Cookies, their partitioning and postMessage do not depend on the
+# process model, so the tests still see what a browser does.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+                 "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-site-isolation-trials"]
 
 
 @contextmanager

@@ -8,12 +8,14 @@ and listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -26,6 +28,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def started(process: subprocess.Popen[str], prefix: str) -> str:
+    """The first line of ``process``'s output that starts with ``prefix``.
+
+    The rest of the output is read on a thread from then on: a server whose pipe nobody
+    reads blocks in its next write once the pipe's 64 KiB are full.  Each line is printed,
+    and pytest shows what a test printed when that test fails."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        print(line, end="")
+        if line.strip().startswith(prefix):
+            threading.Thread(target=_echo, args=(process.stdout,), daemon=True).start()
+            return line.strip()
+    raise AssertionError(f"the server stopped before printing {prefix!r}")
+
+
+def _echo(stream) -> None:
+    with contextlib.suppress(ValueError, OSError):  # the stream closed with the process
+        for line in stream:
+            print(line, end="")
 
 
 def postgres_bin() -> Path | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dev
 
-from servers import free_port
+from servers import free_port, started
 
 ROOT = Path(dev.__file__).resolve().parent
 
@@ -75,11 +75,7 @@ def start_main_job(tmp_path, platform_port, tool_port):
                LTIKIT_DEV_DIR=str(tmp_path / "dev"))
     process = subprocess.Popen([sys.executable, str(ROOT / "dev.py"), "run"], env=env,
                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for line in process.stdout:
-        if line.strip().startswith("Open "):
-            break
-    else:
-        raise AssertionError("dev.py run did not start")
+    started(process, "Open ")
     assert port_open(platform_port) and port_open(tool_port)
     return process
 

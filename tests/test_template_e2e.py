@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text, update
 
 from browser import become, launched
 from ltikit.storage import tables
-from servers import free_port
+from servers import free_port, started
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "with_platform.py"
 
@@ -34,12 +34,7 @@ def running_main_job(tmp_path, *, ports=None, **settings):
                **settings)
     process = subprocess.Popen([sys.executable, str(SCRIPT)], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = None
-    for line in process.stdout:
-        if line.strip().startswith("Open "):
-            url = line.strip().removeprefix("Open ")
-            break
-    assert url, "the main command did not print the URL to open"
+    url = started(process, "Open ").removeprefix("Open ")
     try:
         yield url, f"http://localhost:{platform_port}"
     finally:
