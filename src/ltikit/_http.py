@@ -14,6 +14,14 @@ must end within a few seconds whatever the other side does, so here every reques
   never follows a redirect; given ``allow_address``, it sends nothing to a server whose
   address that refuses (checked on the connected socket, so a host name that resolves to
   an internal address is refused too).
+
+Code that calls a platform is written once, as *steps* (sans-IO, as h11 or Werkzeug's
+``sansio`` are): a generator that yields each request it needs as a :class:`Call` and gets
+the ``requests.Response`` back, or the ``requests`` exception of a failure thrown in.
+:func:`run` drives steps with :func:`send` for synchronous code (Flask); an async adapter
+drives the same steps with httpx's async client (:mod:`ltikit._http_async`), so a slow
+platform holds no thread there.  The work between two calls (the database) stays in the
+steps, so both drivers keep the same checks, leases and caches.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,6 +42,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _local = threading.local()
+_T = TypeVar("_T")
 
 
 class DeadlineExceeded(requests.Timeout):
@@ -271,3 +281,77 @@ def send(session: requests.Session, method: str, url: str, *, connect_timeout: f
     # The body is read: let response.json(), .text and .content answer from it.
     response._content = body
     return response, body
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request that steps need, described (see the module docstring).
+
+    ``data``: a form (a mapping, sent form-encoded) or a body as it is sent.  ``session``:
+    the caller's ``requests`` session, used by :func:`run` (tests give their own); the async
+    driver has its own client.
+    """
+
+    method: str
+    url: str
+    connect_timeout: float
+    total_timeout: float
+    max_bytes: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] | None = None
+    data: Mapping[str, str] | str | None = None
+    session: requests.Session | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A wait that steps need (for another worker's token, say): :func:`run` calls
+    ``sleep(seconds)``; an async driver awaits the time instead, holding no thread."""
+
+    seconds: float
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+
+
+# What calls a platform: yields a Call (or a Pause), receives the call's response (None
+# after a pause), returns a value.
+Steps = Generator[Call | Pause, requests.Response | None, _T]
+
+
+def request(method: str, url: str, **fields: Any) -> Steps[requests.Response]:
+    """The step of one request (``fields``: those of :class:`Call`), for steps to
+    ``yield from``: its response, or its failure raised."""
+    response = yield Call(method, url, **fields)
+    if response is None:  # pragma: no cover - a driver's mistake, not the platform's
+        raise RuntimeError("a Call was answered without a response")
+    return response
+
+
+def run(steps: Steps[_T]) -> _T:
+    """The value of ``steps``, their calls sent here and now with :func:`send`."""
+    response: requests.Response | None = None
+    error: requests.RequestException | None = None
+    while True:
+        try:
+            # The first send(None) starts the steps; then each call's answer or failure.
+            call = steps.throw(error) if error is not None else steps.send(response)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(call, Pause):
+            call.sleep(call.seconds)
+            response, error = None, None
+            continue
+        try:
+            response, error = send(call.session or _default_session(), call.method,
+                                   call.url, connect_timeout=call.connect_timeout,
+                                   total_timeout=call.total_timeout, max_bytes=call.max_bytes,
+                                   headers=dict(call.headers), params=call.params,
+                                   data=call.data)[0], None
+        except requests.RequestException as exc:
+            response, error = None, exc
+
+
+def _default_session() -> requests.Session:
+    session: requests.Session | None = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = new_session()
+    return session

@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from . import _http
 from .cookies import CookiePolicy
 from .errors import LTIConfigurationError, LTIMalformedRequest, LTIRoleException
 from .http import Reply, Request
@@ -88,12 +89,20 @@ class LaunchFlow:
         """The launch of ``request`` (see the module docstring).  ``message_types``: those
         the view takes (default: the settings' for each LTI version; a view's declared
         types are never widened)."""
+        return _http.run(self.authenticate_steps(request, request_type=request_type,
+                                                 role=role, message_types=message_types))
+
+    def authenticate_steps(self, request: Request, *, request_type: str = "any",
+                           role: str = ANY, message_types: Collection[str] | None = None
+                           ) -> _http.Steps[Authenticated | Reply]:
+        """:meth:`authenticate` as steps (:mod:`ltikit._http`): an LTI 1.3 launch may
+        fetch the platform's keys, which an async adapter awaits."""
         if request.query and request.method == "GET":
             handoff = request.arg(HANDOFF_PARAM)
             if handoff is not None:
                 return self._take_handoff(handoff, role, message_types)
         if request_type != "session" and is_lti13_launch(request):
-            return self._launch13(request, role, message_types)
+            return (yield from self._launch13(request, role, message_types))
         if request_type == "initial" or (request_type == "any" and looks_like_launch(request)):
             return self._launch11(request, role, message_types)
         active = self._launches().resume(self.launch_token(request))
@@ -133,13 +142,13 @@ class LaunchFlow:
                  verified.consumer_key, params.get("user_id"), params.get("context_id"))
         return Authenticated(active, (self.launch_cookie(active),))
 
-    def _launch13(self, request: Request, role: str,
-                  message_types: Collection[str] | None) -> Authenticated | Reply:
+    def _launch13(self, request: Request, role: str, message_types: Collection[str] | None
+                  ) -> _http.Steps[Authenticated | Reply]:
         # A route's declared types are exactly what it takes: a route declared for 1.1's
         # ContentItemSelectionRequest takes no 1.3 message, rather than 1.3's default list.
         wanted = self.settings.lti13_message_types if message_types is None \
             else frozenset(message_types)
-        launched = self._lti13().launch(request, wanted)
+        launched = yield from self._lti13().launch_steps(request, wanted)
         if not isinstance(launched, Launched):
             return launched
         verified = launched.verified

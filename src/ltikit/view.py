@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from markupsafe import Markup
 
+from . import _http
 from .errors import (
     LTIConfigurationError,
     LTIException,
@@ -193,14 +194,11 @@ class BaseLTI:
         As in PyLTI: ``False`` if the score is out of range, ``True`` once the platform
         confirms, :class:`LTIPostMessageException` if it does not.
         """
-        try:
-            value = float(score)
-        except (TypeError, ValueError):
-            return False
-        if not 0.0 <= value <= 1.0:
+        value = grade_value(score)
+        if value is None:
             return False
         if self.version == "1.3":
-            self._post_ags_score(value, comment=result_text)
+            _http.run(self._ags_score_steps(value, comment=result_text))
             return True
         service, url, sourcedid = self._outcome_service()
         service.replace_result(url, sourcedid, value, result_text=result_text,
@@ -208,15 +206,17 @@ class BaseLTI:
         log.info("grade sent: key=%s user=%s", self.key, self.user_id)
         return True
 
-    def _post_ags_score(self, value: float, *, comment: str | None) -> None:
+    def _ags_score_steps(self, value: float, *, comment: str | None) -> _http.Steps[None]:
+        """``post_grade`` on an LTI 1.3 launch, as steps (:mod:`ltikit._http`)."""
         ags = self._ags
         if not ags.endpoint.lineitem:
             raise LTIPostMessageException(
                 "This launch cannot take a grade: it is not tied to a gradebook column "
                 "(no line item in the launch).", reason="no_lineitem")
         try:
-            ags.post_score(Score(user_id=str(self.user_id), score_given=value,
-                                 score_maximum=1.0, comment=comment))
+            yield from ags.post_score_steps(Score(user_id=str(self.user_id),
+                                                  score_given=value, score_maximum=1.0,
+                                                  comment=comment))
         except ServiceError as exc:
             raise LTIPostMessageException(exc.message, reason=exc.reason) from None
         log.info("grade sent (AGS): client=%s user=%s", self.key, self.user_id)
@@ -347,6 +347,16 @@ class BaseLTI:
 
 
 _Endpoint = TypeVar("_Endpoint")
+
+
+def grade_value(score: Any) -> float | None:
+    """``score`` as a grade from 0.0 to 1.0, or ``None`` (PyLTI's ``post_grade`` then
+    answers ``False``)."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def _offered(endpoint: _Endpoint | None, what: str, reason: Reason) -> _Endpoint:

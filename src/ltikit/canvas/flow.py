@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .. import _http
 from ..errors import LTIException, LTINotInSessionException
 from ..http import Reply, Request
 from ..launch import Launch
@@ -112,6 +113,11 @@ class CanvasFlow:
     def callback(self, request: Request, redirect_uri: str) -> Reply | Refused:
         """Canvas's redirect back (``state`` and ``code``, or ``error``): the redirect to
         the page the user came from with the token stored, or the page refusing it."""
+        return _http.run(self.callback_steps(request, redirect_uri))
+
+    def callback_steps(self, request: Request, redirect_uri: str
+                       ) -> _http.Steps[Reply | Refused]:
+        """:meth:`callback` as steps (:mod:`ltikit._http`): the code exchange is the call."""
         error = request.arg("error")
         pending = self.states.take(request.arg("state"))
         if pending is None:
@@ -159,7 +165,7 @@ class CanvasFlow:
         if not code:
             return Refused("Canvas sent no authorization code", "Try again.", 400, retry=back)
         try:
-            token = self._oauth_client(instance).exchange_code(
+            token = yield from self._oauth_client(instance).exchange_code_steps(
                 code, redirect_uri, code_verifier=pending.code_verifier)
         except CanvasOAuthError as exc:
             log.warning("Canvas code exchange refused: user=%s error=%s", canvas_user_id,

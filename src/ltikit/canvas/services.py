@@ -62,17 +62,27 @@ class CanvasServices:
     def access_token(self, launch: Launch) -> tuple[CanvasInstance, str]:
         """The Canvas of ``launch`` and a valid access token of its user (refreshed first
         when it is about to expire), for Canvas REST calls made another way."""
+        return _http.run(self.access_token_steps(launch))
+
+    def access_token_steps(self, launch: Launch
+                           ) -> _http.Steps[tuple[CanvasInstance, str]]:
+        """:meth:`access_token` as steps (:mod:`ltikit._http`)."""
         instance, user_id = self.flow.user_of(launch)
-        token, _ = self.tokens.access_token(instance, user_id, self.oauth_client(instance))
+        token, _ = yield from self.tokens.access_token_steps(instance, user_id,
+                                                             self.oauth_client(instance))
         return instance, token
 
     def logout(self, launch: Launch) -> bool:
         """Revoke the user's token at Canvas and forget it; True if there was one."""
+        return _http.run(self.logout_steps(launch))
+
+    def logout_steps(self, launch: Launch) -> _http.Steps[bool]:
+        """:meth:`logout` as steps."""
         instance, user_id = self.flow.user_of(launch)
         token = self.tokens.load(instance, user_id)
         if token is None:
             return False
-        self.oauth_client(instance).revoke(token.access_token)
+        yield from self.oauth_client(instance).revoke_steps(token.access_token)
         self.tokens.delete(instance, user_id)
         log.info("Canvas token revoked: user=%s instance=%s", user_id, instance.domain)
         return True

@@ -150,23 +150,35 @@ class CanvasTokens:
     def access_token(self, instance: CanvasInstance, user_id: str,
                      client: CanvasOAuthClient) -> tuple[str, int]:
         """(access token, version), refreshed first if it expires within the margin."""
+        return _http.run(self.access_token_steps(instance, user_id, client))
+
+    def access_token_steps(self, instance: CanvasInstance, user_id: str,
+                           client: CanvasOAuthClient) -> _http.Steps[tuple[str, int]]:
+        """:meth:`access_token` as steps (:mod:`ltikit._http`)."""
         token = self.load(instance, user_id)
         if token is None:
             raise CanvasAuthorizationRequired(reason="no_canvas_token")
         if not self._expiring(token):
             return token.access_token, token.version
-        return self._refresh(instance, user_id, client, token, refused=False)
+        return (yield from self._refresh(instance, user_id, client, token, refused=False))
 
     def refresh_after_401(self, instance: CanvasInstance, user_id: str,
                           client: CanvasOAuthClient, stale_version: int) -> tuple[str, int]:
         """A new access token after Canvas refused version ``stale_version`` (or the newer
         one someone else already got)."""
+        return _http.run(self.refresh_after_401_steps(instance, user_id, client,
+                                                      stale_version))
+
+    def refresh_after_401_steps(self, instance: CanvasInstance, user_id: str,
+                                client: CanvasOAuthClient, stale_version: int
+                                ) -> _http.Steps[tuple[str, int]]:
+        """:meth:`refresh_after_401` as steps."""
         token = self.load(instance, user_id)
         if token is None:
             raise CanvasAuthorizationRequired(reason="canvas_token_dropped")
         if token.version != stale_version:
             return token.access_token, token.version
-        return self._refresh(instance, user_id, client, token, refused=True)
+        return (yield from self._refresh(instance, user_id, client, token, refused=True))
 
     def margin(self, token: StoredToken) -> float:
         """Seconds before expiry at which ``token`` is renewed: the configured margin, but
@@ -190,7 +202,7 @@ class CanvasTokens:
         return _http.lease_seconds(client.total_timeout)
 
     def _refresh(self, instance: CanvasInstance, user_id: str, client: CanvasOAuthClient,
-                 token: StoredToken, *, refused: bool) -> tuple[str, int]:
+                 token: StoredToken, *, refused: bool) -> _http.Steps[tuple[str, int]]:
         """Renew ``token`` (or take the version someone else renewed it to).  ``refused``:
         Canvas refused it already, so it cannot serve this request while others renew."""
         t = tables.canvas_tokens
@@ -209,13 +221,16 @@ class CanvasTokens:
                 raise CanvasAuthorizationRequired(reason="no_refresh_token")
             if self._lease.claim(and_(self._key(instance, user_id), t.c.version == token.version),
                                  self._lease_for(client)):
-                return self._do_refresh(instance, user_id, client, token, refused=refused)
+                return (yield from self._do_refresh(instance, user_id, client, token,
+                                                    refused=refused))
             # Someone else is renewing it.
             if not refused and self._usable(token):
                 return token.access_token, token.version
-            if not self._lease.wait(deadline):
+            pause = self._lease.pause(deadline)
+            if pause is None:
                 raise CanvasBusy("Access to Canvas is being renewed; try again in a moment.",
                                  retry_after=2)
+            yield pause
             fresh = self.load(instance, user_id)
             if fresh is None:
                 raise CanvasAuthorizationRequired(reason="canvas_token_dropped")
@@ -224,10 +239,10 @@ class CanvasTokens:
             token = fresh
 
     def _do_refresh(self, instance: CanvasInstance, user_id: str, client: CanvasOAuthClient,
-                    token: StoredToken, *, refused: bool) -> tuple[str, int]:
+                    token: StoredToken, *, refused: bool) -> _http.Steps[tuple[str, int]]:
         t = tables.canvas_tokens
         try:
-            answer = client.refresh(token.refresh_token or "")
+            answer = yield from client.refresh_steps(token.refresh_token or "")
         except CanvasOAuthError as exc:
             if exc.ends_grant:
                 log.info("Canvas refused to refresh the token of user %s at %s (%s); it is "

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .._http import Steps, run
 from ..launch import AGSEndpoint
 from .services import ServiceClient, ServiceError
 
@@ -149,66 +150,123 @@ class AssignmentGradeService:
     def can_manage_line_items(self) -> bool:
         return SCOPE_LINEITEM in self.endpoint.scopes
 
+    # Each call is written once, as steps (:mod:`ltikit._http`); the method of the same
+    # name without ``_steps`` runs them here and now.  An async adapter awaits the steps.
+
     # -- line items ------------------------------------------------------------------------
     def line_items(self, *, resource_link_id: str | None = None,
                    resource_id: str | None = None, tag: str | None = None,
                    limit: int | None = None) -> Iterator[LineItem]:
-        """Every line item in the context (all pages), filtered as asked."""
-        url = self._lineitems_url()
+        """Every line item in the context (all pages, each fetched as it is read),
+        filtered as asked."""
+        url, scopes, params = self._line_items_query(resource_link_id, resource_id, tag,
+                                                     limit)
+        for _, page in self.client.pages(url, scopes, accept=LINEITEM_CONTAINER,
+                                         params=params, limit=limit):
+            yield from _line_items_in(page)
+
+    def line_items_steps(self, *, resource_link_id: str | None = None,
+                         resource_id: str | None = None, tag: str | None = None,
+                         limit: int | None = None) -> Steps[list[LineItem]]:
+        """:meth:`line_items` as steps: all of them, in a list."""
+        url, scopes, params = self._line_items_query(resource_link_id, resource_id, tag,
+                                                     limit)
+        pages = yield from self.client.pages_steps(url, scopes, accept=LINEITEM_CONTAINER,
+                                                   params=params, limit=limit)
+        return [item for _, page in pages for item in _line_items_in(page)]
+
+    def _line_items_query(self, resource_link_id: str | None, resource_id: str | None,
+                          tag: str | None, limit: int | None
+                          ) -> tuple[str, tuple[str, ...], dict[str, Any] | None]:
         params = {k: v for k, v in (("resource_link_id", resource_link_id),
                                     ("resource_id", resource_id), ("tag", tag),
                                     ("limit", limit)) if v is not None}
-        scopes = self._need(SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM)
-        for _, page in self.client.pages(url, scopes, accept=LINEITEM_CONTAINER,
-                                         params=params or None, limit=limit):
-            for body in page if isinstance(page, list) else []:
-                yield LineItem.from_json(body)
+        return (self._lineitems_url(), self._need(SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM),
+                params or None)
 
     def line_item(self, url: str | None = None) -> LineItem:
+        return run(self.line_item_steps(url))
+
+    def line_item_steps(self, url: str | None = None) -> Steps[LineItem]:
         url = url or self._lineitem_url()
         scopes = self._need(SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM)
-        return LineItem.from_json(self.client.request("GET", url, scopes,
-                                                      accept=LINEITEM).json())
+        response = yield from self.client.request_steps("GET", url, scopes, accept=LINEITEM)
+        return LineItem.from_json(response.json())
 
     def create_line_item(self, item: LineItem) -> LineItem:
-        response = self.client.request("POST", self._lineitems_url(), self._need(SCOPE_LINEITEM),
-                                       accept=LINEITEM, content_type=LINEITEM,
-                                       body=item.to_json())
+        return run(self.create_line_item_steps(item))
+
+    def create_line_item_steps(self, item: LineItem) -> Steps[LineItem]:
+        response = yield from self.client.request_steps(
+            "POST", self._lineitems_url(), self._need(SCOPE_LINEITEM), accept=LINEITEM,
+            content_type=LINEITEM, body=item.to_json())
         return LineItem.from_json(response.json())
 
     def update_line_item(self, item: LineItem) -> LineItem:
+        return run(self.update_line_item_steps(item))
+
+    def update_line_item_steps(self, item: LineItem) -> Steps[LineItem]:
         if not item.id:
             raise ValueError("the line item has no id (URL) yet")
-        response = self.client.request("PUT", item.id, self._need(SCOPE_LINEITEM),
-                                       accept=LINEITEM,
-                                       content_type=LINEITEM, body=item.to_json())
+        response = yield from self.client.request_steps(
+            "PUT", item.id, self._need(SCOPE_LINEITEM), accept=LINEITEM,
+            content_type=LINEITEM, body=item.to_json())
         return LineItem.from_json(response.json())
 
     def delete_line_item(self, url: str) -> None:
-        self.client.request("DELETE", url, self._need(SCOPE_LINEITEM))
+        return run(self.delete_line_item_steps(url))
+
+    def delete_line_item_steps(self, url: str) -> Steps[None]:
+        yield from self.client.request_steps("DELETE", url, self._need(SCOPE_LINEITEM))
 
     def find_or_create_line_item(self, item: LineItem) -> LineItem:
         """The line item with ``item``'s resource id (or tag), created when missing."""
         for found in self.line_items(resource_id=item.resource_id, tag=item.tag,
                                      resource_link_id=item.resource_link_id):
-            return found
+            return found  # the later pages are not fetched
         return self.create_line_item(item)
+
+    def find_or_create_line_item_steps(self, item: LineItem) -> Steps[LineItem]:
+        """:meth:`find_or_create_line_item` as steps."""
+        found = yield from self.line_items_steps(resource_id=item.resource_id, tag=item.tag,
+                                                 resource_link_id=item.resource_link_id)
+        if found:
+            return found[0]
+        return (yield from self.create_line_item_steps(item))
 
     # -- scores and results ----------------------------------------------------------------
     def post_score(self, score: Score, line_item_url: str | None = None) -> None:
+        return run(self.post_score_steps(score, line_item_url))
+
+    def post_score_steps(self, score: Score, line_item_url: str | None = None
+                         ) -> Steps[None]:
         url = _below(line_item_url or self._lineitem_url(), "scores")
-        self.client.request("POST", url, self._need(SCOPE_SCORE), content_type=SCORE,
-                            body=score.to_json())
+        yield from self.client.request_steps("POST", url, self._need(SCOPE_SCORE),
+                                             content_type=SCORE, body=score.to_json())
 
     def results(self, line_item_url: str | None = None, *, user_id: str | None = None,
                 limit: int | None = None) -> Iterator[Result]:
-        url = _below(line_item_url or self._lineitem_url(), "results")
+        """The platform's results on a line item (all pages, each fetched as it is read)."""
+        url, scopes, params = self._results_query(line_item_url, user_id, limit)
+        for _, page in self.client.pages(url, scopes, accept=RESULT_CONTAINER,
+                                         params=params, limit=limit):
+            yield from _results_in(page)
+
+    def results_steps(self, line_item_url: str | None = None, *,
+                      user_id: str | None = None, limit: int | None = None
+                      ) -> Steps[list[Result]]:
+        """:meth:`results` as steps: all of them, in a list."""
+        url, scopes, params = self._results_query(line_item_url, user_id, limit)
+        pages = yield from self.client.pages_steps(url, scopes, accept=RESULT_CONTAINER,
+                                                   params=params, limit=limit)
+        return [result for _, page in pages for result in _results_in(page)]
+
+    def _results_query(self, line_item_url: str | None, user_id: str | None,
+                       limit: int | None
+                       ) -> tuple[str, tuple[str, ...], dict[str, Any] | None]:
         params = {k: v for k, v in (("user_id", user_id), ("limit", limit)) if v is not None}
-        for _, page in self.client.pages(url, self._need(SCOPE_RESULT_READONLY),
-                                         accept=RESULT_CONTAINER, params=params or None,
-                                         limit=limit):
-            for body in page if isinstance(page, list) else []:
-                yield Result.from_json(body)
+        return (_below(line_item_url or self._lineitem_url(), "results"),
+                self._need(SCOPE_RESULT_READONLY), params or None)
 
     def _lineitems_url(self) -> str:
         if not self.endpoint.lineitems:
@@ -221,3 +279,13 @@ class AssignmentGradeService:
             raise ServiceError("This launch is not tied to one line item; name it.",
                                reason="no_lineitem")
         return self.endpoint.lineitem
+
+
+def _line_items_in(page: Any) -> Iterator[LineItem]:
+    for body in page if isinstance(page, list) else []:
+        yield LineItem.from_json(body)
+
+
+def _results_in(page: Any) -> Iterator[Result]:
+    for body in page if isinstance(page, list) else []:
+        yield Result.from_json(body)

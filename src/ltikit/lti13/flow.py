@@ -37,6 +37,7 @@ from collections.abc import Collection
 from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit
 
+from .. import _http
 from ..cookies import CookiePolicy
 from ..errors import (
     LTIAuthenticationError,
@@ -50,7 +51,12 @@ from ..urls import same_origin
 from .cookie_check import COOKIE as CHECK_COOKIE
 from .cookie_check import COOKIE_MAX_AGE as CHECK_COOKIE_MAX_AGE
 from .cookie_check import cookie_check_page, framed, relaunch_url
-from .id_token import MESSAGE_TYPES, RESOURCE_LINK_REQUEST, VerifiedIdToken, verify_id_token
+from .id_token import (
+    MESSAGE_TYPES,
+    RESOURCE_LINK_REQUEST,
+    VerifiedIdToken,
+    verify_id_token_steps,
+)
 from .jwks import JWKSCache
 from .oidc import (
     OIDCStates,
@@ -155,6 +161,11 @@ class LTI13Flow:
     # -- the launch -----------------------------------------------------------------------
     def launch(self, request: Request, message_types: Collection[str]) -> Launched | Reply:
         """Verify an id_token POST (``request.url``: the target link URI it came to)."""
+        return _http.run(self.launch_steps(request, message_types))
+
+    def launch_steps(self, request: Request, message_types: Collection[str]
+                     ) -> _http.Steps[Launched | Reply]:
+        """:meth:`launch` as steps (:mod:`ltikit._http`)."""
         state = request.field("state") or ""
         pending = self.states.read(state)
         if pending is None:
@@ -188,9 +199,9 @@ class LTI13Flow:
         at_redirect_uri = self.redirect_uri is not None and \
             request.url == self.redirect_uri_for(request.url)
         wanted = frozenset(message_types)
-        verified = verify_id_token(request.field("id_token") or "", self.registrations,
-                                   self.jwks, message_types=MESSAGE_TYPES if at_redirect_uri
-                                   else wanted, leeway=self.leeway)
+        verified = yield from verify_id_token_steps(
+            request.field("id_token") or "", self.registrations, self.jwks,
+            message_types=MESSAGE_TYPES if at_redirect_uri else wanted, leeway=self.leeway)
         if verified.registration.id != pending.platform_id or not hmac.compare_digest(
                 str(verified.nonce).encode(), pending.nonce.encode()):
             raise LTIAuthenticationError("The id_token was not issued for this login.",

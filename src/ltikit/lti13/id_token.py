@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from .. import _http
 from ..errors import LTIAuthenticationError, LTIMalformedRequest
 from ..storage.cache import TTLCache
 from . import jws
@@ -70,6 +71,18 @@ def _refuse(message: str, reason: str) -> LTIAuthenticationError:
 def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache, *,
                     leeway: int = DEFAULT_LEEWAY, message_types: frozenset[str] = MESSAGE_TYPES,
                     clock: Callable[[], float] = time.time) -> VerifiedIdToken:
+    """The verified id_token of a launch (Security Framework 5.1.3), or the refusal."""
+    return _http.run(verify_id_token_steps(id_token, registrations, jwks, leeway=leeway,
+                                           message_types=message_types, clock=clock))
+
+
+def verify_id_token_steps(id_token: str, registrations: Registrations, jwks: JWKSCache, *,
+                          leeway: int = DEFAULT_LEEWAY,
+                          message_types: frozenset[str] = MESSAGE_TYPES,
+                          clock: Callable[[], float] = time.time
+                          ) -> _http.Steps[VerifiedIdToken]:
+    """:func:`verify_id_token` as steps (:mod:`ltikit._http`): the platform's keys, when
+    they must be fetched, are the one call."""
     if not id_token or len(id_token) > 64_000:
         raise LTIMalformedRequest("The launch has no usable id_token.", reason="no_id_token")
     try:
@@ -113,7 +126,7 @@ def verify_id_token(id_token: str, registrations: Registrations, jwks: JWKSCache
             raise _refuse("The launch was signed with a key the platform is not registered "
                           "with.", "unknown_kid")
     elif registration.jwks_url:
-        key = jwks.key(registration.jwks_url, kid)
+        key = yield from jwks.key_steps(registration.jwks_url, kid)
     else:  # pragma: no cover - registrations always have one of the two
         raise _refuse("The platform has no key configured.", "no_platform_key")
     kty = key.key_type

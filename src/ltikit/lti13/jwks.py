@@ -77,6 +77,10 @@ class JWKSCache:
 
     def key(self, url: str, kid: str | None) -> PlatformKey:
         """The platform key ``kid`` from the key set at ``url``."""
+        return _http.run(self.key_steps(url, kid))
+
+    def key_steps(self, url: str, kid: str | None) -> _http.Steps[PlatformKey]:
+        """:meth:`key` as steps (:mod:`ltikit._http`): an async adapter awaits the fetch."""
         now = int(self._clock())
         memo = self._memo.get(url)
         if memo is not None and memo[1] > now:
@@ -91,14 +95,14 @@ class JWKSCache:
         # Missing, expired, or the kid is new: fetch, unless another request (in any
         # worker) fetched this URL within the refetch interval.
         if self._claim_fetch(url, now, first=keys is None):
-            keys = self._fetch(url, now)
+            keys = yield from self._fetch(url, now)
         elif keys is None or expires_at <= now:
             # Another worker is fetching this set right now (or just did): wait for it.
             for _ in range(30):
                 fetched_at, expires_at, keys = self._load(url)
                 if fetched_at:
                     break
-                time.sleep(0.1)
+                yield _http.Pause(0.1)
         found = _pick(keys or {}, kid)
         if found is None:
             raise LTIAuthenticationError("The launch was signed with a key the platform does "
@@ -135,15 +139,17 @@ class JWKSCache:
                                    .values(refetch_after=now + self.refetch_interval)).rowcount
         return bool(claimed)
 
-    def _fetch(self, url: str, now: int) -> dict[str, PlatformKey]:
+    def _fetch(self, url: str, now: int) -> _http.Steps[dict[str, PlatformKey]]:
         # No redirects (the registration's https URL is the one fetched, or nothing), one
         # deadline for the whole fetch, and the details in the log only: the page a user
         # sees must not tell what an internal URL answered.
         try:
-            response, body = _http.send(
-                self._session, "GET", url, connect_timeout=self._connect_timeout,
+            response = yield from _http.request(
+                "GET", url, connect_timeout=self._connect_timeout,
                 total_timeout=self._total_timeout, max_bytes=MAX_JWKS_BYTES,
-                headers={"Accept": "application/json", "User-Agent": "ltikit"})
+                headers={"Accept": "application/json", "User-Agent": "ltikit"},
+                session=self._session)
+            body = response.content
         except requests.RequestException as exc:
             log.warning("JWKS fetch failed: %s: %s", url, type(exc).__name__)
             raise JWKSUnavailable("The platform's keys could not be fetched.") from None

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._http import Steps
 from ..launch import NRPSEndpoint
 from ..roles import Roles
 from .services import ServiceClient, links
@@ -70,24 +71,46 @@ class NamesRoleService:
     def members(self, *, role: str | None = None, limit: int | None = None,
                 resource_link_id: str | None = None, url: str | None = None
                 ) -> Iterator[Member]:
-        """Every member (all pages).  ``role`` filters by a role URI, ``resource_link_id``
-        (``rlid``) asks for the members who can see that link, ``limit`` sizes the pages;
-        ``url`` reads a ``differences_url`` from an earlier read instead."""
+        """Every member (all pages, each fetched as it is read).  ``role`` filters by a
+        role URI, ``resource_link_id`` (``rlid``) asks for the members who can see that
+        link, ``limit`` sizes the pages; ``url`` reads a ``differences_url`` from an
+        earlier read instead."""
+        url, scopes, params = self._query(role, limit, resource_link_id, url)
+        for response, page in self.client.pages(url, scopes, accept=MEMBERSHIP_CONTAINER,
+                                                params=params, limit=limit,
+                                                count=_member_count):
+            yield from self._read(response, page)
+
+    def members_steps(self, *, role: str | None = None, limit: int | None = None,
+                      resource_link_id: str | None = None, url: str | None = None
+                      ) -> Steps[list[Member]]:
+        """:meth:`members` as steps (:mod:`ltikit._http`): all of them, in a list."""
+        url, scopes, params = self._query(role, limit, resource_link_id, url)
+        pages = yield from self.client.pages_steps(url, scopes, accept=MEMBERSHIP_CONTAINER,
+                                                   params=params, limit=limit,
+                                                   count=_member_count)
+        return [member for response, page in pages
+                for member in self._read(response, page)]
+
+    def _query(self, role: str | None, limit: int | None, resource_link_id: str | None,
+               url: str | None) -> tuple[str, tuple[str, ...], dict[str, Any] | None]:
+        """(URL, scopes, query) of a members listing; a differences URL carries its own."""
         params = {k: v for k, v in (("role", role), ("limit", limit),
                                     ("rlid", resource_link_id)) if v is not None}
-        for response, page in self.client.pages(
-                url or self.endpoint.context_memberships_url, (SCOPE_MEMBERSHIP_READONLY,),
-                accept=MEMBERSHIP_CONTAINER, params=(params or None) if url is None else None,
-                limit=limit, count=_member_count):
-            if isinstance(page, dict):
-                self.context = page.get("context") if isinstance(page.get("context"), dict) \
-                    else self.context
-                for body in page.get("members") or []:
-                    if isinstance(body, dict):
-                        yield Member.from_json(body)
-            differences = links(response).get("differences")
-            if differences:
-                self.differences_url = differences
+        return (url or self.endpoint.context_memberships_url, (SCOPE_MEMBERSHIP_READONLY,),
+                (params or None) if url is None else None)
+
+    def _read(self, response: Any, page: Any) -> Iterator[Member]:
+        """A page's members; notes the context and the differences URL it gives."""
+        if isinstance(page, dict):
+            self.context = page.get("context") if isinstance(page.get("context"), dict) \
+                else self.context
+            for body in page.get("members") or []:
+                if isinstance(body, dict):
+                    yield Member.from_json(body)
+        differences = links(response).get("differences")
+        if differences:
+            self.differences_url = differences
 
 
 def _member_count(page: Any) -> int:

@@ -80,15 +80,25 @@ class ServiceTokens:
 
     def token(self, registration: Registration, scopes: Iterable[str]) -> str:
         """A valid access token for ``scopes`` (requested from the platform if needed)."""
+        return _http.run(self.token_steps(registration, scopes))
+
+    def token_steps(self, registration: Registration, scopes: Iterable[str]
+                    ) -> _http.Steps[str]:
+        """:meth:`token` as steps (:mod:`ltikit._http`)."""
         key = (registration.id, self.scope_key(scopes))
         memo = self._memo.get(key)
         if memo is not None and memo[1] - self.margin > self._clock():
             return memo[0]
-        return self._fresh(registration, key, stale_version=None)
+        return (yield from self._fresh(registration, key, stale_version=None))
 
     def refused(self, registration: Registration, scopes: Iterable[str], token: str) -> str:
         """The platform refused ``token`` (401): a new one, unless another worker already
         replaced it."""
+        return _http.run(self.refused_steps(registration, scopes, token))
+
+    def refused_steps(self, registration: Registration, scopes: Iterable[str], token: str
+                      ) -> _http.Steps[str]:
+        """:meth:`refused` as steps."""
         key = (registration.id, self.scope_key(scopes))
         memo = self._memo.get(key)
         stale = memo[2] if memo is not None and memo[0] == token else None
@@ -97,7 +107,7 @@ class ServiceTokens:
         if stale is None and row is not None and row[0] is not None and \
                 self.box.decrypt(row[0]) == token:
             stale = row[2]
-        return self._fresh(registration, key, stale_version=stale)
+        return (yield from self._fresh(registration, key, stale_version=stale))
 
     # -- the shared row -------------------------------------------------------------------
     def _row(self, key: tuple[int, str]) -> tuple[str | None, int, int, int] | None:
@@ -113,7 +123,7 @@ class ServiceTokens:
         return and_(t.c.platform_id == key[0], t.c.scopes == key[1])
 
     def _fresh(self, registration: Registration, key: tuple[int, str],
-               stale_version: int | None) -> str:
+               stale_version: int | None) -> _http.Steps[str]:
         t = tables.service_tokens
         deadline = self._clock() + self.wait_seconds
         while True:
@@ -130,10 +140,12 @@ class ServiceTokens:
                 claimed = self._lease.claim(and_(self._where(key), t.c.version == row[2]),
                                             self.lease_seconds)
             if claimed:
-                return self._request(registration, key)
-            if not self._lease.wait(deadline):
+                return (yield from self._request(registration, key))
+            pause = self._lease.pause(deadline)
+            if pause is None:
                 raise ServiceError("The platform is taking too long to grant access to its "
                                    "services.", reason="service_token_timeout")
+            yield pause
 
     def _insert_leased(self, key: tuple[int, str], now: int) -> bool:
         try:
@@ -149,10 +161,11 @@ class ServiceTokens:
                   version: int) -> None:
         self._memo.put(key, (token, expires_at, version), expires_at=expires_at)
 
-    def _request(self, registration: Registration, key: tuple[int, str]) -> str:
+    def _request(self, registration: Registration, key: tuple[int, str]
+                 ) -> _http.Steps[str]:
         t = tables.service_tokens
         try:
-            token, expires_in = self._grant(registration, key[1])
+            token, expires_in = yield from self._grant(registration, key[1])
         except Exception:
             self._lease.release(self._where(key))  # let the next caller try
             raise
@@ -168,19 +181,20 @@ class ServiceTokens:
                  registration.issuer, registration.client_id, key[1], expires_in)
         return token
 
-    def _grant(self, registration: Registration, scopes: str) -> tuple[str, int]:
+    def _grant(self, registration: Registration, scopes: str
+               ) -> _http.Steps[tuple[str, int]]:
         now = int(self._clock())
         audience = registration.token_audience or registration.token_url
         assertion = self.tool_keys.sign({
             "iss": registration.client_id, "sub": registration.client_id, "aud": audience,
             "iat": now, "exp": now + 300, "jti": secrets.token_urlsafe(18)})
         try:
-            response, _ = _http.send(
-                self.session, "POST", registration.token_url, connect_timeout=self.timeout[0],
+            response = yield from _http.request(
+                "POST", registration.token_url, connect_timeout=self.timeout[0],
                 total_timeout=self.timeout[1], max_bytes=1 << 20, data={
                     "grant_type": "client_credentials", "client_assertion_type":
                     CLIENT_ASSERTION_TYPE, "client_assertion": assertion, "scope": scopes},
-                headers={"Accept": "application/json"})
+                headers={"Accept": "application/json"}, session=self.session)
         except _http.DeadlineExceeded:
             raise ServiceError(f"The platform's token endpoint did not answer within "
                                f"{self.timeout[1]:g} s.", reason="token_timeout",
@@ -219,6 +233,17 @@ class ServiceClient:
                 accept: str | None = None, content_type: str | None = None,
                 body: Any = None, params: Mapping[str, Any] | None = None
                 ) -> requests.Response:
+        """``url``'s answer (a 2xx) to a request with a token for ``scopes``; any other
+        answer or failure is a :class:`ServiceError`."""
+        return _http.run(self.request_steps(method, url, scopes, accept=accept,
+                                            content_type=content_type, body=body,
+                                            params=params))
+
+    def request_steps(self, method: str, url: str, scopes: Iterable[str], *,
+                      accept: str | None = None, content_type: str | None = None,
+                      body: Any = None, params: Mapping[str, Any] | None = None
+                      ) -> _http.Steps[requests.Response]:
+        """:meth:`request` as steps (:mod:`ltikit._http`)."""
         scopes = tuple(scopes)
         if not self.registration.service_url_allowed(url):
             # Service URLs come from the launch (or a Link header): the bearer token is
@@ -230,17 +255,17 @@ class ServiceClient:
                 "registration allows (https on its issuer's or token URL's origin, or one "
                 "listed in its service origins); it was not called.",
                 reason="service_url_not_allowed")
-        token = self.tokens.token(self.registration, scopes)
+        token = yield from self.tokens.token_steps(self.registration, scopes)
         headers = {"Accept": accept or "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         for attempt in (1, 2):
             headers["Authorization"] = f"Bearer {token}"
             try:
-                response, _ = _http.send(
-                    self.session, method, url, headers=headers, params=params,
+                response = yield from _http.request(
+                    method, url, headers=dict(headers), params=params,
                     connect_timeout=self.timeout[0], total_timeout=self.timeout[1],
-                    max_bytes=MAX_BODY_BYTES,
+                    max_bytes=MAX_BODY_BYTES, session=self.session,
                     data=None if body is None else json.dumps(body, separators=(",", ":")))
             except _http.DeadlineExceeded:
                 raise ServiceError(f"The platform's service at {url[:200]} did not answer "
@@ -251,7 +276,7 @@ class ServiceClient:
                                    f"({type(exc).__name__}).", reason="service_unreachable") \
                     from None
             if response.status_code == 401 and attempt == 1:
-                token = self.tokens.refused(self.registration, scopes, token)
+                token = yield from self.tokens.refused_steps(self.registration, scopes, token)
                 continue
             break
         if response.status_code >= 400:
@@ -263,35 +288,77 @@ class ServiceClient:
               count: Callable[[Any], int] = lambda page: len(page) if isinstance(page, list)
               else 0) -> Iterator[tuple[requests.Response, Any]]:
         """Every page of a listing, following ``Link: <...>; rel="next"`` (on the same origin
-        only: the access token is not sent anywhere else).  ``limit``: the page size asked
-        for, and ``count`` the items of a page: a full page whose ``Link`` header names no
-        readable next page is an error, not the end (see :func:`links`)."""
-        next_url: str | None = url
-        seen: set[str] = set()
-        while next_url:
-            if next_url in seen:  # a platform whose "next" comes back round never ends
-                raise ServiceError(f"The platform's next page ({next_url[:200]}) was already "
+        only: the access token is not sent anywhere else), each page requested when the
+        previous one has been read.  ``limit``: the page size asked for, and ``count`` the
+        items of a page: a full page whose ``Link`` header names no readable next page is
+        an error, not the end (see :func:`links`)."""
+        paging = _Paging(url, params, limit, count)
+        while (next_url := paging.next()) is not None:
+            response = self.request("GET", next_url, scopes, accept=accept,
+                                    params=paging.params)
+            yield paging.read(response)
+
+    def pages_steps(self, url: str, scopes: Iterable[str], *, accept: str,
+                    params: Mapping[str, Any] | None = None, limit: int | None = None,
+                    count: Callable[[Any], int] = lambda page: len(page)
+                    if isinstance(page, list) else 0
+                    ) -> _http.Steps[list[tuple[requests.Response, Any]]]:
+        """:meth:`pages` as steps: all of them, in a list."""
+        paging = _Paging(url, params, limit, count)
+        read = []
+        while (next_url := paging.next()) is not None:
+            response = yield from self.request_steps("GET", next_url, scopes,
+                                                     accept=accept, params=paging.params)
+            read.append(paging.read(response))
+        return read
+
+
+class _Paging:
+    """Where a listing goes next, and whether it may (see :meth:`ServiceClient.pages`).
+    A page is given to the caller before the trouble with its ``Link`` is raised."""
+
+    def __init__(self, url: str, params: Mapping[str, Any] | None, limit: int | None,
+                 count: Callable[[Any], int]) -> None:
+        self.first_url, self.limit, self.count = url, limit, count
+        self.params = params
+        self._next: str | None = url
+        self._problem: ServiceError | None = None
+        self._seen: set[str] = set()
+
+    def next(self) -> str | None:
+        """The URL of the next page, ``None`` at the end."""
+        if self._problem is not None:
+            raise self._problem
+        url, self._next = self._next, None
+        if url is not None:
+            if url in self._seen:  # a platform whose "next" comes back round never ends
+                raise ServiceError(f"The platform's next page ({url[:200]}) was already "
                                    "read; the listing stopped.", reason="paging_loop")
-            seen.add(next_url)
-            response = self.request("GET", next_url, scopes, accept=accept, params=params)
-            params = None  # the next link carries the query
-            page = response.json()
-            yield response, page
-            found = links(response)
-            next_url = found.get("next")
-            header = response.headers.get("Link") or ""
-            # A "next" relation written but not readable, or nothing readable on a full
-            # page (a URL merely containing "next" is not a relation).
-            if next_url is None and header and (
-                    _NEXT_RELATION.search(header) or
-                    (not found and limit is not None and count(page) >= limit)):
-                raise ServiceError(
-                    f"The platform's Link header names no next page that can be read, but "
-                    f"more may follow ({header[:200]!r}); the listing stopped here.",
-                    reason="unreadable_next_link")
-            if next_url and not same_origin(next_url, url):
-                raise ServiceError(f"The platform's next page ({next_url}) is on another "
-                                   "origin; it was not followed.", reason="foreign_next_link")
+            self._seen.add(url)
+        return url
+
+    def read(self, response: requests.Response) -> tuple[requests.Response, Any]:
+        """The page in ``response``, after noting where the listing goes next."""
+        self.params = None  # the next link carries the query
+        page = response.json()
+        found = links(response)
+        next_url = found.get("next")
+        header = response.headers.get("Link") or ""
+        # A "next" relation written but not readable, or nothing readable on a full
+        # page (a URL merely containing "next" is not a relation).
+        if next_url is None and header and (
+                _NEXT_RELATION.search(header) or
+                (not found and self.limit is not None and self.count(page) >= self.limit)):
+            self._problem = ServiceError(
+                f"The platform's Link header names no next page that can be read, but "
+                f"more may follow ({header[:200]!r}); the listing stopped here.",
+                reason="unreadable_next_link")
+        elif next_url and not same_origin(next_url, self.first_url):
+            self._problem = ServiceError(f"The platform's next page ({next_url}) is on "
+                                         "another origin; it was not followed.",
+                                         reason="foreign_next_link")
+        self._next = next_url
+        return response, page
 
 
 _NEXT_RELATION = re.compile(r"\brel\s*=[^;,<]*\bnext\b", re.IGNORECASE)

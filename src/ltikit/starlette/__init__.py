@@ -27,7 +27,9 @@ from ..errors import (
     LTIRoleException,
 )
 from .extension import LTIKit
-from .view import LTI, Threaded
+from .services import AsyncAssignmentGradeService, AsyncNamesRoleService
+from .view import LTI
 
-__all__ = ["LTI", "LTIException", "LTIKit", "LTIMalformedRequest", "LTINotInSessionException",
-           "LTIPostMessageException", "LTIRoleException", "Threaded"]
+__all__ = ["LTI", "AsyncAssignmentGradeService", "AsyncNamesRoleService", "LTIException",
+           "LTIKit", "LTIMalformedRequest", "LTINotInSessionException",
+           "LTIPostMessageException", "LTIRoleException"]

@@ -4,14 +4,16 @@ httpx's ``AsyncClient``, awaited on the event loop, with the token handling of t
 canvasapi client (:class:`ltikit.canvas.client.CanvasTokenAuth`), from the same core:
 
 * the user's access token, refreshed first when it is about to expire
-  (:meth:`ltikit.canvas.tokens.CanvasTokens.access_token`, single-flight across workers);
+  (:meth:`ltikit.canvas.tokens.CanvasTokens.access_token`, single-flight across workers),
+  the refresh itself awaited on httpx too;
 * a 401 with ``WWW-Authenticate`` (Canvas's sign that a new token would help) refreshes
   once and retries once; a second one drops the token and raises
   :class:`~ltikit.canvas.CanvasAuthorizationRequired` (the user authorizes again);
 * 429 and 5xx raise :class:`~ltikit.errors.CanvasUnavailable` (a 503 page saying when to
   retry); no redirect is followed; every request has the Canvas API deadline.
 
-The token store is the database: its calls run in a worker thread.
+The token store is the database: its work runs in a worker thread between the calls
+(:mod:`ltikit._http_async`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from .. import _http_async
 from ..canvas import CanvasAuthorizationRequired
 from ..canvas.client import check_available
 from ..canvas.instances import CanvasInstance
@@ -36,10 +39,12 @@ class CanvasAuth(httpx.Auth):
     """httpx authentication with the user's Canvas token (see the module docstring)."""
 
     def __init__(self, tokens: CanvasTokens, instance: CanvasInstance, user_id: str,
-                 oauth: CanvasOAuthClient, access_token: str, version: int) -> None:
+                 oauth: CanvasOAuthClient, access_token: str, version: int,
+                 platform_client: httpx.AsyncClient) -> None:
         self._tokens, self._instance, self._user_id = tokens, instance, user_id
         self._oauth = oauth
         self._token, self._version = access_token, version
+        self._platform_client = platform_client  # for the token endpoint
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request,
                                                                    httpx.Response, None]:
@@ -52,9 +57,9 @@ class CanvasAuth(httpx.Auth):
         self._check(response)
         if response.status_code != 401 or "WWW-Authenticate" not in response.headers:
             return
-        self._token, self._version = await anyio.to_thread.run_sync(
-            self._tokens.refresh_after_401, self._instance, self._user_id, self._oauth,
-            self._version)
+        self._token, self._version = await _http_async.run(
+            self._tokens.refresh_after_401_steps(self._instance, self._user_id, self._oauth,
+                                                 self._version), self._platform_client)
         request.headers["Authorization"] = f"Bearer {self._token}"
         response = yield request
         self._check(response)

@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from .. import _http_async
 from ..canvas import CanvasAuthorizationRequired
 from ..canvas.flow import Refused
 from ..errors import LTIConfigurationError, LTIException
@@ -89,9 +90,12 @@ class LTIKit:
     "exception": exc, "kwargs": {"request": request}, "args": ()})`` (PyLTI's contract;
     it may be async) answers a refusal, else ltikit's refusal page.
     ``tool_configuration`` answers what to register by LTI Dynamic Registration;
-    ``clock`` times launches, keys and tokens.  ``platform_threads``: how many threads of
-    a worker may wait on platforms and Canvas at once (grades, rosters, the Canvas API),
-    apart from the pool that serves requests (:class:`~ltikit.starlette.view.PlatformThreads`).
+    ``clock`` times launches, keys and tokens.  LTI Advantage calls (grades, rosters) are
+    awaited on httpx's async client and hold no thread; ``platform_threads``: how many
+    threads of a worker may wait at once on calls made with synchronous libraries (the
+    Canvas API through canvasapi, LTI 1.1 outcomes), apart from the pool that serves
+    requests (:class:`~ltikit.starlette.view.PlatformThreads`).  Call :meth:`aclose` when
+    the app shuts down (a lifespan's end) to close the async client's connections.
     """
 
     def __init__(self, app: Starlette | None = None, *, config: Mapping[str, Any],
@@ -109,8 +113,14 @@ class LTIKit:
         self.default_error = error
         self.default_role = role or ANY
         self.platform_threads = PlatformThreads(platform_threads)
+        # httpx clients for LTI Advantage calls, one per event loop (aclose() at shutdown).
+        self.clients = _http_async.Clients()
         if app is not None:
             self.init_app(app)
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections to platforms (at the app's shutdown)."""
+        await self.clients.aclose()
 
     # -- the members of the Flask extension ---------------------------------------------
     @property
@@ -218,8 +228,8 @@ class LTIKit:
         except LTIException as exc:
             log.warning("Canvas callback refused: status=%s reason=%s", exc.status, exc.reason)
             return to_response(refusal_page(exc))
-        decision = await _run(functools.partial(canvas.flow.callback, req,
-                                                self.canvas_redirect_uri(request)))
+        decision = await _http_async.run(canvas.flow.callback_steps(
+            req, self.canvas_redirect_uri(request)), self.clients.client())
         if isinstance(decision, Refused):
             refused = LTIException(decision.message, reason=decision.reason)
             refused.status = decision.status
@@ -236,12 +246,13 @@ class LTIKit:
         browser raises an exception the app's handler answers with that page)."""
         checked_request_type(request_type)
         req = await to_request(request, self.tool.settings)
-        decision = await _run(functools.partial(
-            self.tool.flow.authenticate, req, request_type=request_type,
-            role=role or self.default_role, message_types=message_types))
+        # The core's work in a worker thread; a fetch of the platform's keys awaited here.
+        decision = await _http_async.run(self.tool.flow.authenticate_steps(
+            req, request_type=request_type, role=role or self.default_role,
+            message_types=message_types), self.clients.client())
         if isinstance(decision, Reply):
             raise _Continue(decision)
-        the_lti = LTI(self.tool, decision.active, request, self.platform_threads)
+        the_lti = LTI(self.tool, decision.active, request, self.platform_threads, self.clients)
         the_lti._cookie_headers.extend(decision.cookies)
         return the_lti
 

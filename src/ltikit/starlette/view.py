@@ -1,22 +1,25 @@
 """The ``lti`` object a Starlette or FastAPI view receives: :class:`ltikit.view.BaseLTI`
-plus what needs Starlette, and awaitable LTI Advantage services.
+plus what needs Starlette, and awaitable services.
 
-The services of :class:`~ltikit.view.BaseLTI` call the platform (grades, rosters, outcome
-services) and wait for it; here they are awaited instead: each call runs in a worker
-thread (:func:`anyio.to_thread.run_sync`), so a slow platform holds a thread of the pool,
-never the event loop, and the call is the same code as on Flask (one implementation of its
-checks, deadlines and token handling).  ``await lti.ags.post_score(...)``,
-``await lti.nrps.members()`` (a list), ``await lti.post_grade(0.9)``.
+The services of :class:`~ltikit.view.BaseLTI` call the platform and wait for it; here they
+are awaited instead, and run the same core code as on Flask (one implementation of their
+checks, deadlines and token handling):
+
+* LTI Advantage (``await lti.ags.post_score(...)``, ``await lti.nrps.members()``, a list,
+  and ``await lti.post_grade(0.9)`` on a 1.3 launch) sends its requests with httpx's async
+  client (:mod:`ltikit.starlette.services`): a slow platform holds no thread;
+* calls made with synchronous libraries (canvasapi, and the LTI 1.1 outcome service)
+  run in the worker's platform threads (:class:`PlatformThreads`), apart from the threads
+  that serve requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import anyio.to_thread
@@ -24,23 +27,24 @@ import httpx
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import HTMLResponse, Response
 
+from .. import _http, _http_async
 from ..canvas import CanvasAuthorizationRequired
 from ..launches import ActiveLaunch
 from ..lti11.outcomes import OutcomeResponse
-from ..lti13.ags import AssignmentGradeService
 from ..lti13.deep_linking import ContentItem
-from ..lti13.nrps import NamesRoleService
-from ..view import BaseLTI
+from ..view import BaseLTI, grade_value
+from .services import AsyncAssignmentGradeService, AsyncNamesRoleService
 
 if TYPE_CHECKING:
     from canvasapi import Canvas
 
     from ..tool import Tool
 
-__all__ = ["LTI", "PlatformThreads", "Threaded"]
+__all__ = ["LTI", "PlatformThreads"]
 
-_Service = TypeVar("_Service")
 _T = TypeVar("_T")
+# For an LTI made without its LTIKit's clients (the adapter always passes them).
+_CLIENTS = _http_async.Clients()
 
 
 async def in_thread(call: Callable[[], _T], limiter: anyio.CapacityLimiter | None = None
@@ -81,57 +85,51 @@ class PlatformThreads:
         return found
 
 
-class Threaded(Generic[_Service]):
-    """A service whose methods are awaited: each call runs in a worker thread.
-    Attributes that are not methods (``endpoint``) are read as they are."""
-
-    def __init__(self, service: _Service, limiter: anyio.CapacityLimiter | None = None
-                 ) -> None:
-        self._service = service
-        self._limiter = limiter
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._service, name)
-        if not callable(value) or inspect.isclass(value):
-            return value
-
-        limiter = self._limiter
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await in_thread(functools.partial(value, *args, **kwargs), limiter)
-
-        return call
-
-
 class LTI(BaseLTI):
     """The ``lti`` object of a Starlette or FastAPI view (see the module docstring)."""
 
     def __init__(self, tool: Tool, active: ActiveLaunch, request: StarletteRequest,
-                 platform_threads: PlatformThreads | None = None) -> None:
+                 platform_threads: PlatformThreads | None = None,
+                 clients: _http_async.Clients | None = None) -> None:
         super().__init__(tool, active)
         self._request = request
         self._platform_threads = platform_threads
+        self._clients = clients or _CLIENTS
         self._cookie_headers: list[str] = []
         # FastAPI: the response whose headers are added to the view's answer.
         self._response: Response | None = None
 
     # -- awaitable services -----------------------------------------------------------------
     @property
-    def ags(self) -> Threaded[AssignmentGradeService]:  # type: ignore[override]
+    def ags(self) -> AsyncAssignmentGradeService:  # type: ignore[override]
         """Assignment and Grade Services, awaited (``await lti.ags.post_score(score)``)."""
-        return Threaded(self._ags, self._limiter())
+        return AsyncAssignmentGradeService(self._ags, self._await_steps)
 
     @property
-    def nrps(self) -> Threaded[NamesRoleService]:  # type: ignore[override]
-        """Names and Role Provisioning, awaited (``await lti.nrps.members()``: a list)."""
-        return Threaded(self._nrps, self._limiter())
+    def nrps(self) -> AsyncNamesRoleService:  # type: ignore[override]
+        """Names and Role Provisioning, awaited (``await lti.nrps.members()``: a list).
+        One object per request, as on Flask."""
+        return self._async_nrps
+
+    @functools.cached_property
+    def _async_nrps(self) -> AsyncNamesRoleService:
+        return AsyncNamesRoleService(self._nrps, self._await_steps)
 
     async def post_grade(self, score: float, *, result_text: str | None = None,  # type: ignore[override]
                          result_url: str | None = None) -> bool:
         """:meth:`ltikit.view.BaseLTI.post_grade`, awaited."""
+        if self.version == "1.3":
+            value = grade_value(score)
+            if value is None:
+                return False
+            await self._await_steps(self._ags_score_steps(value, comment=result_text))
+            return True
         return await in_thread(functools.partial(BaseLTI.post_grade, self, score,
                                                  result_text=result_text,
                                                  result_url=result_url), self._limiter())
+
+    async def _await_steps(self, steps: _http.Steps[_T]) -> _T:
+        return await _http_async.run(steps, self._clients.client())
 
     async def read_grade(self) -> float | None:  # type: ignore[override]
         return await in_thread(functools.partial(BaseLTI.read_grade, self), self._limiter())
@@ -177,7 +175,7 @@ class LTI(BaseLTI):
         ``httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})``.
         The same token as canvasapi's, kept and refreshed by the same code."""
         canvas = self._canvas_services()
-        instance, token = await self._authorizing(lambda: canvas.access_token(self.launch))
+        instance, token = await self._authorizing_steps(canvas.access_token_steps(self.launch))
         return f"{instance.url}/api/v1", token
 
     async def canvas_http(self) -> httpx.AsyncClient:
@@ -192,22 +190,23 @@ class LTI(BaseLTI):
         from .canvas import CanvasAuth, canvas_http_client
 
         services = self._canvas_services()
-        launch = self.launch
+        launch, platform_client = self.launch, self._clients.client()
 
-        def prepare() -> tuple[Any, CanvasAuth]:
+        def prepare() -> _http.Steps[tuple[Any, CanvasAuth]]:
             instance, user_id = services.flow.user_of(launch)
             oauth = services.oauth_client(instance)
-            token, version = services.tokens.access_token(instance, user_id, oauth)
+            token, version = yield from services.tokens.access_token_steps(instance, user_id,
+                                                                           oauth)
             return instance, CanvasAuth(services.tokens, instance, user_id, oauth, token,
-                                        version)
+                                        version, platform_client)
 
-        instance, auth = await self._authorizing(prepare)
+        instance, auth = await self._authorizing_steps(prepare())
         return canvas_http_client(instance, auth, services.api_timeout)
 
     async def canvas_logout(self) -> bool:
         """Revoke the user's Canvas token (``DELETE /login/oauth2/token``) and forget it."""
         canvas = self._canvas_services()
-        return await in_thread(lambda: canvas.logout(self.launch), self._limiter())
+        return await self._await_steps(canvas.logout_steps(self.launch))
 
     def _limiter(self) -> anyio.CapacityLimiter | None:
         threads = self._platform_threads
@@ -216,6 +215,13 @@ class LTI(BaseLTI):
     async def _authorizing(self, call: Callable[[], _T]) -> _T:
         try:
             return await in_thread(call, self._limiter())
+        except CanvasAuthorizationRequired as exc:
+            setattr(exc, "ltikit_lti", self)  # noqa: B010 - for the app's handler
+            raise
+
+    async def _authorizing_steps(self, steps: _http.Steps[_T]) -> _T:
+        try:
+            return await self._await_steps(steps)
         except CanvasAuthorizationRequired as exc:
             setattr(exc, "ltikit_lti", self)  # noqa: B010 - for the app's handler
             raise

@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Engine, or_, update
 
+from .._http import Pause
+
 __all__ = ["Lease"]
 
 
@@ -59,7 +61,15 @@ class Lease:
 
     def wait(self, deadline: float) -> bool:
         """Wait 50-100 ms for the holder, unless ``deadline`` (on the clock) has passed."""
-        if self._clock() >= deadline:
+        pause = self.pause(deadline)
+        if pause is None:
             return False
-        self._sleep(0.05 + secrets.randbelow(50) / 1000)
+        pause.sleep(pause.seconds)
         return True
+
+    def pause(self, deadline: float) -> Pause | None:
+        """:meth:`wait` as a step (:mod:`ltikit._http`) for steps to yield: an async
+        driver waits without holding a thread.  ``None``: ``deadline`` has passed."""
+        if self._clock() >= deadline:
+            return None
+        return Pause(0.05 + secrets.randbelow(50) / 1000, self._sleep)

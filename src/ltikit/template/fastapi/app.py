@@ -19,7 +19,9 @@ a thread, never the event loop.  Run ``python manage.py upgrade`` once, then
 
 # No "from __future__ import annotations": FastAPI reads the views' annotations, which name
 # objects made in create_app (kit, session).
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,8 +58,13 @@ def create_app(config: dict[str, Any] | None = None) -> FastAPI:
         from manage import upgrade
 
         upgrade(config["LTIKIT_DATABASE_URL"], quiet=True)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.kit.aclose()  # the worker's connections to platforms
+
     app = FastAPI(title=config["TOOL_TITLE"], docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, lifespan=lifespan)
     templates = Jinja2Templates(directory=HERE / "templates")
 
     def page(request: Request, name: str, code: int = 200, **context: Any) -> Response:
