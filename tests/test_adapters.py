@@ -3,6 +3,7 @@ launches, later requests and roles, run against the Flask adapter and against Fa
 (ltikit.starlette), the same tool on each (tests/adapters.py).  (No "from __future__
 import annotations": FastAPI reads the views' annotations.)"""
 
+import hashlib
 import threading
 import time
 from contextlib import contextmanager
@@ -11,9 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from sqlalchemy import create_engine, update
 
 from adapters import ADAPTERS, BASE, KEY, SECRET, Tool
 from browser import serve
+from ltikit.storage import tables
 from ltikit.testing import Clock, launch_params, sign_launch
 from ltikit.testing.lti13 import TestPlatform
 from servers import free_port
@@ -357,7 +360,8 @@ def test_the_canvas_api_as_the_user_from_fastapi(tmp_path):
     """FastAPI under uvicorn, the local platform as Canvas: the first page sends the
     teacher through Canvas's authorization; then canvasapi (in a worker thread) and the
     async httpx client both act as the user; a token Canvas no longer accepts is refreshed
-    once and the call retried; a revoked grant means authorizing again."""
+    once and the call retried; eight pages at once with an expired token renew it once;
+    a revoked grant means authorizing again."""
     from fastapi import Depends, FastAPI
     from fastapi.responses import PlainTextResponse, RedirectResponse
 
@@ -388,6 +392,11 @@ def test_the_canvas_api_as_the_user_from_fastapi(tmp_path):
                 answer = await canvas.get("/users/self/profile")
             return f"{name} / {answer.json()['name']}"
 
+        @app.get("/token", response_class=PlainTextResponse)
+        async def token(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
+            _, access_token = await lti.canvas_token()
+            return hashlib.sha256(access_token.encode()).hexdigest()
+
         @app.get("/profile-http", response_class=PlainTextResponse)
         async def profile_http(lti: Annotated[LTI, Depends(kit.launch(request="session"))]):
             async with await lti.canvas_http() as canvas:
@@ -412,6 +421,22 @@ def test_the_canvas_api_as_the_user_from_fastapi(tmp_path):
                                            timeout=30)
             assert by_httpx.text == "Terry Teacher"
             assert platform.count("grant:refresh_token") == 2  # httpx's 401, refreshed
+
+            # The token expires: eight pages at once renew it once, the refresh awaited
+            # on httpx and the seven others waiting for its result.
+            with create_engine(f"sqlite:///{tmp_path}/tool.sqlite3").begin() as conn:
+                conn.execute(update(tables.canvas_tokens).values(
+                    expires_at=int(time.time()) - 1))
+            token_url = page.url.replace("/profile", "/token")  # the launch id is in it
+            tokens = []
+            readers = [threading.Thread(target=lambda: tokens.append(
+                requests.get(token_url, timeout=30).text)) for _ in range(8)]
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join(timeout=30)
+            assert len(tokens) == 8 and len(set(tokens)) == 1, tokens
+            assert platform.count("grant:refresh_token") == 3
 
             platform.revoke_all_tokens()  # the user removed the tool's access
             revoked = teacher.session.get(page.url, timeout=30)
