@@ -326,16 +326,25 @@ def request(method: str, url: str, **fields: Any) -> Steps[requests.Response]:
     return response
 
 
+def advance(steps: Steps[Any], response: requests.Response | None,
+            error: requests.RequestException | None) -> tuple[bool, Any]:
+    """Give ``steps`` the last call's response (``None`` to start them, or after a pause) or
+    its failure: ``(False, next Call or Pause)``, or ``(True, their value)`` at the end.
+    (The end is a flag, not StopIteration, which cannot cross into a coroutine.)"""
+    try:
+        return False, steps.throw(error) if error is not None else steps.send(response)
+    except StopIteration as done:
+        return True, done.value
+
+
 def run(steps: Steps[_T]) -> _T:
     """The value of ``steps``, their calls sent here and now with :func:`send`."""
     response: requests.Response | None = None
     error: requests.RequestException | None = None
     while True:
-        try:
-            # The first send(None) starts the steps; then each call's answer or failure.
-            call = steps.throw(error) if error is not None else steps.send(response)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        done, call = advance(steps, response, error)
+        if done:
+            return call  # type: ignore[no-any-return]
         if isinstance(call, Pause):
             call.sleep(call.seconds)
             response, error = None, None

@@ -25,7 +25,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
-from ._http import BodyTooLarge, Call, DeadlineExceeded, Pause, Steps
+from ._http import BodyTooLarge, Call, DeadlineExceeded, Pause, Steps, advance
 
 _T = TypeVar("_T")
 
@@ -35,7 +35,7 @@ async def run(steps: Steps[_T], client: httpx.AsyncClient) -> _T:
     response: requests.Response | None = None
     error: requests.RequestException | None = None
     while True:
-        done, value = await anyio.to_thread.run_sync(_advance, steps, response, error)
+        done, value = await anyio.to_thread.run_sync(advance, steps, response, error)
         if done:
             return value  # type: ignore[no-any-return]
         if isinstance(value, Pause):
@@ -46,17 +46,6 @@ async def run(steps: Steps[_T], client: httpx.AsyncClient) -> _T:
             response, error = await send(client, value), None
         except requests.RequestException as exc:
             response, error = None, exc
-
-
-def _advance(steps: Steps[Any], response: requests.Response | None,
-             error: requests.RequestException | None) -> tuple[bool, Any]:
-    # StopIteration cannot cross into a coroutine (asyncio refuses it in a future): the
-    # end of the steps is returned as a flag instead.
-    try:
-        call = steps.throw(error) if error is not None else steps.send(response)
-    except StopIteration as stop:
-        return True, stop.value
-    return False, call
 
 
 async def send(client: httpx.AsyncClient, call: Call) -> requests.Response:
