@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -95,25 +96,42 @@ def _as_requests_response(answer: httpx.Response, body: bytes) -> requests.Respo
     return response
 
 
-class Clients:
-    """One ``httpx.AsyncClient`` per event loop (httpx's pools belong to the loop that
-    opened them), made when first asked for and closed by :meth:`aclose`."""
+class PerLoop(Generic[_T]):
+    """One value per running asyncio event loop, made by ``make`` when first asked for:
+    httpx's pools and AnyIO's limiters belong to the loop that made them (a test client or
+    a second app may run another loop in the same process)."""
 
-    def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = \
-            weakref.WeakKeyDictionary()
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make = make
+        self._by_loop: weakref.WeakKeyDictionary[Any, _T] = weakref.WeakKeyDictionary()
 
-    def client(self) -> httpx.AsyncClient:
+    def get(self) -> _T:
+        """This loop's value; RuntimeError outside an asyncio event loop."""
         loop = asyncio.get_running_loop()
         found = self._by_loop.get(loop)
         if found is None:
-            # No redirects: the URL the registration allows is the one called.  Proxies
-            # from the environment, as requests uses them.  Timeouts come with each call.
-            found = self._by_loop[loop] = httpx.AsyncClient(follow_redirects=False)
+            found = self._by_loop[loop] = self._make()
         return found
+
+    def pop(self) -> _T | None:
+        """This loop's value, forgotten (``None`` if it had none)."""
+        return self._by_loop.pop(asyncio.get_running_loop(), None)
+
+
+class Clients:
+    """One ``httpx.AsyncClient`` per event loop, made when first asked for and closed by
+    :meth:`aclose`."""
+
+    def __init__(self) -> None:
+        # No redirects: the URL the registration allows is the one called.  Proxies from
+        # the environment, as requests uses them.  Timeouts come with each call.
+        self._clients = PerLoop(lambda: httpx.AsyncClient(follow_redirects=False))
+
+    def client(self) -> httpx.AsyncClient:
+        return self._clients.get()
 
     async def aclose(self) -> None:
         """Close this loop's client (an app's shutdown)."""
-        found = self._by_loop.pop(asyncio.get_running_loop(), None)
+        found = self._clients.pop()
         if found is not None:
             await found.aclose()

@@ -15,9 +15,7 @@ checks, deadlines and token handling):
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
@@ -50,7 +48,7 @@ _CLIENTS = _http_async.Clients()
 async def in_thread(call: Callable[[], _T], limiter: anyio.CapacityLimiter | None = None
                     ) -> _T:
     """``call()`` in a worker thread (one of ``limiter``'s, else AnyIO's default pool); an
-    iterator it returns is read there too (a roster's pages are fetched as it is read)."""
+    iterator it returns (a generator of the app's) is read there too, not on the loop."""
 
     def run() -> Any:
         result = call()
@@ -71,18 +69,13 @@ class PlatformThreads:
         if total < 1:
             raise ValueError("platform_threads must be at least 1")
         self.total = total
-        self._by_loop: weakref.WeakKeyDictionary[Any, anyio.CapacityLimiter] = \
-            weakref.WeakKeyDictionary()
+        self._limiters = _http_async.PerLoop(lambda: anyio.CapacityLimiter(total))
 
     def limiter(self) -> anyio.CapacityLimiter:
         try:
-            loop: Any = asyncio.get_running_loop()
+            return self._limiters.get()
         except RuntimeError:  # another AnyIO backend (trio): a limiter per call
             return anyio.CapacityLimiter(self.total)
-        found = self._by_loop.get(loop)
-        if found is None:
-            found = self._by_loop[loop] = anyio.CapacityLimiter(self.total)
-        return found
 
 
 class LTI(BaseLTI):
