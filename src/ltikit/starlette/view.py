@@ -16,7 +16,7 @@ checks, deadlines and token handling):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -159,7 +159,8 @@ class LTI(BaseLTI):
         token yet, :class:`~ltikit.canvas.CanvasAuthorizationRequired` sends the user
         through Canvas's authorization and back to this page."""
         canvas = self._canvas_services()
-        return await self._authorizing(lambda: call(canvas.client(self.launch)))
+        return await self._authorizing(in_thread(lambda: call(canvas.client(self.launch)),
+                                                 self._limiter()))
 
     async def canvas_token(self) -> tuple[str, str]:
         """``(API base URL, access token)`` of the launching user, the token refreshed first
@@ -168,7 +169,8 @@ class LTI(BaseLTI):
         ``httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})``.
         The same token as canvasapi's, kept and refreshed by the same code."""
         canvas = self._canvas_services()
-        instance, token = await self._authorizing_steps(canvas.access_token_steps(self.launch))
+        instance, token = await self._authorizing(
+            self._await_steps(canvas.access_token_steps(self.launch)))
         return f"{instance.url}/api/v1", token
 
     async def canvas_http(self) -> httpx.AsyncClient:
@@ -193,7 +195,7 @@ class LTI(BaseLTI):
             return instance, CanvasAuth(services.tokens, instance, user_id, oauth, token,
                                         version, platform_client)
 
-        instance, auth = await self._authorizing_steps(prepare())
+        instance, auth = await self._authorizing(self._await_steps(prepare()))
         return canvas_http_client(instance, auth, services.api_timeout)
 
     async def canvas_logout(self) -> bool:
@@ -205,16 +207,11 @@ class LTI(BaseLTI):
         threads = self._platform_threads
         return threads.limiter() if threads is not None else None
 
-    async def _authorizing(self, call: Callable[[], _T]) -> _T:
+    async def _authorizing(self, work: Awaitable[_T]) -> _T:
+        """``work``'s result; a Canvas authorization it needs goes to the app's handler
+        with this ``lti`` (to send the user to Canvas and back here)."""
         try:
-            return await in_thread(call, self._limiter())
-        except CanvasAuthorizationRequired as exc:
-            setattr(exc, "ltikit_lti", self)  # noqa: B010 - for the app's handler
-            raise
-
-    async def _authorizing_steps(self, steps: _http.Steps[_T]) -> _T:
-        try:
-            return await self._await_steps(steps)
+            return await work
         except CanvasAuthorizationRequired as exc:
             setattr(exc, "ltikit_lti", self)  # noqa: B010 - for the app's handler
             raise
