@@ -95,4 +95,4 @@ def test_of_many_workers_renewing_one_token_exactly_one_holds_the_lease(database
     assert lease.claim(row & (t.c.version == 3), 5)
     lease.release(row)
     assert lease.claim(row, 5)
-    assert not lease.wait(clock() - 1)  # past the waiter's deadline: no sleeping
+    assert lease.pause(clock() - 1) is None  # past the waiter's deadline: no sleeping

@@ -13,8 +13,8 @@ token requests is throttled).  The row's lease column says until when a worker h
 * A holder that dies (``kill -9``, a worker timeout) blocks nobody for longer than the
   lease, which outlives the renewal's own deadline by two seconds
   (:func:`ltikit._http.lease_seconds`).
-* The others :meth:`wait` a little (jittered, so they do not come back in step) and read
-  the row again, until their own deadline.
+* The others wait a little (:meth:`pause`, jittered, so they do not come back in step)
+  and read the row again, until their own deadline.
 """
 
 from __future__ import annotations
@@ -59,17 +59,10 @@ class Lease:
         with self.engine.begin() as conn:
             conn.execute(update(self.table).where(where).values({self.column.name: self.free}))
 
-    def wait(self, deadline: float) -> bool:
-        """Wait 50-100 ms for the holder, unless ``deadline`` (on the clock) has passed."""
-        pause = self.pause(deadline)
-        if pause is None:
-            return False
-        pause.sleep(pause.seconds)
-        return True
-
     def pause(self, deadline: float) -> Pause | None:
-        """:meth:`wait` as a step (:mod:`ltikit._http`) for steps to yield: an async
-        driver waits without holding a thread.  ``None``: ``deadline`` has passed."""
+        """A wait of 50-100 ms for the holder, as a step (:mod:`ltikit._http`) for steps to
+        yield: the sync driver sleeps it, an async one awaits it without holding a thread.
+        ``None``: ``deadline`` (on the clock) has passed."""
         if self._clock() >= deadline:
             return None
         return Pause(0.05 + secrets.randbelow(50) / 1000, self._sleep)
