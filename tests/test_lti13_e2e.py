@@ -139,6 +139,22 @@ def test_with_the_cookies_blocked_the_launch_goes_through_platform_storage(
     assert sum("LTI 1.3 launch accepted" in m for m in messages) == 1
 
 
+def test_with_the_cookies_blocked_a_storage_frame_that_loads_late_still_keeps_the_login(
+        phaseout_browser, tmp_path, caplog):
+    """The platform's storage frame loads beside the tool's and may come after the tool's
+    login page has sent its message (here it takes 1.5 s): the page sends it again until
+    the frame answers, so the launch still goes through storage."""
+    caplog.set_level(logging.INFO, logger="ltikit")
+    with platform_and_tool(tmp_path, {"LTIKIT_COOKIE_PARTITIONED": False},
+                           FAULTS={"storage": {"delay": 1.5}}) as (platform, url):
+        context = phaseout_browser.new_context()
+        frame = open_tool_as(context.new_page(), platform, "student")
+        assert frame.locator("#greeting").inner_text() == "Hello Sam Student"
+        assert context.cookies(url) == []
+        context.close()
+    assert any("asking the platform's storage" in m for m in launch_messages(caplog))
+
+
 def test_without_platform_storage_a_browser_keeping_partitioned_cookies_stays_in_the_frame(
         phaseout_browser, tmp_path):
     """The cookie check at a framed login (no storage, as on Moodle) passes through when

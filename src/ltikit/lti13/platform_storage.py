@@ -61,10 +61,11 @@ _SCRIPT = """
     catch (e) { return window.parent; }
   }
   var id = "ltikit-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
-  var finished = false;
+  var finished = false, resend = null;
   function finish(value) {
     if (finished) return;
     finished = true;
+    clearInterval(resend);
     if (c.mode === "put") { window.location.replace(c.next); return; }
     if (typeof value === "string" && value) {
       var form = document.getElementById("ltikit-launch");
@@ -81,11 +82,18 @@ _SCRIPT = """
     if (data.subject !== "lti." + c.mode + "_data.response" || data.message_id !== id) return;
     finish(data.error ? null : data.value);
   });
-  var frame = target();
-  if (!frame) { finish(null); return; }
+  if (!target()) { finish(null); return; }
   var message = {subject: "lti." + c.mode + "_data", message_id: id, key: c.key};
   if (c.mode === "put") message.value = c.value;
-  frame.postMessage(message, c.origin);
+  // Sent again every half second until answered: the platform's storage frame loads
+  // beside this one, and a message sent before its listener exists is lost.  Both
+  // messages are idempotent (the same key and value, the same id).
+  function send() {
+    var to = target();  // the storage frame may appear after this page
+    if (!finished && to) to.postMessage(message, c.origin);
+  }
+  send();
+  resend = setInterval(send, 500);
   setTimeout(function () { finish(null); }, c.timeout);
 })();
 """

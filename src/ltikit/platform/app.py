@@ -141,15 +141,17 @@ def create_app(data: str | Path, **config: Any) -> Flask:
 
 class Faults:
     """Injected misbehaviour, per endpoint: the OAuth2 token endpoint (``token``), the REST
-    API (``api``, under /api/v1/), the LTI Advantage services (``services``) and the
-    Dynamic Registration endpoint (``registration``).  A fault
+    API (``api``, under /api/v1/), the LTI Advantage services (``services``), the
+    Dynamic Registration endpoint (``registration``) and the platform storage frame
+    (``storage``: a delay makes it load after the tool's page).  A fault
     waits ``delay`` seconds (``hang``: an hour), then answers ``status`` (with
     ``Retry-After`` when given) or, without a status, lets the request through; ``times``
     limits how many requests it affects."""
 
     ENDPOINTS = {"token": ("/login/oauth2/token",), "api": ("/api/v1/",),
                  "services": ("/api/lti/courses/", "/api/lti/names_and_roles"),
-                 "registration": ("/api/lti/registrations",)}
+                 "registration": ("/api/lti/registrations",),
+                 "storage": ("/post_message_forwarding",)}
 
     def __init__(self, initial: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._lock = threading.Lock()
