@@ -12,7 +12,9 @@ ltikit uses it only when the state cookie did not come back:
 
 1. The login page puts a random secret under a per-login key (``lti.put_data``), waits for
    the platform's answer (or five seconds), then goes to the platform's auth URL.  The
-   state, signed by the tool, carries only the secret's SHA-256.
+   state, signed by the tool, carries only the secret's SHA-256.  (Both pages send their
+   message again every half second until answered: the platform's storage frame loads
+   beside the tool's and may not be listening yet.)
 2. The launch, arriving without the cookie, answers with a page that asks the platform for
    the secret back (``lti.get_data``) and posts the launch again with it; the server checks
    it against the digest in the state, then validates the id_token as usual.
